@@ -1,0 +1,44 @@
+// Who is calling, as every provider in the chain describes it, and how a provider says yes or no.
+
+export type ProviderKind = "none" | "bearer" | "forwarded" | "oauth_as";
+
+export interface Identity {
+  /** Stable user id: the bearer token's subject, the forwarded user, the token's `sub`; "anonymous" for none. */
+  subject: string;
+  /** Roles the ACL evaluates (bearer roles, forwarded groups, token roles, plus the ACL's own subject roles). */
+  roles: string[];
+  /** Groups as the identity source reported them (forwarded groups, token `groups`). */
+  groups: string[];
+  provider: ProviderKind;
+  /** OAuth scopes granted to the token; undefined when the provider has no notion of scopes. */
+  scopes?: string[];
+  clientId?: string;
+}
+
+/** Why a provider refused; the first provider's refusal is what the client sees if every provider refuses. */
+export interface AuthFailure {
+  status: 401 | 403;
+  /** RFC 6750 §3.1 error code, absent when no credentials were presented at all. */
+  error?: "invalid_request" | "invalid_token" | "insufficient_scope";
+  description: string;
+  /** The WWW-Authenticate header value to send. */
+  challenge: string;
+}
+
+export type AuthResult = { ok: true; identity: Identity } | { ok: false; failure: AuthFailure };
+
+/** What a provider may look at: the request and the address of the peer that sent it. */
+export interface AuthRequest {
+  headers: Headers;
+  peerAddress: string | undefined;
+}
+
+export interface AuthProvider {
+  readonly kind: ProviderKind;
+  authenticate(req: AuthRequest): Promise<AuthResult> | AuthResult;
+}
+
+/** The key a session is bound to: the same human through another provider is another principal. */
+export function principalKey(identity: Identity): string {
+  return `${identity.provider}:${identity.subject}`;
+}

@@ -1,0 +1,109 @@
+// The static identity providers of `serverAuth`: none (anonymous), bearer (a table of tokens) and forwarded (a
+// trusted reverse proxy's user and groups headers). The OAuth provider lives with the authorization server.
+
+import type { BearerEntry, ForwardedConfig } from "../config/types.ts";
+import { constantTimeEqual, sha256Hex } from "../crypto.ts";
+import { inAnyCidr } from "../net/cidr.ts";
+import type { AuthFailure, AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
+
+/** RFC 6750 §2.1: `Authorization: Bearer <token>`, scheme case-insensitive. Undefined when absent or another scheme. */
+export function bearerToken(headers: Headers): string | undefined {
+  const h = headers.get("authorization");
+  if (!h) return undefined;
+  const m = /^bearer[ ]+(\S+)\s*$/i.exec(h);
+  return m ? m[1] : undefined;
+}
+
+/** A 401 in RFC 6750 §3 form; without credentials the challenge carries no error (§3.1). */
+export function unauthorized(
+  description: string,
+  error?: "invalid_request" | "invalid_token",
+  realm = "gatehouse",
+): AuthFailure {
+  let challenge = `Bearer realm="${realm}"`;
+  if (error) challenge += `, error="${error}", error_description="${description.replace(/"/g, "'")}"`;
+  const failure: AuthFailure = { status: 401, description, challenge };
+  if (error) failure.error = error;
+  return failure;
+}
+
+export const noneProvider: AuthProvider = {
+  kind: "none",
+  authenticate: () => ({ ok: true, identity: { subject: "anonymous", roles: [], groups: [], provider: "none" } }),
+};
+
+export function bearerProvider(tokens: BearerEntry[]): AuthProvider {
+  const byHash = new Map(tokens.map((t) => [t.sha256, t]));
+  return {
+    kind: "bearer",
+    authenticate(req: AuthRequest): AuthResult {
+      const header = req.headers.get("authorization");
+      if (!header) return { ok: false, failure: unauthorized("missing Authorization header") };
+      const token = bearerToken(req.headers);
+      if (!token) {
+        return {
+          ok: false,
+          failure: unauthorized("Authorization header must use the Bearer scheme", "invalid_request"),
+        };
+      }
+      // Looked up by SHA-256, so timing depends on the hash, not on how much of a real token was guessed.
+      const digest = sha256Hex(token);
+      const entry = byHash.get(digest);
+      if (!entry || !constantTimeEqual(entry.sha256, digest)) {
+        return { ok: false, failure: unauthorized("invalid bearer token", "invalid_token") };
+      }
+      return {
+        ok: true,
+        identity: { subject: entry.subject, roles: [...entry.roles], groups: [], provider: "bearer" },
+      };
+    },
+  };
+}
+
+/** Splits a groups header: comma-separated, trimmed, empty entries dropped, case kept. */
+export function splitGroups(value: string | null): string[] {
+  if (!value) return [];
+  return value
+    .split(",")
+    .map((g) => g.trim())
+    .filter((g) => g.length > 0);
+}
+
+export function forwardedProvider(config: ForwardedConfig): AuthProvider {
+  return {
+    kind: "forwarded",
+    authenticate(req: AuthRequest): AuthResult {
+      // The headers are only believed from configured proxies (RFC 9700 §4.13 on spoofed proxy headers).
+      if (config.trustedSourceCidrs && !inAnyCidr(config.trustedSourceCidrs, req.peerAddress)) {
+        return {
+          ok: false,
+          failure: unauthorized(
+            `${config.header} is only accepted from trustedSourceCidrs (peer ${req.peerAddress ?? "unknown"})`,
+          ),
+        };
+      }
+      const user = req.headers.get(config.header);
+      if (user === null) return { ok: false, failure: unauthorized(`missing ${config.header} header`) };
+      if (user.trim() === "") return { ok: false, failure: unauthorized(`${config.header} header is empty`) };
+      const groups = splitGroups(req.headers.get(config.groupsHeader));
+      return { ok: true, identity: { subject: user.trim(), roles: groups, groups, provider: "forwarded" } };
+    },
+  };
+}
+
+/**
+ * Tries providers in order; the first that accepts wins. When all refuse, the answer is the first provider's
+ * refusal, so that the order of providers, not the last one tried, decides what a client is told.
+ */
+export function providerChain(providers: AuthProvider[]): (req: AuthRequest) => Promise<AuthResult> {
+  if (providers.length === 0) return async (req) => noneProvider.authenticate(req);
+  return async (req) => {
+    let first: AuthResult | undefined;
+    for (const p of providers) {
+      const r = await p.authenticate(req);
+      if (r.ok) return r;
+      first ??= r;
+    }
+    return first as AuthResult;
+  };
+}

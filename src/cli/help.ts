@@ -1,0 +1,49 @@
+// The text of `gatehouse --help` and `gatehouse <command> --help`.
+
+export const MAIN_HELP = `Gatehouse — one authenticated endpoint for a fleet of MCP servers.
+
+Usage:
+  gatehouse serve [--config PATH] [--bind HOST:PORT] [--insecure]   run the gateway
+  gatehouse check [--config PATH]                                   validate a configuration
+  gatehouse hash-token [TOKEN]                                      print a sha256: key for bearer.tokens
+  gatehouse --version                                               print the version
+  gatehouse <command> --help                                        help for one command
+
+Configuration is servers.json (the format of \`mcp serve\`): --config, else $MCP_SERVERS_CONFIG (inline JSON),
+else $MCP_CONFIG_PATH, else ./servers.json. See README.md for every key.
+
+Environment:
+  LOG_LEVEL / MCP_LOG_LEVEL    debug | info | warn | error (default info)
+  MCP_LOG_FORMAT               text | json (default text)
+`;
+
+export const SERVE_HELP = `Usage: gatehouse serve [--config PATH] [--bind HOST:PORT] [--insecure] [--log-level LEVEL] [--log-format text|json]
+
+Runs the gateway: MCP Streamable HTTP at /mcp, the 2024-11-05 HTTP+SSE transport at /mcp/sse, health at /health.
+
+  --config PATH       servers.json to load (default: $MCP_SERVERS_CONFIG, $MCP_CONFIG_PATH, ./servers.json)
+  --bind HOST:PORT    address to listen on (default 127.0.0.1:8080; ":8080" means every interface)
+  --insecure          allow a non-loopback address. Gatehouse speaks plain HTTP: in production put a TLS reverse
+                      proxy in front and keep the default loopback bind.
+  --log-level LEVEL   debug | info | warn | error (default: $LOG_LEVEL, $MCP_LOG_LEVEL, info)
+  --log-format FMT    text | json (default: $MCP_LOG_FORMAT, text)
+
+SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (up to gateway.shutdownGrace,
+default 10s), stops every backend process and exits 0.
+`;
+
+export const CHECK_HELP = `Usage: gatehouse check [--config PATH]
+
+Validates the configuration and prints every problem with its JSON path, what was found and what was expected.
+Exits 0 when the configuration is valid, 1 otherwise. Nothing is started.
+`;
+
+export const HASH_TOKEN_HELP = `Usage: gatehouse hash-token [TOKEN]
+
+Prints the key to put in serverAuth.bearer.tokens so the token itself need not be stored in servers.json:
+
+  "tokens": { "sha256:<hex>": "alice" }
+
+The token is read from the argument, else from standard input. With neither (an interactive terminal),
+a new random token is generated and printed together with its key.
+`;

@@ -1,0 +1,58 @@
+// `${VAR}` substitution in every string of servers.json (keys included, so bearer tokens can come from the
+// environment). Unlike `mcp serve`, an unset variable is an error naming it — an empty secret must never be
+// configured by accident — unless a default is written: `${VAR:-default}` (also used when VAR is empty).
+
+export interface EnvProblem {
+  path: string;
+  message: string;
+}
+
+const PATTERN = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+export function substituteString(
+  value: string,
+  env: Record<string, string | undefined>,
+  path: string,
+  problems: EnvProblem[],
+): string {
+  if (!value.includes("${")) return value;
+  return value.replace(PATTERN, (whole: string, name: string, fallback: string | undefined) => {
+    const v = env[name];
+    if (v !== undefined && (v !== "" || fallback === undefined)) return v;
+    if (fallback !== undefined) return fallback;
+    problems.push({
+      path,
+      message: `environment variable ${name} is not set (set it, or write \${${name}:-default} to give a default)`,
+    });
+    // Left as written: loading fails anyway, and an empty value would only add confusing follow-on problems.
+    return whole;
+  });
+}
+
+/** Returns a copy of `value` with every string (and object key) substituted. */
+export function substituteEnv(
+  value: unknown,
+  env: Record<string, string | undefined>,
+  problems: EnvProblem[],
+  path = "",
+): unknown {
+  if (typeof value === "string") return substituteString(value, env, path || "(root)", problems);
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, problems, `${path}[${i}]`));
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const childPath = joinPath(path, k);
+      const key = substituteString(k, env, childPath, problems);
+      out[key] = substituteEnv(v, env, problems, childPath);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** `a.b`, or `a["odd key"]` when the key is not a plain identifier. */
+export function joinPath(parent: string, key: string | number): string {
+  if (typeof key === "number") return `${parent}[${key}]`;
+  if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(key)) return parent ? `${parent}.${key}` : key;
+  return `${parent}[${JSON.stringify(key)}]`;
+}

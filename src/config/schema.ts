@@ -1,0 +1,205 @@
+// The servers.json schema: the format of `mcp serve` (avelino/mcp: mcpServers, serverAuth, audit) plus Gatehouse's
+// own `gateway` block. Every object is closed (additionalProperties: false) so a typo fails at boot instead of
+// passing silently. Rules that a schema cannot express (globs, CIDRs, durations, cross-references) live in load.ts.
+
+import { type Static, Type as T } from "@sinclair/typebox";
+
+const closed = { additionalProperties: false } as const;
+const StringList = T.Array(T.String(), { description: "an array of strings" });
+const StringMap = T.Record(T.String(), T.String(), { description: "an object of string values" });
+/** `"30s"`, `"2m"`, `"1h"`, or a number of seconds. */
+export const Duration = T.Union([T.String(), T.Number({ minimum: 0 })], {
+  description: 'a duration such as "30s", "5m", "1h" or a number of seconds',
+});
+
+export const ToolAcl = T.Object(
+  {
+    read: T.Optional(StringList),
+    write: T.Optional(StringList),
+  },
+  closed,
+);
+
+/** Keys every backend accepts, whatever its transport. */
+const commonServerKeys = {
+  tool_acl: T.Optional(ToolAcl),
+  /** `adaptive` (default), `never`, or a duration. */
+  idle_timeout: T.Optional(T.String({ description: '"adaptive", "never" or a duration such as "2m"' })),
+  min_idle_timeout: T.Optional(T.String()),
+  max_idle_timeout: T.Optional(T.String()),
+  /** Gatehouse: deadline for one request to this backend (default 120 s, env MCP_PROXY_REQUEST_TIMEOUT). */
+  timeout: T.Optional(Duration),
+  /** Gatehouse: deadline for starting/connecting and completing initialize (default 60 s, env MCP_TIMEOUT). */
+  startup_timeout: T.Optional(Duration),
+};
+
+export const StdioServer = T.Object(
+  {
+    type: T.Optional(T.Literal("stdio")),
+    command: T.String({ minLength: 1 }),
+    args: T.Optional(StringList),
+    env: T.Optional(StringMap),
+    cwd: T.Optional(T.String()),
+    ...commonServerKeys,
+  },
+  closed,
+);
+
+export const ForwardIdentity = T.Object(
+  {
+    header: T.Optional(T.String({ minLength: 1 })),
+    roles_header: T.Optional(T.String({ minLength: 1 })),
+  },
+  closed,
+);
+
+export const HttpServer = T.Object(
+  {
+    type: T.Optional(
+      T.Union([T.Literal("http"), T.Literal("streamable-http"), T.Literal("streamableHttp"), T.Literal("sse")], {
+        description: '"http", "streamable-http" or "sse"',
+      }),
+    ),
+    url: T.String({ minLength: 1 }),
+    headers: T.Optional(StringMap),
+    forward_identity: T.Optional(ForwardIdentity),
+    ...commonServerKeys,
+  },
+  closed,
+);
+
+export const BearerToken = T.Union(
+  [T.String(), T.Object({ subject: T.String({ minLength: 1 }), roles: T.Optional(StringList) }, closed)],
+  { description: 'a subject string, or {"subject": string, "roles": [string]}' },
+);
+
+export const Forwarded = T.Object(
+  {
+    header: T.Optional(T.String({ minLength: 1 })),
+    groups_header: T.Optional(T.String({ minLength: 1 })),
+    trustedSourceCidrs: T.Optional(StringList),
+  },
+  closed,
+);
+
+export const OAuthAs = T.Object(
+  {
+    issuerUrl: T.String({ minLength: 1 }),
+    jwtSecret: T.Optional(T.String()),
+    trustedUserHeader: T.Optional(T.String({ minLength: 1 })),
+    trustedGroupsHeader: T.Optional(T.String({ minLength: 1 })),
+    trustedSourceCidrs: T.Optional(StringList),
+    accessTokenTtlSeconds: T.Optional(T.Integer({ minimum: 1 })),
+    refreshTokenTtlSeconds: T.Optional(T.Integer({ minimum: 1 })),
+    authorizationCodeTtlSeconds: T.Optional(T.Integer({ minimum: 1, maximum: 600 })),
+    scopesSupported: T.Optional(StringList),
+    redirectUriAllowlist: T.Optional(StringList),
+    injectedRoles: T.Optional(StringList),
+  },
+  closed,
+);
+
+const Policy = T.Union([T.Literal("allow"), T.Literal("deny")], { description: '"allow" or "deny"' });
+
+export const LegacyRule = T.Object(
+  {
+    subjects: T.Optional(StringList),
+    roles: T.Optional(StringList),
+    tools: StringList,
+    policy: Policy,
+  },
+  closed,
+);
+
+export const LegacyAcl = T.Object({ default: T.Optional(Policy), rules: T.Optional(T.Array(LegacyRule)) }, closed);
+
+export const Grant = T.Object(
+  {
+    server: T.Union([T.String(), StringList], { description: "a server name glob or an array of them" }),
+    access: T.Union([T.Literal("read"), T.Literal("write"), T.Literal("*")], { description: '"read", "write" or "*"' }),
+    tools: T.Optional(StringList),
+    resources: T.Optional(StringList),
+    prompts: T.Optional(StringList),
+    deny: T.Optional(T.Boolean()),
+  },
+  closed,
+);
+
+export const RoleAcl = T.Object(
+  {
+    default: T.Optional(Policy),
+    strictClassification: T.Optional(T.Boolean()),
+    roles: T.Optional(T.Record(T.String(), T.Array(Grant), { description: "an object of role name → [grant]" })),
+    subjects: T.Optional(
+      T.Record(T.String(), T.Object({ roles: T.Optional(StringList), extra: T.Optional(T.Array(Grant)) }, closed), {
+        description: "an object of subject → {roles, extra}",
+      }),
+    ),
+  },
+  closed,
+);
+
+/** The blocks are checked one by one in load.ts (so one bad block does not hide problems in another). */
+export const ServerAuth = T.Object(
+  {
+    providers: T.Optional(StringList),
+    bearer: T.Optional(T.Unknown()),
+    forwarded: T.Optional(T.Unknown()),
+    oauthAs: T.Optional(T.Unknown()),
+    /** Legacy ({default, rules}) or role-based ({default, roles, subjects}). */
+    acl: T.Optional(T.Unknown()),
+  },
+  closed,
+);
+
+export const Audit = T.Object(
+  {
+    enabled: T.Optional(T.Boolean()),
+    log_arguments: T.Optional(T.Boolean()),
+    output: T.Optional(
+      T.Union(
+        ["file", "stdout", "stderr", "file+stdout", "file+stderr", "none"].map((v) => T.Literal(v)),
+        { description: '"file", "stdout", "stderr", "file+stdout", "file+stderr" or "none"' },
+      ),
+    ),
+    path: T.Optional(T.String()),
+    index_path: T.Optional(T.String()),
+  },
+  closed,
+);
+
+/** Gatehouse's own settings, absent from `mcp serve` configs. */
+export const Gateway = T.Object(
+  {
+    maxBodyBytes: T.Optional(T.Integer({ minimum: 1024 })),
+    allowedOrigins: T.Optional(StringList),
+    sessionIdleTimeout: T.Optional(Duration),
+    maxSessions: T.Optional(T.Integer({ minimum: 1 })),
+    eventBufferSize: T.Optional(T.Integer({ minimum: 1, maximum: 100_000 })),
+    sseKeepalive: T.Optional(Duration),
+    shutdownGrace: T.Optional(Duration),
+  },
+  closed,
+);
+
+export const ServersFile = T.Object(
+  {
+    $schema: T.Optional(T.String()),
+    mcpServers: T.Record(T.String(), T.Unknown(), { description: "an object of server name → server" }),
+    serverAuth: T.Optional(T.Unknown()),
+    audit: T.Optional(Audit),
+    gateway: T.Optional(Gateway),
+  },
+  closed,
+);
+
+export type StdioServerInput = Static<typeof StdioServer>;
+export type HttpServerInput = Static<typeof HttpServer>;
+export type ServerAuthInput = Static<typeof ServerAuth>;
+export type ForwardedInput = Static<typeof Forwarded>;
+export type LegacyAclInput = Static<typeof LegacyAcl>;
+export type RoleAclInput = Static<typeof RoleAcl>;
+export type GrantInput = Static<typeof Grant>;
+export type OAuthAsInput = Static<typeof OAuthAs>;
+export type AuditInput = Static<typeof Audit>;
+export type GatewayInput = Static<typeof Gateway>;

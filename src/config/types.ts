@@ -1,0 +1,107 @@
+// The configuration as the rest of Gatehouse sees it: validated, defaults applied, durations in milliseconds,
+// secrets hashed. Produced by load.ts from servers.json.
+
+import type { ProviderKind } from "../auth/identity.ts";
+import type { Cidr } from "../net/cidr.ts";
+import type { AclConfig } from "../policy/acl.ts";
+
+export type IdlePolicy =
+  | { kind: "adaptive"; minMs: number; maxMs: number }
+  | { kind: "never" }
+  | { kind: "fixed"; ms: number };
+
+export type BackendTransportConfig =
+  | { kind: "stdio"; command: string; args: string[]; env: Record<string, string>; cwd?: string }
+  | { kind: "http"; url: string; headers: Record<string, string>; mode: "auto" | "sse" };
+
+export interface BackendConfig {
+  name: string;
+  transport: BackendTransportConfig;
+  toolAcl: { read: string[]; write: string[] };
+  idle: IdlePolicy;
+  requestTimeoutMs: number;
+  startupTimeoutMs: number;
+  /** HTTP backends: send the caller's subject (and roles) in these headers on calls. */
+  forwardIdentity?: { header: string; rolesHeader?: string };
+}
+
+export interface BearerEntry {
+  /** SHA-256 of the token, hex: tokens are looked up by hash so the clear text need not stay in memory. */
+  sha256: string;
+  subject: string;
+  roles: string[];
+}
+
+export interface ForwardedConfig {
+  header: string;
+  groupsHeader: string;
+  /** Undefined: every peer is trusted, which serve only allows on a loopback-only bind. */
+  trustedSourceCidrs?: Cidr[];
+}
+
+export interface OAuthAsConfig {
+  issuerUrl: string;
+  jwtSecret?: string;
+  trustedUserHeader: string;
+  trustedGroupsHeader: string;
+  trustedSourceCidrs: Cidr[];
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  authorizationCodeTtlSeconds: number;
+  scopesSupported: string[];
+  redirectUriAllowlist: string[];
+  injectedRoles: string[];
+}
+
+export interface AuthConfig {
+  providers: ProviderKind[];
+  bearer?: { tokens: BearerEntry[] };
+  forwarded?: ForwardedConfig;
+  oauthAs?: OAuthAsConfig;
+  acl?: AclConfig;
+}
+
+export interface AuditConfig {
+  enabled: boolean;
+  logArguments: boolean;
+  /** Where audit records go besides nowhere: the log stream, a JSON-lines file, or both. */
+  toLog: boolean;
+  file?: string;
+}
+
+export interface GatewayConfig {
+  maxBodyBytes: number;
+  /** Browser origins allowed to call /mcp (MCP transports: Origin validation); requests without Origin pass. */
+  allowedOrigins: string[];
+  sessionIdleTimeoutMs: number;
+  maxSessions: number;
+  eventBufferSize: number;
+  sseKeepaliveMs: number;
+  shutdownGraceMs: number;
+}
+
+export interface Config {
+  /** The file it came from, or "MCP_SERVERS_CONFIG". */
+  source: string;
+  /** Directory that relative paths in the config are resolved against. */
+  dir: string;
+  backends: BackendConfig[];
+  auth: AuthConfig;
+  audit: AuditConfig;
+  gateway: GatewayConfig;
+}
+
+export const DEFAULT_ALLOWED_ORIGINS = ["https://claude.ai", "https://claude.com", "http://localhost:6274"];
+
+export const DEFAULTS = {
+  requestTimeoutMs: 120_000,
+  startupTimeoutMs: 60_000,
+  minIdleMs: 60_000,
+  maxIdleMs: 300_000,
+  maxBodyBytes: 4 * 1024 * 1024,
+  sessionIdleTimeoutMs: 3_600_000,
+  maxSessions: 10_000,
+  eventBufferSize: 256,
+  sseKeepaliveMs: 25_000,
+  shutdownGraceMs: 10_000,
+} as const;

@@ -1,0 +1,76 @@
+// The 2024-11-05 HTTP+SSE transport for old clients (MCP 2024-11-05 basic/transports): GET /mcp/sse opens the
+// stream and announces, in an `endpoint` event, where to POST messages; every answer travels on the stream.
+
+import { Elysia } from "elysia";
+import {
+  classify,
+  ErrorCode,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from "../mcp/jsonrpc.ts";
+import { STANDALONE_STREAM } from "../mcp/session.ts";
+import { readLimited } from "./body.ts";
+import { preflight, withCors } from "./cors.ts";
+import { admit, type McpDeps } from "./mcp.ts";
+import { rpcHttpError } from "./responses.ts";
+import { sseStream } from "./sse-response.ts";
+
+async function open(request: Request, deps: McpDeps): Promise<Response> {
+  const admitted = await admit(request, deps);
+  if ("response" in admitted) return admitted.response;
+  let sessionId = "";
+  let session: ReturnType<McpDeps["gateway"]["openSession"]>;
+  try {
+    session = deps.gateway.openSession(admitted.identity, "sse");
+  } catch (e) {
+    return rpcHttpError(503, ErrorCode.InternalError, (e as Error).message);
+  }
+  sessionId = session.id;
+  const s = sseStream({ legacy: true, onClose: () => deps.gateway.closeSession(sessionId, "SSE stream closed") });
+  // Relative to /mcp/sse, so it still resolves when a proxy mounts Gatehouse under a path prefix.
+  s.write(`event: endpoint\ndata: message?session_id=${encodeURIComponent(sessionId)}\n\n`);
+  session.attach(s.sink);
+  return s.response;
+}
+
+async function message(request: Request, deps: McpDeps): Promise<Response> {
+  const admitted = await admit(request, deps);
+  if ("response" in admitted) return admitted.response;
+  const id = new URL(request.url).searchParams.get("session_id");
+  if (!id) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: session_id query parameter is required");
+  const session = deps.gateway.findSession(id, admitted.identity);
+  if (session?.transport !== "sse") return rpcHttpError(404, -32001, "Session not found");
+  const body = await readLimited(request, deps.config.maxBodyBytes);
+  if (!body.ok)
+    return rpcHttpError(413, ErrorCode.InvalidRequest, `request body is larger than ${deps.config.maxBodyBytes} bytes`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.text);
+  } catch (e) {
+    return rpcHttpError(400, ErrorCode.ParseError, `Parse error: ${(e as Error).message}`);
+  }
+  const kind = classify(parsed);
+  if (kind === null) return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message");
+  const { gateway } = deps;
+  if (kind === "notification") gateway.handleNotification(session, parsed as JsonRpcNotification);
+  else if (kind === "response") await gateway.handleResponse(session, parsed as JsonRpcResponse);
+  else {
+    const channel = gateway.standaloneChannel(session);
+    void gateway
+      .handleRequest(session, admitted.identity, parsed as JsonRpcRequest, channel)
+      .then((response) => session.send(STANDALONE_STREAM, response));
+  }
+  return new Response("Accepted", { status: 202 });
+}
+
+export const mcpSse = (deps: McpDeps) => {
+  const origins = deps.config.allowedOrigins;
+  return new Elysia({ name: "mcp-sse" })
+    .get("/mcp/sse", async ({ request }) => withCors(await open(request, deps), request, origins))
+    .post("/mcp/message", async ({ request }) => withCors(await message(request, deps), request, origins), {
+      parse: "none",
+    })
+    .options("/mcp/sse", ({ request }) => preflight(request, origins, "GET, OPTIONS"))
+    .options("/mcp/message", ({ request }) => preflight(request, origins, "POST, OPTIONS"));
+};

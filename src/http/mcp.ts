@@ -1,0 +1,241 @@
+// The gateway endpoint `/mcp`: MCP Streamable HTTP (2025-03-26, 2025-06-18, 2025-11-25 basic/transports) — POST
+// for client messages (answered with JSON, or SSE once the backend streams), GET for the session's own stream
+// (resumable with Last-Event-ID), DELETE to end a session.
+
+import { Elysia } from "elysia";
+import type { AuthResult, Identity } from "../auth/identity.ts";
+import type { GatewayConfig } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { type Channel, type Gateway, SUPPORTED_PROTOCOL_VERSIONS } from "../mcp/gateway.ts";
+import {
+  classify,
+  ErrorCode,
+  errorResponse,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from "../mcp/jsonrpc.ts";
+import type { ClientSession } from "../mcp/session.ts";
+import { readLimited } from "./body.ts";
+import { originAllowed, preflight, withCors } from "./cors.ts";
+import { authFailureResponse, json, rpcHttpError } from "./responses.ts";
+import { sseStream } from "./sse-response.ts";
+
+export interface McpDeps {
+  gateway: Gateway;
+  authenticate(request: Request): Promise<AuthResult>;
+  config: GatewayConfig;
+  log: Logger;
+}
+
+const METHODS = "GET, POST, DELETE, OPTIONS";
+
+/** Origin, then credentials: what every /mcp request passes before anything else is looked at. */
+export async function admit(
+  request: Request,
+  deps: Pick<McpDeps, "authenticate" | "config" | "log">,
+): Promise<{ identity: Identity } | { response: Response }> {
+  const origin = request.headers.get("origin");
+  if (!originAllowed(origin, deps.config.allowedOrigins)) {
+    deps.log.warn("request refused: Origin not allowed (add it to gateway.allowedOrigins if it is yours)", { origin });
+    return { response: rpcHttpError(403, ErrorCode.InvalidRequest, `Origin ${origin} is not allowed`) };
+  }
+  const result = await deps.authenticate(request);
+  if (!result.ok) return { response: authFailureResponse(result.failure) };
+  return { identity: result.identity };
+}
+
+function acceptsSse(request: Request): boolean {
+  return (request.headers.get("accept") ?? "").includes("text/event-stream");
+}
+
+/**
+ * Runs one request and answers it. The answer is JSON unless the backend sends something about the request
+ * before its result (progress, logging, a sampling request) and the client accepts SSE: then the response becomes an
+ * SSE stream that carries those messages as they happen and ends with the result.
+ */
+function respond(
+  deps: McpDeps,
+  session: ClientSession,
+  identity: Identity,
+  req: JsonRpcRequest,
+  sse: boolean,
+): Promise<Response> {
+  const { gateway } = deps;
+  return new Promise<Response>((resolve) => {
+    let stream: number | undefined;
+    let done = false;
+    const channel: Channel = {
+      deliver(m: JsonRpcMessage) {
+        if (done || !sse) return gateway.standaloneChannel(session).deliver(m);
+        if (stream === undefined) {
+          stream = session.newStream();
+          const s = sseStream({ onClose: () => session.detach(s.sink) });
+          session.attachNew(stream, s.sink);
+          if (session.protocolVersion >= "2025-11-25") s.write(`id: ${session.primingId(stream)}\ndata: \n\n`);
+          resolve(s.response);
+        }
+        session.send(stream, m);
+      },
+    };
+    void gateway.handleRequest(session, identity, req, channel).then((response) => {
+      done = true;
+      if (stream === undefined) return resolve(json(response));
+      session.send(stream, response);
+      session.endStream(stream);
+    });
+  });
+}
+
+async function post(request: Request, deps: McpDeps): Promise<Response> {
+  const { gateway, log } = deps;
+  const admitted = await admit(request, deps);
+  if ("response" in admitted) return admitted.response;
+  const { identity } = admitted;
+
+  const type = request.headers.get("content-type");
+  if (type !== null && !type.toLowerCase().includes("application/json")) {
+    return rpcHttpError(415, ErrorCode.InvalidRequest, `Content-Type must be application/json (got ${type})`);
+  }
+  const body = await readLimited(request, deps.config.maxBodyBytes);
+  if (!body.ok) {
+    return rpcHttpError(
+      413,
+      ErrorCode.InvalidRequest,
+      `request body is larger than ${deps.config.maxBodyBytes} bytes (gateway.maxBodyBytes)`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.text);
+  } catch (e) {
+    return rpcHttpError(400, ErrorCode.ParseError, `Parse error: ${(e as Error).message}`);
+  }
+  const header = request.headers.get("mcp-protocol-version");
+  if (header !== null && !(SUPPORTED_PROTOCOL_VERSIONS as readonly string[]).includes(header)) {
+    return rpcHttpError(
+      400,
+      ErrorCode.InvalidRequest,
+      `Unsupported MCP-Protocol-Version: ${header} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`,
+    );
+  }
+  const batch = Array.isArray(parsed);
+  const items: unknown[] = batch ? (parsed as unknown[]) : [parsed];
+  if (batch && items.length === 0) return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: empty batch");
+  const kinds = items.map(classify);
+
+  // initialize opens a session; it must come alone (MCP lifecycle; batches may not carry it).
+  const initIndex = items.findIndex((m, i) => kinds[i] === "request" && (m as JsonRpcRequest).method === "initialize");
+  if (initIndex >= 0) {
+    if (batch)
+      return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: initialize cannot be part of a batch");
+    const init = items[0] as JsonRpcRequest;
+    let session: ClientSession;
+    try {
+      session = gateway.openSession(identity, "streamable-http");
+    } catch (e) {
+      return rpcHttpError(503, ErrorCode.InternalError, (e as Error).message, init.id);
+    }
+    return json(gateway.initialize(session, identity, init), 200, { "mcp-session-id": session.id });
+  }
+
+  const sessionId = request.headers.get("mcp-session-id");
+  if (!sessionId) {
+    return rpcHttpError(
+      400,
+      ErrorCode.InvalidRequest,
+      "Bad Request: Mcp-Session-Id header is required (send initialize first)",
+    );
+  }
+  const session = gateway.findSession(sessionId, identity);
+  if (session?.transport !== "streamable-http") {
+    return rpcHttpError(404, -32001, "Session not found: initialize a new session");
+  }
+  // JSON-RPC batches were part of 2025-03-26 only (removed in 2025-06-18).
+  if (batch && session.protocolVersion !== "2025-03-26") {
+    return rpcHttpError(
+      400,
+      ErrorCode.InvalidRequest,
+      `Invalid Request: batches are not allowed in protocol version ${session.protocolVersion}`,
+    );
+  }
+
+  if (!batch) {
+    const kind = kinds[0];
+    if (kind === null)
+      return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message");
+    if (kind === "notification") {
+      gateway.handleNotification(session, parsed as JsonRpcNotification);
+      return new Response(null, { status: 202 });
+    }
+    if (kind === "response") {
+      await gateway.handleResponse(session, parsed as JsonRpcResponse);
+      return new Response(null, { status: 202 });
+    }
+    return respond(deps, session, identity, parsed as JsonRpcRequest, acceptsSse(request));
+  }
+
+  // A 2025-03-26 batch: every item is checked and handled on its own, so no item can ride on another.
+  const answers: Promise<JsonRpcResponse>[] = [];
+  for (const [i, item] of items.entries()) {
+    const kind = kinds[i];
+    if (kind === null) answers.push(Promise.resolve(errorResponse(null, ErrorCode.InvalidRequest, "Invalid Request")));
+    else if (kind === "notification") gateway.handleNotification(session, item as JsonRpcNotification);
+    else if (kind === "response") await gateway.handleResponse(session, item as JsonRpcResponse);
+    else
+      answers.push(
+        gateway.handleRequest(session, identity, item as JsonRpcRequest, gateway.standaloneChannel(session)),
+      );
+  }
+  if (answers.length === 0) return new Response(null, { status: 202 });
+  const responses = await Promise.all(answers);
+  log.debug("batch answered", { session: session.id.slice(0, 8), items: items.length });
+  return json(responses);
+}
+
+async function get(request: Request, deps: McpDeps): Promise<Response> {
+  const admitted = await admit(request, deps);
+  if ("response" in admitted) return admitted.response;
+  if (!acceptsSse(request)) {
+    return rpcHttpError(406, ErrorCode.InvalidRequest, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
+  }
+  const sessionId = request.headers.get("mcp-session-id");
+  if (!sessionId) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
+  const session = deps.gateway.findSession(sessionId, admitted.identity);
+  if (session?.transport !== "streamable-http") {
+    return rpcHttpError(404, -32001, "Session not found: initialize a new session");
+  }
+  const s = sseStream({ onClose: () => session.detach(s.sink) });
+  const lastEventId = request.headers.get("last-event-id") ?? undefined;
+  // A stale or foreign Last-Event-ID cannot be replayed: the client still gets a live stream.
+  if (!session.attach(s.sink, lastEventId)) session.attach(s.sink);
+  return s.response;
+}
+
+function del(request: Request, deps: McpDeps): Promise<Response> {
+  return admit(request, deps).then((admitted) => {
+    if ("response" in admitted) return admitted.response;
+    const sessionId = request.headers.get("mcp-session-id");
+    if (!sessionId)
+      return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
+    const session = deps.gateway.findSession(sessionId, admitted.identity);
+    if (!session) return rpcHttpError(404, -32001, "Session not found");
+    deps.gateway.closeSession(session.id, "client ended it (DELETE)");
+    return new Response(null, { status: 200 });
+  });
+}
+
+/** Elysia plugin: `/mcp` (and `/mcp/`, which clients sometimes use; never a redirect). */
+export const mcp = (deps: McpDeps) => {
+  const origins = deps.config.allowedOrigins;
+  const app = new Elysia({ name: "mcp" });
+  for (const path of ["/mcp", "/mcp/"]) {
+    app
+      .post(path, async ({ request }) => withCors(await post(request, deps), request, origins), { parse: "none" })
+      .get(path, async ({ request }) => withCors(await get(request, deps), request, origins))
+      .delete(path, async ({ request }) => withCors(await del(request, deps), request, origins), { parse: "none" })
+      .options(path, ({ request }) => preflight(request, origins, METHODS));
+  }
+  return app;
+};

@@ -1,0 +1,200 @@
+#!/usr/bin/env bun
+// The command-line entry and the only file with side effects: read config → build app → listen → stop cleanly.
+
+import { appendFileSync } from "node:fs";
+import pkg from "../package.json" with { type: "json" };
+import { createApp } from "./app.ts";
+import { parseArgs, parseBind, UsageError } from "./cli/args.ts";
+import { CHECK_HELP, HASH_TOKEN_HELP, MAIN_HELP, SERVE_HELP } from "./cli/help.ts";
+import { ConfigError, loadConfig, locateConfig } from "./config/load.ts";
+import type { Config } from "./config/types.ts";
+import { randomId, sha256Hex } from "./crypto.ts";
+import { createLogger, isLogLevel, type Logger, type LogLevel } from "./log.ts";
+import { isLoopbackHost } from "./net/cidr.ts";
+import { bunFileSystem, bunSpawner } from "./platform/bun.ts";
+import { systemClock } from "./platform/types.ts";
+
+const VERSION: string = pkg.version;
+
+function stringEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function logger(flags: Record<string, string | true>): Logger {
+  const level = String(
+    flags["log-level"] ?? process.env.LOG_LEVEL ?? process.env.MCP_LOG_LEVEL ?? "info",
+  ).toLowerCase();
+  if (!isLogLevel(level)) throw new UsageError(`log level must be debug, info, warn or error (got "${level}")`);
+  const format = String(flags["log-format"] ?? process.env.MCP_LOG_FORMAT ?? "text").toLowerCase();
+  if (format !== "text" && format !== "json") throw new UsageError(`log format must be text or json (got "${format}")`);
+  return createLogger({ level: level as LogLevel, format });
+}
+
+async function readConfig(flag: string | undefined): Promise<Config> {
+  const env = process.env as Record<string, string | undefined>;
+  return loadConfig(locateConfig(flag, env, process.cwd()), env, bunFileSystem.readText, process.cwd());
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { flags } = parseArgs(argv, {
+    config: { value: true },
+    bind: { value: true },
+    insecure: {},
+    "log-level": { value: true },
+    "log-format": { value: true },
+    help: {},
+  });
+  if (flags.help) return print(SERVE_HELP);
+  const log = logger(flags);
+  const { host, port } = parseBind(String(flags.bind ?? "127.0.0.1:8080"));
+  const loopback = isLoopbackHost(host);
+  if (!loopback && !flags.insecure) {
+    throw new UsageError(
+      `refusing to listen on ${host}:${port}: Gatehouse speaks plain HTTP, so a non-loopback address exposes tokens ` +
+        "on the network. Bind 127.0.0.1 behind a TLS reverse proxy, or pass --insecure if this network is trusted.",
+    );
+  }
+  const config = await readConfig(flags.config as string | undefined);
+  const f = config.auth.forwarded;
+  if (config.auth.providers.includes("forwarded") && f && !f.trustedSourceCidrs && !loopback) {
+    throw new UsageError(
+      `serverAuth.forwarded.trustedSourceCidrs is required when listening on ${host}: without it anyone who can ` +
+        `reach Gatehouse could claim any user with the ${f.header} header. List your reverse proxy's addresses.`,
+    );
+  }
+
+  const peers = new WeakMap<Request, string>();
+  const app = createApp(config, {
+    log,
+    clock: systemClock,
+    spawner: bunSpawner,
+    version: VERSION,
+    peerAddress: (req) => peers.get(req),
+    childEnv: stringEnv(),
+    appendAudit: config.audit.file ? (line) => appendFileSync(config.audit.file as string, `${line}\n`) : undefined,
+  });
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: host,
+      port,
+      // SSE streams stay open for long: keep-alive comments flow every gateway.sseKeepalive (default 25 s).
+      idleTimeout: 255,
+      maxRequestBodySize: Math.max(config.gateway.maxBodyBytes * 2, 1024 * 1024),
+      fetch(request, srv) {
+        const ip = srv.requestIP(request);
+        if (ip) peers.set(request, ip.address);
+        return app.fetch(request);
+      },
+    });
+  } catch (e) {
+    await app.gatehouse.shutdown();
+    throw new UsageError(`cannot listen on ${host}:${port}: ${(e as Error).message}`);
+  }
+
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
+  log.info(`Gatehouse ${VERSION} listening`, { url: `${url}/mcp`, config: config.source });
+  log.info("backends", { names: config.backends.map((b) => b.name).join(",") });
+  log.info("authentication", { providers: config.auth.providers.join(",") || "none (anonymous)" });
+  if (config.auth.providers.length === 0 || config.auth.providers.includes("none")) {
+    log.warn("anonymous access is enabled: anyone who reaches this address can use every allowed tool");
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info("shutting down", { signal });
+      const grace = config.gateway.shutdownGraceMs;
+      const closed = server.stop(false); // stop accepting; requests in flight continue
+      const deadline = Date.now() + grace;
+      const busy = () => [...app.gatehouse.gateway.sessions.values()].some((s) => s.inFlight.size > 0);
+      while (busy() && Date.now() < deadline) await Bun.sleep(50);
+      await app.gatehouse.shutdown();
+      await Promise.race([closed, Bun.sleep(Math.max(0, deadline - Date.now()))]);
+      server.stop(true);
+      log.info("stopped");
+      resolve(0);
+    };
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGINT", () => void stop("SIGINT"));
+  });
+}
+
+async function check(argv: string[]): Promise<number> {
+  const { flags } = parseArgs(argv, { config: { value: true }, help: {} });
+  if (flags.help) return print(CHECK_HELP);
+  const config = await readConfig(flags.config as string | undefined);
+  const providers = config.auth.providers.join(", ") || "none (anonymous)";
+  process.stdout.write(
+    `${config.source}: ok — ${config.backends.length} server${config.backends.length === 1 ? "" : "s"} ` +
+      `(${config.backends.map((b) => b.name).join(", ")}), providers: ${providers}` +
+      `${config.auth.acl ? `, ACL: ${config.auth.acl.kind === "legacy" ? "legacy rules" : "role-based"}` : ""}\n`,
+  );
+  return 0;
+}
+
+async function hashToken(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { help: {} }, 1);
+  if (flags.help) return print(HASH_TOKEN_HELP);
+  let token = positionals[0];
+  if (token === undefined && !process.stdin.isTTY) token = (await Bun.stdin.text()).trim();
+  if (token === undefined || token === "") {
+    token = randomId(32);
+    process.stdout.write(`token: ${token}\n`);
+  }
+  process.stdout.write(`sha256:${sha256Hex(token)}\n`);
+  return 0;
+}
+
+function print(text: string): number {
+  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case "--help":
+      case "-h":
+      case "help":
+        return print(MAIN_HELP);
+      case "--version":
+      case "-V":
+      case "version":
+        return print(VERSION);
+      case "serve":
+        return await serve(rest);
+      case "check":
+        return await check(rest);
+      case "hash-token":
+        return await hashToken(rest);
+      default:
+        throw new UsageError(`unknown command "${command}" (see gatehouse --help)`);
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.format()}\n`);
+      process.stderr.write(
+        `gatehouse: the configuration has ${e.problems.length} problem${e.problems.length === 1 ? "" : "s"}; nothing was started\n`,
+      );
+      return 1;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`gatehouse: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`gatehouse: unexpected error: ${(e as Error).stack ?? e}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2));
+  process.exit(code);
+}

@@ -1,0 +1,313 @@
+// MCP Streamable HTTP client transport (MCP 2025-11-25 basic/transports "Streamable HTTP"), falling back to the
+// 2024-11-05 HTTP+SSE transport when the backend refuses a POSTed initialize with 400/404/405 (the spec's
+// "Backwards Compatibility" section). Only the configured headers go upstream: never the client's credentials.
+
+import type { Logger } from "../../log.ts";
+import { classify, ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "../jsonrpc.ts";
+import { readSse } from "../sse.ts";
+import { type BackendTransport, type SendOptions, TransportError, type TransportHandlers } from "./transport.ts";
+
+export interface HttpTransportOptions {
+  url: string;
+  headers: Record<string, string>;
+  /** How long to wait for response headers (connect + first byte). */
+  connectTimeoutMs: number;
+  fetch?: typeof fetch;
+}
+
+const STREAM_RETRY_MIN_MS = 1000;
+const STREAM_RETRY_MAX_MS = 30_000;
+
+function isInitialize(m: JsonRpcMessage): boolean {
+  return "method" in m && m.method === "initialize" && "id" in m;
+}
+
+function parseMessages(text: string): JsonRpcMessage[] {
+  const value: unknown = JSON.parse(text);
+  const list = Array.isArray(value) ? value : [value];
+  return list.filter((v) => classify(v) !== null) as JsonRpcMessage[];
+}
+
+export class HttpTransport implements BackendTransport {
+  private mode: "unknown" | "streamable" | "sse" = "unknown";
+  private sessionId: string | undefined;
+  private protocolVersion: string | undefined;
+  private handlers: TransportHandlers | undefined;
+  private legacyEndpoint: string | undefined;
+  private streams = new AbortController();
+  private closed = false;
+  private readonly fetch: typeof fetch;
+
+  constructor(
+    private readonly name: string,
+    private readonly options: HttpTransportOptions,
+    private readonly log: Logger,
+  ) {
+    this.fetch = options.fetch ?? fetch;
+  }
+
+  async start(handlers: TransportHandlers): Promise<void> {
+    this.handlers = handlers;
+    this.closed = false;
+    this.streams = new AbortController();
+    this.sessionId = undefined;
+    this.mode = this.mode === "sse" ? "sse" : "unknown";
+    if (this.mode === "sse") await this.connectLegacy();
+  }
+
+  setProtocolVersion(version: string): void {
+    this.protocolVersion = version;
+  }
+
+  describe(): string {
+    const kind = this.mode === "sse" ? "sse (2024-11-05)" : "streamable-http";
+    return `${kind} ${this.options.url}`;
+  }
+
+  private headers(extra: Record<string, string>): Headers {
+    const h = new Headers(this.options.headers);
+    for (const [k, v] of Object.entries(extra)) h.set(k, v);
+    if (this.sessionId) h.set("mcp-session-id", this.sessionId);
+    if (this.protocolVersion) h.set("mcp-protocol-version", this.protocolVersion);
+    return h;
+  }
+
+  /** fetch with a deadline on the response headers only; the body may stream for as long as it needs. */
+  private async request(url: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    signal?.addEventListener("abort", abort, { once: true });
+    this.streams.signal.addEventListener("abort", abort, { once: true });
+    const timer = setTimeout(abort, this.options.connectTimeoutMs);
+    try {
+      return await this.fetch(url, { ...init, signal: controller.signal, redirect: "manual" });
+    } catch (e) {
+      if (controller.signal.aborted && !signal?.aborted && !this.streams.signal.aborted) {
+        throw new TransportError(`no response from ${url} within ${this.options.connectTimeoutMs} ms`);
+      }
+      throw new TransportError(`could not reach ${url}: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+      this.streams.signal.removeEventListener("abort", abort);
+    }
+  }
+
+  async send(message: JsonRpcMessage, options: SendOptions = {}): Promise<void> {
+    const { signal } = options;
+    if (this.mode === "sse") return this.sendLegacy(message, options);
+    const res = await this.request(
+      this.options.url,
+      {
+        method: "POST",
+        headers: this.headers({
+          ...options.headers,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        }),
+        body: JSON.stringify(message),
+      },
+      signal,
+    );
+    if (this.mode === "unknown" && isInitialize(message) && [400, 404, 405].includes(res.status)) {
+      await res.body?.cancel().catch(() => {});
+      this.log.info("backend refused Streamable HTTP; trying the 2024-11-05 HTTP+SSE transport", {
+        backend: this.name,
+        status: res.status,
+      });
+      this.mode = "sse";
+      await this.connectLegacy();
+      return this.sendLegacy(message, options);
+    }
+    if (res.status === 404 && this.sessionId) {
+      await res.body?.cancel().catch(() => {});
+      this.sessionId = undefined;
+      throw new TransportError("the backend no longer knows our session (HTTP 404)", {
+        sessionLost: true,
+        status: 404,
+      });
+    }
+    if (!res.ok) throw await this.httpError(res);
+    if (this.mode === "unknown") this.mode = "streamable";
+    const sid = res.headers.get("mcp-session-id");
+    if (sid) this.sessionId = sid;
+    if ("method" in message && message.method === "notifications/initialized") this.openStandaloneStream();
+
+    const requestId: JsonRpcId | undefined = "id" in message && "method" in message ? message.id : undefined;
+    if (res.status === 202 || !res.body) return;
+    const type = res.headers.get("content-type") ?? "";
+    if (type.includes("text/event-stream")) {
+      void this.consumeResponseStream(res.body, requestId);
+      return;
+    }
+    const text = await res.text();
+    if (text.trim() === "") return;
+    let messages: JsonRpcMessage[];
+    try {
+      messages = parseMessages(text);
+    } catch {
+      throw new TransportError(`backend answered with a body that is not JSON (content-type "${type}")`);
+    }
+    for (const m of messages) this.handlers?.onMessage(m, requestId);
+  }
+
+  private async httpError(res: Response): Promise<TransportError> {
+    const body = (await res.text().catch(() => "")).slice(0, 200).replace(/\s+/g, " ");
+    let hint = "";
+    if (res.status === 401 || res.status === 403) hint = " (check the headers configured for this backend)";
+    if (res.status >= 300 && res.status < 400)
+      hint = ` (redirect to ${res.headers.get("location")}: set the final URL)`;
+    return new TransportError(`HTTP ${res.status}${hint}${body ? `: ${body}` : ""}`, { status: res.status });
+  }
+
+  /** Reads an SSE response to one POST; if it ends without the answer, the request fails instead of hanging. */
+  private async consumeResponseStream(body: ReadableStream<Uint8Array>, requestId: JsonRpcId | undefined) {
+    let answered = requestId === undefined;
+    try {
+      for await (const event of readSse(body, this.streams.signal)) {
+        if (event.data.trim() === "") continue; // priming event
+        let messages: JsonRpcMessage[];
+        try {
+          messages = parseMessages(event.data);
+        } catch {
+          this.log.warn("backend sent an SSE event that is not JSON (ignored)", { backend: this.name });
+          continue;
+        }
+        for (const m of messages) {
+          if (!("method" in m) && m.id === requestId) answered = true;
+          this.handlers?.onMessage(m, requestId);
+        }
+      }
+    } catch (e) {
+      this.log.debug("backend response stream failed", { backend: this.name, error: (e as Error).message });
+    }
+    if (!answered && requestId !== undefined && !this.closed) {
+      this.handlers?.onMessage(
+        errorResponse(requestId, ErrorCode.ConnectionClosed, "the backend closed its response stream before answering"),
+        requestId,
+      );
+    }
+  }
+
+  /** The optional GET stream for messages the backend sends on its own (list_changed, resource updates). */
+  private openStandaloneStream(): void {
+    let lastEventId: string | undefined;
+    let delay = STREAM_RETRY_MIN_MS;
+    const loop = async () => {
+      while (!this.closed && this.mode === "streamable") {
+        let res: Response;
+        try {
+          const extra: Record<string, string> = { accept: "text/event-stream" };
+          if (lastEventId) extra["last-event-id"] = lastEventId;
+          res = await this.request(this.options.url, { method: "GET", headers: this.headers(extra) });
+        } catch {
+          if (this.closed) return;
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, STREAM_RETRY_MAX_MS);
+          continue;
+        }
+        if (res.status === 405 || res.status === 404 || !res.ok || !res.body) {
+          // 405: the backend offers no standalone stream, which the spec allows.
+          await res.body?.cancel().catch(() => {});
+          return;
+        }
+        delay = STREAM_RETRY_MIN_MS;
+        try {
+          for await (const event of readSse(res.body, this.streams.signal)) {
+            if (event.id) lastEventId = event.id;
+            if (event.data.trim() === "") continue;
+            try {
+              for (const m of parseMessages(event.data)) this.handlers?.onMessage(m);
+            } catch {
+              this.log.warn("backend sent an SSE event that is not JSON (ignored)", { backend: this.name });
+            }
+          }
+        } catch {
+          // reconnect below
+        }
+        if (this.closed) return;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    };
+    void loop();
+  }
+
+  // --- 2024-11-05 HTTP+SSE -------------------------------------------------------------------------------
+
+  private async connectLegacy(): Promise<void> {
+    const res = await this.request(this.options.url, {
+      method: "GET",
+      headers: this.headers({ accept: "text/event-stream" }),
+    });
+    if (!res.ok || !res.body) throw await this.httpError(res);
+    const body = res.body;
+    const endpoint = new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new TransportError("the SSE stream sent no `endpoint` event")),
+        this.options.connectTimeoutMs,
+      );
+      void (async () => {
+        try {
+          for await (const event of readSse(body, this.streams.signal)) {
+            if (event.event === "endpoint") {
+              clearTimeout(timer);
+              resolve(new URL(event.data.trim(), this.options.url).href);
+              continue;
+            }
+            if (event.data.trim() === "") continue;
+            try {
+              for (const m of parseMessages(event.data)) this.handlers?.onMessage(m);
+            } catch {
+              this.log.warn("backend sent an SSE event that is not JSON (ignored)", { backend: this.name });
+            }
+          }
+        } catch {
+          // reported through onClose below
+        }
+        clearTimeout(timer);
+        reject(new TransportError("the SSE stream closed"));
+        if (!this.closed) this.handlers?.onClose("the backend closed its SSE stream");
+      })();
+    });
+    this.legacyEndpoint = await endpoint;
+    const origin = new URL(this.options.url).origin;
+    if (new URL(this.legacyEndpoint).origin !== origin) {
+      throw new TransportError(`the SSE endpoint event points at another origin (${this.legacyEndpoint})`);
+    }
+  }
+
+  private async sendLegacy(message: JsonRpcMessage, options: SendOptions): Promise<void> {
+    if (!this.legacyEndpoint) throw new TransportError("the SSE stream is not connected");
+    const res = await this.request(
+      this.legacyEndpoint,
+      {
+        method: "POST",
+        headers: this.headers({ ...options.headers, "content-type": "application/json" }),
+        body: JSON.stringify(message),
+      },
+      options.signal,
+    );
+    if (!res.ok) throw await this.httpError(res);
+    await res.body?.cancel().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.streams.abort();
+    if (this.mode === "streamable" && this.sessionId) {
+      const sid = this.sessionId;
+      this.sessionId = undefined;
+      try {
+        const res = await this.fetch(this.options.url, {
+          method: "DELETE",
+          headers: this.headers({ "mcp-session-id": sid }),
+          signal: AbortSignal.timeout(1000),
+        });
+        await res.body?.cancel().catch(() => {});
+      } catch {
+        // best effort: the backend expires the session on its own
+      }
+    }
+  }
+}

@@ -1,0 +1,117 @@
+// MCP stdio transport (MCP basic/transports "stdio"): newline-delimited JSON-RPC on a child's stdin/stdout;
+// stderr is the backend's log, forwarded line by line with its name.
+
+import type { Logger } from "../../log.ts";
+import type { ChildProcess, Spawner, SpawnOptions } from "../../platform/types.ts";
+import { classify, type JsonRpcMessage } from "../jsonrpc.ts";
+import { type BackendTransport, TransportError, type TransportHandlers } from "./transport.ts";
+
+/** How long a child gets between SIGTERM and SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
+async function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      pending += decoder.decode(value, { stream: true });
+      let nl = pending.indexOf("\n");
+      while (nl >= 0) {
+        const line = pending.slice(0, nl).replace(/\r$/, "");
+        pending = pending.slice(nl + 1);
+        if (line.length > 0) onLine(line);
+        nl = pending.indexOf("\n");
+      }
+    }
+    if (pending.trim().length > 0) onLine(pending);
+  } catch {
+    // The pipe closes when the process dies; the exit handler reports that.
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+export class StdioTransport implements BackendTransport {
+  private child: ChildProcess | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly options: SpawnOptions,
+    private readonly spawner: Spawner,
+    private readonly log: Logger,
+  ) {}
+
+  async start(handlers: TransportHandlers): Promise<void> {
+    let child: ChildProcess;
+    try {
+      child = this.spawner.spawn(this.options);
+    } catch (e) {
+      throw new TransportError(`could not start "${this.options.command}": ${(e as Error).message}`);
+    }
+    this.child = child;
+    this.closing = false;
+    this.log.info("backend process started", { backend: this.name, pid: child.pid, command: this.options.command });
+
+    void forEachLine(child.stdout, (line) => {
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        this.log.warn("backend wrote a line that is not JSON to stdout (ignored)", {
+          backend: this.name,
+          line: line.slice(0, 200),
+        });
+        return;
+      }
+      if (classify(value) === null) {
+        this.log.warn("backend wrote JSON that is not JSON-RPC to stdout (ignored)", { backend: this.name });
+        return;
+      }
+      handlers.onMessage(value as JsonRpcMessage);
+    });
+    void forEachLine(child.stderr, (line) => this.log.info(line, { backend: this.name, stream: "stderr" }));
+    void child.exited.then((code) => {
+      if (this.child === child) this.child = undefined;
+      const reason = code === null ? "was killed by a signal" : `exited with code ${code}`;
+      if (!this.closing) this.log.warn(`backend process ${reason}`, { backend: this.name, pid: child.pid });
+      handlers.onClose(`process ${reason}`);
+    });
+  }
+
+  async send(message: JsonRpcMessage): Promise<void> {
+    const child = this.child;
+    if (!child) throw new TransportError("process is not running");
+    try {
+      await child.write(`${JSON.stringify(message)}\n`);
+    } catch (e) {
+      throw new TransportError(`could not write to the process: ${(e as Error).message}`);
+    }
+  }
+
+  setProtocolVersion(): void {}
+
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.closing = true;
+    child.kill("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const killed = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve();
+      }, KILL_GRACE_MS);
+    });
+    await Promise.race([child.exited.then(() => {}), killed]);
+    clearTimeout(timer);
+    await child.exited;
+  }
+
+  describe(): string {
+    return this.child ? `stdio (pid ${this.child.pid})` : "stdio (not running)";
+  }
+}

@@ -1,0 +1,282 @@
+// The aggregated view of every backend: tools, resources, resource templates and prompts, named
+// `server__name` (resources `server__uri`) with descriptions prefixed `[server]`, cached per backend until it
+// reports list_changed or restarts, and filtered per caller by the ACL. Routing goes the other way: a prefixed
+// name back to (backend, original name). Anything the caller may not use is reported exactly like something that
+// does not exist.
+
+import type { Identity } from "../auth/identity.ts";
+import type { BackendConfig } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { type Acl, classifyTool, type ToolClass } from "../policy/acl.ts";
+import type { BackendClient } from "./backends/backend-client.ts";
+import { ErrorCode, RpcError } from "./jsonrpc.ts";
+
+export const SEPARATOR = "__";
+
+export interface Backend {
+  config: BackendConfig;
+  client: BackendClient;
+}
+
+export interface ToolEntry {
+  backend: string;
+  name: string;
+  class: ToolClass;
+  /** The definition as clients see it (prefixed). */
+  definition: Record<string, unknown>;
+}
+
+type Kind = "tools" | "resources" | "resourceTemplates" | "prompts";
+
+const LIST: Record<Kind, { method: string; field: string; capability: string }> = {
+  tools: { method: "tools/list", field: "tools", capability: "tools" },
+  resources: { method: "resources/list", field: "resources", capability: "resources" },
+  resourceTemplates: { method: "resources/templates/list", field: "resourceTemplates", capability: "resources" },
+  prompts: { method: "prompts/list", field: "prompts", capability: "prompts" },
+};
+
+/** A backend asked for more pages than this is misbehaving; what we have is used. */
+const MAX_PAGES = 100;
+
+export function prefixed(server: string, name: string): string {
+  return `${server}${SEPARATOR}${name}`;
+}
+
+function describe(server: string, description: unknown): string {
+  return typeof description === "string" && description.length > 0 ? `[${server}] ${description}` : `[${server}]`;
+}
+
+export class Catalog {
+  private readonly cache = new Map<string, Map<Kind, Promise<Record<string, unknown>[]>>>();
+
+  constructor(
+    private readonly backends: Map<string, Backend>,
+    private readonly acl: Acl,
+    private readonly log: Logger,
+  ) {}
+
+  /** Drops cached lists of one backend (all kinds when `kind` is omitted). */
+  invalidate(backend: string, kind?: Kind): void {
+    if (kind) this.cache.get(backend)?.delete(kind);
+    else this.cache.delete(backend);
+  }
+
+  /** Splits `server__rest` into a configured backend and the backend's own name; undefined when no backend matches. */
+  split(name: unknown): { backend: Backend; rest: string } | undefined {
+    if (typeof name !== "string") return undefined;
+    const i = name.indexOf(SEPARATOR);
+    if (i <= 0) return undefined;
+    const backend = this.backends.get(name.slice(0, i));
+    if (!backend) return undefined;
+    return { backend, rest: name.slice(i + SEPARATOR.length) };
+  }
+
+  private async fetchAll(b: Backend, kind: Kind): Promise<Record<string, unknown>[]> {
+    await b.client.ensureReady();
+    const spec = LIST[kind];
+    if (!b.client.info?.capabilities[spec.capability]) return [];
+    const items: Record<string, unknown>[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const result = await b.client.request(spec.method, cursor ? { cursor } : undefined);
+      const list = result[spec.field];
+      if (Array.isArray(list)) for (const item of list) if (item && typeof item === "object") items.push(item);
+      cursor = typeof result.nextCursor === "string" && result.nextCursor !== "" ? result.nextCursor : undefined;
+      if (!cursor) break;
+    }
+    return items;
+  }
+
+  /** The backend's own list, cached; a failed fetch is not cached so the next call retries. */
+  raw(b: Backend, kind: Kind): Promise<Record<string, unknown>[]> {
+    let perBackend = this.cache.get(b.config.name);
+    if (!perBackend) {
+      perBackend = new Map();
+      this.cache.set(b.config.name, perBackend);
+    }
+    const hit = perBackend.get(kind);
+    if (hit) return hit;
+    const p = this.fetchAll(b, kind);
+    perBackend.set(kind, p);
+    p.catch(() => {
+      if (this.cache.get(b.config.name)?.get(kind) === p) this.cache.get(b.config.name)?.delete(kind);
+    });
+    return p;
+  }
+
+  /** Lists of every backend, in parallel; a backend that fails is left out (and logged) so the others still serve. */
+  private async gather(kind: Kind): Promise<{ backend: Backend; items: Record<string, unknown>[] }[]> {
+    const all = [...this.backends.values()];
+    const results = await Promise.allSettled(all.map((b) => this.raw(b, kind)));
+    const out: { backend: Backend; items: Record<string, unknown>[] }[] = [];
+    results.forEach((r, i) => {
+      const backend = all[i] as Backend;
+      if (r.status === "fulfilled") out.push({ backend, items: r.value });
+      else {
+        this.log.warn(`${LIST[kind].method} failed on a backend; it is left out of the list`, {
+          backend: backend.config.name,
+          error: (r.reason as Error).message,
+        });
+      }
+    });
+    return out;
+  }
+
+  private toolEntry(b: Backend, t: Record<string, unknown>): ToolEntry {
+    const name = String(t.name);
+    const cls = classifyTool(b.config.toolAcl, name, t.annotations as Record<string, unknown> | undefined);
+    return {
+      backend: b.config.name,
+      name,
+      class: cls,
+      definition: { ...t, name: prefixed(b.config.name, name), description: describe(b.config.name, t.description) },
+    };
+  }
+
+  async listTools(identity: Identity): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    for (const { backend, items } of await this.gather("tools")) {
+      for (const t of items) {
+        if (typeof t.name !== "string") continue;
+        const e = this.toolEntry(backend, t);
+        if (this.acl.tool(identity, e.backend, e.name, e.class).allow) out.push(e.definition);
+      }
+    }
+    return out;
+  }
+
+  /** Total number of tools across backends whose lists are cached (for /health; not filtered). */
+  async cachedToolCount(): Promise<number> {
+    let n = 0;
+    for (const perBackend of this.cache.values()) {
+      const p = perBackend.get("tools");
+      if (!p) continue;
+      try {
+        n += (await p).length;
+      } catch {
+        // not counted
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Finds the tool a prefixed name designates, if the caller may use it. Unknown and forbidden tools get the same
+   * answer, so a caller learns nothing about tools hidden from it.
+   */
+  async resolveTool(identity: Identity, name: unknown): Promise<ToolEntry> {
+    const unknown = () =>
+      new RpcError(ErrorCode.InvalidParams, `Unknown tool: ${typeof name === "string" ? name : "(none)"}`);
+    const target = this.split(name);
+    if (!target) throw unknown();
+    let items: Record<string, unknown>[];
+    try {
+      items = await this.raw(target.backend, "tools");
+    } catch (e) {
+      throw e instanceof RpcError ? e : new RpcError(ErrorCode.InternalError, (e as Error).message);
+    }
+    const t = items.find((x) => x.name === target.rest);
+    if (!t) throw unknown();
+    const entry = this.toolEntry(target.backend, t);
+    const decision = this.acl.tool(identity, entry.backend, entry.name, entry.class);
+    if (!decision.allow) {
+      this.log.info("tool call refused by the ACL", {
+        subject: identity.subject,
+        tool: String(name),
+        rule: decision.rule,
+        access: entry.class.kind,
+      });
+      throw unknown();
+    }
+    return entry;
+  }
+
+  async listResources(identity: Identity): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    for (const { backend, items } of await this.gather("resources")) {
+      const server = backend.config.name;
+      for (const r of items) {
+        if (typeof r.uri !== "string" || !this.acl.resource(identity, server, r.uri).allow) continue;
+        const item: Record<string, unknown> = {
+          ...r,
+          uri: prefixed(server, r.uri),
+          description: describe(server, r.description),
+        };
+        if (typeof r.name === "string") item.name = prefixed(server, r.name);
+        out.push(item);
+      }
+    }
+    return out;
+  }
+
+  async listResourceTemplates(identity: Identity): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    for (const { backend, items } of await this.gather("resourceTemplates")) {
+      const server = backend.config.name;
+      for (const r of items) {
+        if (typeof r.uriTemplate !== "string" || !this.acl.resource(identity, server, r.uriTemplate).allow) continue;
+        const item: Record<string, unknown> = {
+          ...r,
+          uriTemplate: prefixed(server, r.uriTemplate),
+          description: describe(server, r.description),
+        };
+        if (typeof r.name === "string") item.name = prefixed(server, r.name);
+        out.push(item);
+      }
+    }
+    return out;
+  }
+
+  async listPrompts(identity: Identity): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    for (const { backend, items } of await this.gather("prompts")) {
+      const server = backend.config.name;
+      for (const p of items) {
+        if (typeof p.name !== "string" || !this.acl.prompt(identity, server, p.name).allow) continue;
+        out.push({ ...p, name: prefixed(server, p.name), description: describe(server, p.description) });
+      }
+    }
+    return out;
+  }
+
+  /** A prefixed resource URI the caller may read → (backend, original URI). */
+  resolveResource(identity: Identity, uri: unknown): { backend: Backend; uri: string } {
+    const target = this.split(uri);
+    if (!target || !this.acl.resource(identity, target.backend.config.name, target.rest).allow) {
+      throw new RpcError(ErrorCode.InvalidParams, `Unknown resource: ${typeof uri === "string" ? uri : "(none)"}`);
+    }
+    return { backend: target.backend, uri: target.rest };
+  }
+
+  resolvePrompt(identity: Identity, name: unknown): { backend: Backend; name: string } {
+    const target = this.split(name);
+    if (!target || !this.acl.prompt(identity, target.backend.config.name, target.rest).allow) {
+      throw new RpcError(ErrorCode.InvalidParams, `Unknown prompt: ${typeof name === "string" ? name : "(none)"}`);
+    }
+    return { backend: target.backend, name: target.rest };
+  }
+}
+
+/** Prefixes resource URIs inside results (resources/read contents, resource links and embedded resources). */
+export function prefixResourceUris(server: string, result: Record<string, unknown>): Record<string, unknown> {
+  const fix = (item: unknown): unknown => {
+    if (!item || typeof item !== "object") return item;
+    const o = item as Record<string, unknown>;
+    if (o.type === "resource_link" && typeof o.uri === "string") return { ...o, uri: prefixed(server, o.uri) };
+    if (o.type === "resource" && o.resource && typeof o.resource === "object") {
+      const r = o.resource as Record<string, unknown>;
+      if (typeof r.uri === "string") return { ...o, resource: { ...r, uri: prefixed(server, r.uri) } };
+    }
+    return o;
+  };
+  const out = { ...result };
+  if (Array.isArray(result.content)) out.content = result.content.map(fix);
+  if (Array.isArray(result.contents)) {
+    out.contents = result.contents.map((c: unknown) => {
+      if (!c || typeof c !== "object") return c;
+      const r = c as Record<string, unknown>;
+      return typeof r.uri === "string" ? { ...r, uri: prefixed(server, r.uri) } : r;
+    });
+  }
+  return out;
+}

@@ -1,0 +1,591 @@
+// The gateway's MCP server side, independent of HTTP: sessions, the initialize handshake (MCP basic/lifecycle),
+// dispatch of client requests to the aggregated catalog and the backends, and the way back for what backends send
+// (progress, logging, sampling/elicitation/roots requests, list_changed, resource updates).
+
+import type { Auditor } from "../audit.ts";
+import { type Identity, principalKey } from "../auth/identity.ts";
+import type { GatewayConfig } from "../config/types.ts";
+import { randomId } from "../crypto.ts";
+import type { Logger } from "../log.ts";
+import type { Clock, TimerHandle } from "../platform/types.ts";
+import type { Acl } from "../policy/acl.ts";
+import type { RequestOwner } from "./backends/backend-client.ts";
+import { idleTimeoutMs } from "./backends/idle.ts";
+import { type Backend, Catalog, prefixed, prefixResourceUris } from "./catalog.ts";
+import {
+  ErrorCode,
+  errorResponse,
+  isFailure,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+  type JsonRpcSuccess,
+  RpcError,
+  successResponse,
+} from "./jsonrpc.ts";
+import { ClientSession, STANDALONE_STREAM } from "./session.ts";
+
+/** Newest first. 2024-11-05 is only spoken on the HTTP+SSE transport at /mcp/sse. */
+export const SUPPORTED_PROTOCOL_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"] as const;
+export const LATEST_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS[0];
+
+/** Where messages about one client request go while it runs (its SSE response, or the session's stream). */
+export interface Channel {
+  deliver(message: JsonRpcMessage): void;
+}
+
+export interface GatewayDeps {
+  backends: Backend[];
+  acl: Acl;
+  log: Logger;
+  clock: Clock;
+  version: string;
+  config: GatewayConfig;
+  audit: Auditor;
+}
+
+/** The capability a client must have declared for each server→client request (MCP client/ features). */
+const REQUIRED_CAPABILITY: Record<string, string> = {
+  "sampling/createMessage": "sampling",
+  "elicitation/create": "elicitation",
+  "roots/list": "roots",
+};
+
+const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+export class Gateway {
+  readonly sessions = new Map<string, ClientSession>();
+  readonly catalog: Catalog;
+  readonly backends = new Map<string, Backend>();
+  /** Prefixed resource URI → ids of sessions subscribed to it. */
+  private readonly subscribers = new Map<string, Set<string>>();
+  private nextProgressToken = 1;
+  private timers: TimerHandle[] = [];
+  private readonly log: Logger;
+
+  constructor(private readonly deps: GatewayDeps) {
+    for (const b of deps.backends) this.backends.set(b.config.name, b);
+    this.log = deps.log;
+    this.catalog = new Catalog(this.backends, deps.acl, deps.log);
+  }
+
+  /** Starts the periodic work: idle sessions and backends reaped, SSE keep-alives sent. */
+  start(): void {
+    const { clock, config } = this.deps;
+    this.timers.push(clock.setInterval(() => void this.reap(), 30_000));
+    if (config.sseKeepaliveMs > 0) {
+      this.timers.push(
+        clock.setInterval(() => {
+          for (const s of this.sessions.values()) for (const sink of s.openSinks()) sink.ping?.();
+        }, config.sseKeepaliveMs),
+      );
+    }
+  }
+
+  /** Called by backends for messages that belong to no request: list changes and resource updates. */
+  onBackendBroadcast(backend: string, n: JsonRpcNotification): void {
+    const kind = n.method.split("/")[1];
+    if (n.method.endsWith("/list_changed")) {
+      if (kind === "tools") this.catalog.invalidate(backend, "tools");
+      if (kind === "prompts") this.catalog.invalidate(backend, "prompts");
+      if (kind === "resources") {
+        this.catalog.invalidate(backend, "resources");
+        this.catalog.invalidate(backend, "resourceTemplates");
+      }
+      for (const s of this.sessions.values()) s.send(STANDALONE_STREAM, { jsonrpc: "2.0", method: n.method });
+      return;
+    }
+    if (n.method === "notifications/resources/updated" && typeof n.params?.uri === "string") {
+      const uri = prefixed(backend, n.params.uri);
+      for (const id of this.subscribers.get(uri) ?? []) {
+        this.sessions.get(id)?.send(STANDALONE_STREAM, { ...n, params: { ...n.params, uri } });
+      }
+    }
+  }
+
+  // --- sessions ------------------------------------------------------------------------------------------------
+
+  /** Opens a session for a principal; initialize() completes it. */
+  openSession(identity: Identity, transport: "streamable-http" | "sse"): ClientSession {
+    if (this.sessions.size >= this.deps.config.maxSessions) {
+      throw new RpcError(ErrorCode.InternalError, "too many open sessions; try again later");
+    }
+    const session = new ClientSession({
+      id: randomId(24),
+      principal: principalKey(identity),
+      protocolVersion: transport === "sse" ? "2024-11-05" : LATEST_PROTOCOL_VERSION,
+      clientCapabilities: {},
+      clientInfo: {},
+      transport,
+      now: this.deps.clock.now(),
+      bufferSize: this.deps.config.eventBufferSize,
+    });
+    this.sessions.set(session.id, session);
+    return session;
+  }
+
+  /** Answers initialize: negotiates the version (the client's if supported, else our newest). */
+  initialize(session: ClientSession, identity: Identity, request: JsonRpcRequest): JsonRpcSuccess {
+    const params = request.params ?? {};
+    const requested = typeof params.protocolVersion === "string" ? params.protocolVersion : "";
+    const offered: readonly string[] =
+      session.transport === "sse"
+        ? SUPPORTED_PROTOCOL_VERSIONS
+        : SUPPORTED_PROTOCOL_VERSIONS.filter((v) => v !== "2024-11-05");
+    const version = offered.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+    session.protocolVersion = version;
+    session.clientCapabilities = (params.capabilities as Record<string, unknown>) ?? {};
+    session.clientInfo = (params.clientInfo as ClientSession["clientInfo"]) ?? {};
+    session.initialized = true;
+    this.log.info("session opened", {
+      session: session.id.slice(0, 8),
+      subject: identity.subject,
+      provider: identity.provider,
+      client: session.clientInfo.name,
+      protocol: version,
+      transport: session.transport,
+    });
+    const names = [...this.backends.keys()];
+    const result = {
+      protocolVersion: version,
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        prompts: { listChanged: true },
+        logging: {},
+        completions: {},
+      },
+      serverInfo: { name: "gatehouse", title: "Gatehouse MCP gateway", version: this.deps.version },
+      instructions:
+        `This gateway aggregates the MCP servers ${names.map((n) => `"${n}"`).join(", ")}. ` +
+        `Tool, prompt and resource names are prefixed with their server's name and "__" (for example "${names[0] ?? "server"}__tool").`,
+    };
+    return successResponse(request.id, result);
+  }
+
+  /**
+   * The session a request names, if it exists and belongs to the caller. Another principal's session is reported
+   * as unknown (404), exactly like one that never existed (MCP security best practices, "Session Hijacking").
+   */
+  findSession(id: string, identity: Identity): ClientSession | undefined {
+    const s = this.sessions.get(id);
+    if (!s || s.principal !== principalKey(identity)) return undefined;
+    s.lastSeen = this.deps.clock.now();
+    return s;
+  }
+
+  closeSession(id: string, reason: string): void {
+    const s = this.sessions.get(id);
+    if (!s) return;
+    this.sessions.delete(id);
+    for (const uri of s.subscriptions) this.unsubscribe(s, uri);
+    s.close();
+    this.log.info("session closed", { session: id.slice(0, 8), reason });
+  }
+
+  async reap(): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const s of [...this.sessions.values()]) {
+      const streaming = [...s.openSinks()].length > 0;
+      if (!streaming && s.inFlight.size === 0 && now - s.lastSeen > this.deps.config.sessionIdleTimeoutMs) {
+        this.closeSession(s.id, "idle");
+      }
+    }
+    for (const b of this.backends.values()) {
+      const ms = idleTimeoutMs(b.config.idle, b.client, now);
+      if (ms !== undefined && !this.hasSubscriptions(b.config.name)) await b.client.reapIfIdle(ms).catch(() => false);
+    }
+  }
+
+  private hasSubscriptions(backend: string): boolean {
+    for (const uri of this.subscribers.keys()) if (uri.startsWith(`${backend}__`)) return true;
+    return false;
+  }
+
+  // --- client → gateway ----------------------------------------------------------------------------------------
+
+  /** Handles one client request; never throws: failures become JSON-RPC error responses. */
+  async handleRequest(
+    session: ClientSession,
+    identity: Identity,
+    req: JsonRpcRequest,
+    channel: Channel,
+  ): Promise<JsonRpcResponse> {
+    const abort = new AbortController();
+    session.inFlight.set(req.id, abort);
+    try {
+      const result = await this.dispatch(session, identity, req, channel, abort.signal);
+      return successResponse(req.id, result);
+    } catch (e) {
+      if (e instanceof RpcError) return e.toJsonRpc(req.id);
+      this.log.error("unexpected error while handling a request", {
+        method: req.method,
+        error: (e as Error).stack ?? String(e),
+      });
+      return errorResponse(req.id, ErrorCode.InternalError, "internal error in Gatehouse (see its log)");
+    } finally {
+      session.inFlight.delete(req.id);
+    }
+  }
+
+  private async dispatch(
+    session: ClientSession,
+    identity: Identity,
+    req: JsonRpcRequest,
+    channel: Channel,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    const params = req.params ?? {};
+    switch (req.method) {
+      case "ping":
+        return {};
+      case "initialize":
+        if (session.transport === "sse" && !session.initialized) return this.initialize(session, identity, req).result;
+        throw new RpcError(
+          ErrorCode.InvalidRequest,
+          "the session is already initialized; start a new one without Mcp-Session-Id",
+        );
+      case "tools/list":
+        return { tools: await this.catalog.listTools(identity) };
+      case "resources/list":
+        return { resources: await this.catalog.listResources(identity) };
+      case "resources/templates/list":
+        return { resourceTemplates: await this.catalog.listResourceTemplates(identity) };
+      case "prompts/list":
+        return { prompts: await this.catalog.listPrompts(identity) };
+      case "tools/call":
+        return this.callTool(session, identity, req, channel, signal);
+      case "resources/read": {
+        const target = this.catalog.resolveResource(identity, params.uri);
+        return this.forward(
+          session,
+          identity,
+          req,
+          channel,
+          signal,
+          target.backend,
+          { ...params, uri: target.uri },
+          target.uri,
+        );
+      }
+      case "prompts/get": {
+        const target = this.catalog.resolvePrompt(identity, params.name);
+        return this.forward(
+          session,
+          identity,
+          req,
+          channel,
+          signal,
+          target.backend,
+          { ...params, name: target.name },
+          target.name,
+        );
+      }
+      case "completion/complete":
+        return this.complete(session, identity, req, channel, signal);
+      case "resources/subscribe":
+      case "resources/unsubscribe":
+        return this.subscription(session, identity, req);
+      case "logging/setLevel": {
+        const level = params.level;
+        if (typeof level !== "string" || !LOG_LEVELS.includes(level)) {
+          throw new RpcError(ErrorCode.InvalidParams, `level must be one of ${LOG_LEVELS.join(", ")}`);
+        }
+        session.logLevel = level;
+        return {};
+      }
+      default:
+        throw new RpcError(ErrorCode.MethodNotFound, `Method not found: ${req.method}`);
+    }
+  }
+
+  private async callTool(
+    session: ClientSession,
+    identity: Identity,
+    req: JsonRpcRequest,
+    channel: Channel,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    const params = req.params ?? {};
+    if (typeof params.name !== "string") throw new RpcError(ErrorCode.InvalidParams, "tools/call needs params.name");
+    const started = this.deps.clock.now();
+    let tool: Awaited<ReturnType<Catalog["resolveTool"]>>;
+    try {
+      tool = await this.catalog.resolveTool(identity, params.name);
+    } catch (e) {
+      this.auditCall("tools/call", identity, session, started, params.name, undefined, e as Error, params.arguments);
+      throw e;
+    }
+    const backend = this.backends.get(tool.backend) as Backend;
+    try {
+      const result = await this.forward(session, identity, req, channel, signal, backend, {
+        ...params,
+        name: tool.name,
+      });
+      this.auditCall("tools/call", identity, session, started, params.name, tool.backend, undefined, params.arguments);
+      return result;
+    } catch (e) {
+      this.auditCall("tools/call", identity, session, started, params.name, tool.backend, e as Error, params.arguments);
+      throw e;
+    }
+  }
+
+  private auditCall(
+    method: string,
+    identity: Identity,
+    session: ClientSession,
+    started: number,
+    name: string,
+    server: string | undefined,
+    error: Error | undefined,
+    args: unknown,
+  ): void {
+    const entry: Parameters<Auditor["record"]>[0] = {
+      method,
+      name,
+      subject: identity.subject,
+      provider: identity.provider,
+      session: session.id.slice(0, 8),
+      success: error === undefined,
+      duration_ms: this.deps.clock.now() - started,
+    };
+    if (server) entry.server = server;
+    if (identity.clientId) entry.client_id = identity.clientId;
+    if (error) entry.error = error.message;
+    if (this.deps.audit.logArguments && args !== undefined) entry.arguments = args;
+    this.deps.audit.record(entry);
+  }
+
+  /**
+   * Sends a request to a backend on behalf of a client request, relaying whatever the backend sends about it
+   * back to the client. The client's progress token is swapped for one unique across sessions and back again.
+   */
+  private async forward(
+    session: ClientSession,
+    identity: Identity,
+    req: JsonRpcRequest,
+    channel: Channel,
+    signal: AbortSignal,
+    backend: Backend,
+    params: Record<string, unknown>,
+    auditName?: string,
+  ): Promise<Record<string, unknown>> {
+    const started = this.deps.clock.now();
+    const server = backend.config.name;
+    const upstream: Record<string, unknown> = { ...params };
+    const meta = params._meta as Record<string, unknown> | undefined;
+    const clientToken = meta?.progressToken;
+    if (clientToken !== undefined) upstream._meta = { ...meta, progressToken: `gatehouse-${this.nextProgressToken++}` };
+    const owner: RequestOwner = {
+      sessionId: session.id,
+      deliver: (m) => this.fromBackend(session, backend, m, channel, clientToken),
+    };
+    const options: Parameters<Backend["client"]["request"]>[2] = { owner, signal };
+    const fi = backend.config.forwardIdentity;
+    if (fi) {
+      if (identity.provider === "none") {
+        throw new RpcError(
+          ErrorCode.InvalidRequest,
+          `backend "${server}" needs the caller's identity, but the caller is anonymous`,
+        );
+      }
+      const headers: Record<string, string> = { [fi.header]: sanitizeHeader(identity.subject) };
+      if (fi.rolesHeader) headers[fi.rolesHeader] = sanitizeHeader(identity.roles.join(","));
+      options.headers = headers;
+    }
+    try {
+      const result = await backend.client.request(req.method, upstream, options);
+      if (auditName !== undefined)
+        this.auditCall(
+          req.method,
+          identity,
+          session,
+          started,
+          prefixed(server, auditName),
+          server,
+          undefined,
+          undefined,
+        );
+      return req.method === "tools/call" || req.method === "resources/read"
+        ? prefixResourceUris(server, result)
+        : result;
+    } catch (e) {
+      if (auditName !== undefined)
+        this.auditCall(
+          req.method,
+          identity,
+          session,
+          started,
+          prefixed(server, auditName),
+          server,
+          e as Error,
+          undefined,
+        );
+      throw e;
+    }
+  }
+
+  private async complete(
+    session: ClientSession,
+    identity: Identity,
+    req: JsonRpcRequest,
+    channel: Channel,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    const params = req.params ?? {};
+    const ref = params.ref as Record<string, unknown> | undefined;
+    if (ref?.type === "ref/prompt") {
+      const t = this.catalog.resolvePrompt(identity, ref.name);
+      return this.forward(session, identity, req, channel, signal, t.backend, {
+        ...params,
+        ref: { ...ref, name: t.name },
+      });
+    }
+    if (ref?.type === "ref/resource") {
+      const t = this.catalog.resolveResource(identity, ref.uri);
+      return this.forward(session, identity, req, channel, signal, t.backend, {
+        ...params,
+        ref: { ...ref, uri: t.uri },
+      });
+    }
+    throw new RpcError(
+      ErrorCode.InvalidParams,
+      'completion/complete needs params.ref of type "ref/prompt" or "ref/resource"',
+    );
+  }
+
+  private async subscription(
+    session: ClientSession,
+    identity: Identity,
+    req: JsonRpcRequest,
+  ): Promise<Record<string, unknown>> {
+    const uri = req.params?.uri;
+    const target = this.catalog.resolveResource(identity, uri);
+    const key = uri as string;
+    if (req.method === "resources/subscribe") {
+      if (session.subscriptions.has(key)) return {};
+      let set = this.subscribers.get(key);
+      if (!set) {
+        await target.backend.client.request("resources/subscribe", { uri: target.uri });
+        set = new Set();
+        this.subscribers.set(key, set);
+      }
+      set.add(session.id);
+      session.subscriptions.add(key);
+      return {};
+    }
+    this.unsubscribe(session, key);
+    return {};
+  }
+
+  /** Drops a session's subscription; the backend is told when the last subscriber leaves. */
+  private unsubscribe(session: ClientSession, uri: string): void {
+    session.subscriptions.delete(uri);
+    const set = this.subscribers.get(uri);
+    if (!set) return;
+    set.delete(session.id);
+    if (set.size > 0) return;
+    this.subscribers.delete(uri);
+    const target = this.catalog.split(uri);
+    if (target?.backend.client.connected) {
+      void target.backend.client.request("resources/unsubscribe", { uri: target.rest }).catch(() => {});
+    }
+  }
+
+  handleNotification(session: ClientSession, n: JsonRpcNotification): void {
+    if (n.method === "notifications/cancelled") {
+      const id = n.params?.requestId as JsonRpcId | undefined;
+      if (id !== undefined) session.inFlight.get(id)?.abort();
+    }
+    // notifications/initialized, roots/list_changed and others need nothing from the gateway.
+  }
+
+  /** A client's answer to a request a backend sent it (sampling, elicitation, roots). */
+  async handleResponse(session: ClientSession, r: JsonRpcResponse): Promise<void> {
+    if (r.id === null) return;
+    const key = String(r.id);
+    const target = session.outgoing.get(key);
+    if (!target) return;
+    session.outgoing.delete(key);
+    const backend = this.backends.get(target.backend);
+    if (!backend) return;
+    const answer: JsonRpcResponse = isFailure(r)
+      ? { jsonrpc: "2.0", id: target.upstreamId, error: r.error }
+      : { jsonrpc: "2.0", id: target.upstreamId, result: r.result };
+    await backend.client.respond(answer).catch((e: Error) => {
+      this.log.warn("could not pass a client's answer to the backend", { backend: target.backend, error: e.message });
+    });
+  }
+
+  // --- backend → client ------------------------------------------------------------------------------------------
+
+  private fromBackend(
+    session: ClientSession,
+    backend: Backend,
+    m: JsonRpcNotification | JsonRpcRequest,
+    channel: Channel,
+    clientToken: unknown,
+  ): void {
+    if (session.closed) return;
+    if ("id" in m) {
+      const capability = REQUIRED_CAPABILITY[m.method];
+      if (capability && !session.clientCapabilities[capability]) {
+        // Gatehouse declared roots upstream for its clients; one that has none simply has no roots.
+        if (m.method === "roots/list") return void backend.client.respond(successResponse(m.id, { roots: [] }));
+        void backend.client.respond(
+          errorResponse(m.id, ErrorCode.MethodNotFound, `the client did not declare the "${capability}" capability`),
+        );
+        return;
+      }
+      const id = session.newOutgoingId();
+      session.outgoing.set(id, { backend: backend.config.name, upstreamId: m.id });
+      channel.deliver({ ...m, id });
+      return;
+    }
+    if (m.method === "notifications/progress") {
+      if (clientToken === undefined) return;
+      channel.deliver({ ...m, params: { ...m.params, progressToken: clientToken } });
+      return;
+    }
+    if (m.method === "notifications/message" && session.logLevel) {
+      const level = LOG_LEVELS.indexOf(String(m.params?.level));
+      if (level >= 0 && level < LOG_LEVELS.indexOf(session.logLevel)) return;
+    }
+    channel.deliver(m);
+  }
+
+  /** The channel for a session's own stream (the GET stream, or the only stream of an HTTP+SSE session). */
+  standaloneChannel(session: ClientSession): Channel {
+    return { deliver: (m) => session.send(STANDALONE_STREAM, m) };
+  }
+
+  // --- status --------------------------------------------------------------------------------------------------
+
+  async health(): Promise<Record<string, unknown>> {
+    const backends = [...this.backends.values()];
+    return {
+      status: "ok",
+      backends_configured: backends.length,
+      backends_connected: backends.filter((b) => b.client.connected).length,
+      active_clients: this.sessions.size,
+      tools: await this.catalog.cachedToolCount(),
+      version: this.deps.version,
+    };
+  }
+
+  /** Closes every session and stops every backend (their child processes included). */
+  async shutdown(): Promise<void> {
+    for (const t of this.timers) this.deps.clock.clearInterval(t);
+    this.timers = [];
+    for (const id of [...this.sessions.keys()]) this.closeSession(id, "shutdown");
+    await Promise.allSettled([...this.backends.values()].map((b) => b.client.stop()));
+  }
+}
+
+/** Header values must not carry control characters (RFC 9110 §5.5). */
+function sanitizeHeader(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+  return value.replace(/[\u0000-\u001f\u007f]/g, "");
+}

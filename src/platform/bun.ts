@@ -1,0 +1,59 @@
+// Bun implementations of the platform interfaces. Only main.ts (and tests) import this file, so the rest of the
+// app stays runtime-neutral.
+
+import { closeSync, constants, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import type { ChildProcess, FileSystem, Spawner } from "./types.ts";
+
+export const bunSpawner: Spawner = {
+  spawn({ command, args, env, cwd }): ChildProcess {
+    const proc = Bun.spawn([command, ...args], {
+      env,
+      cwd,
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    return {
+      pid: proc.pid,
+      stdout: proc.stdout,
+      stderr: proc.stderr,
+      write(data) {
+        proc.stdin.write(data);
+        const flushed = proc.stdin.flush();
+        if (flushed instanceof Promise) return flushed.then(() => {});
+      },
+      exited: proc.exited.then(() => proc.exitCode),
+      kill(signal = "SIGTERM") {
+        proc.kill(signal);
+      },
+    };
+  },
+};
+
+export const bunFileSystem: FileSystem = {
+  readText: (path) => Bun.file(path).text(),
+  exists: (path) => Bun.file(path).exists(),
+  async writeAtomic(path, data, mode = 0o600) {
+    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+    try {
+      writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    // fsync the directory so the rename itself survives a power loss.
+    try {
+      const dfd = openSync(dirname(path), constants.O_RDONLY);
+      try {
+        fsyncSync(dfd);
+      } finally {
+        closeSync(dfd);
+      }
+    } catch {
+      // Some filesystems refuse to open directories; the rename is still atomic.
+    }
+  },
+};

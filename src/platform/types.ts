@@ -1,0 +1,68 @@
+// The small interfaces behind which runtime-specific services sit (process spawning, files, time), so that
+// `createApp` runs under Bun, Deno or a test with fakes. Implementations for Bun live in ./bun.ts.
+
+export interface SpawnOptions {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+/** A running child process with piped stdio. */
+export interface ChildProcess {
+  readonly pid: number;
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  /** Writes to stdin; resolves once the bytes are handed to the OS. */
+  write(data: string): void | Promise<void>;
+  /** Resolves with the exit code (null when killed by a signal) once the process has exited. */
+  readonly exited: Promise<number | null>;
+  kill(signal?: "SIGTERM" | "SIGKILL"): void;
+}
+
+export interface Spawner {
+  /** Throws when the command cannot be started (missing executable, bad cwd). */
+  spawn(options: SpawnOptions): ChildProcess;
+}
+
+export interface FileSystem {
+  readText(path: string): Promise<string>;
+  exists(path: string): Promise<boolean>;
+  /** Writes through a temp file, fsync and rename, so a crash leaves the old or the new content, never half. */
+  writeAtomic(path: string, data: string, mode?: number): Promise<void>;
+}
+
+export type TimerHandle = { readonly __timer: unique symbol } | number | object;
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+  setInterval(fn: () => void, ms: number): TimerHandle;
+  clearInterval(handle: TimerHandle): void;
+}
+
+/** Wall-clock time and the runtime's timers; timers are unref'd so they never keep a process alive. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => unref(setTimeout(fn, ms)),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  setInterval: (fn, ms) => unref(setInterval(fn, ms)),
+  clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
+};
+
+function unref<T>(handle: T): T {
+  const h = handle as { unref?: () => void };
+  if (typeof h?.unref === "function") h.unref();
+  else if (typeof handle === "number" && typeof (globalThis as { Deno?: unknown }).Deno === "object") {
+    (globalThis as unknown as { Deno: { unrefTimer(id: number): void } }).Deno.unrefTimer(handle);
+  }
+  return handle;
+}
+
+/** A spawner for runtimes or tests where child processes are not available. */
+export const noSpawner: Spawner = {
+  spawn(options) {
+    throw new Error(`cannot start "${options.command}": this runtime has no process spawner configured`);
+  },
+};

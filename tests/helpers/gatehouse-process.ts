@@ -1,0 +1,73 @@
+// Starts Gatehouse as a real process (from source with Bun, or the compiled binary) on a free loopback port, waits
+// until it listens, and stops it (SIGTERM, then SIGKILL) — also when a test fails.
+
+import type { Subprocess } from "bun";
+import { freePort } from "./net.ts";
+import { BINARY, BUN, MAIN, ROOT } from "./paths.ts";
+
+export interface Running {
+  url: string;
+  port: number;
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything the process logged so far. */
+  logs(): string;
+  stop(signal?: "SIGTERM" | "SIGINT"): Promise<number | null>;
+}
+
+const running = new Set<Running>();
+process.on("exit", () => {
+  for (const r of running) r.proc.kill("SIGKILL");
+});
+
+export async function startGatehouse(options: {
+  config: string;
+  binary?: boolean;
+  env?: Record<string, string>;
+  args?: string[];
+  /** What to wait for in the log before returning (default: the "listening" line). */
+  ready?: RegExp;
+}): Promise<Running> {
+  const port = await freePort();
+  const base = options.binary ? [BINARY] : [BUN, MAIN];
+  const cmd = [...base, "serve", "--config", options.config, "--bind", `127.0.0.1:${port}`, ...(options.args ?? [])];
+  const proc = Bun.spawn(cmd, {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: "debug", ...options.env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let out = "";
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    const d = new TextDecoder();
+    for await (const chunk of s) out += d.decode(chunk);
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  const ready = options.ready ?? /listening/;
+  const deadline = Date.now() + 20_000;
+  while (!ready.test(out)) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`gatehouse did not start (exit ${proc.exitCode}):\n${out}`);
+    }
+    await Bun.sleep(25);
+  }
+  const r: Running = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    proc,
+    logs: () => out,
+    async stop(signal = "SIGTERM") {
+      running.delete(r);
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+      const code = await proc.exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+  running.add(r);
+  return r;
+}

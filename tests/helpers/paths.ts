@@ -1,0 +1,14 @@
+// Paths to the real parts the tests run: the repository, Bun, and the MCP reference server.
+
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const BUN = process.execPath;
+export const EVERYTHING = join(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+export const MAIN = join(ROOT, "src/main.ts");
+export const BINARY = join(ROOT, "dist/gatehouse");
+
+/** A server-everything stdio entry for servers.json (run with Bun: faster start than Node). */
+export function everythingStdio(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { command: BUN, args: [EVERYTHING, "stdio"], ...extra };
+}

@@ -1,0 +1,23 @@
+// Temporary directories and config files, removed when the test process exits.
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const dirs: string[] = [];
+process.on("exit", () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+export function tempDir(prefix = "gatehouse-test-"): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+/** Writes a servers.json (object or raw text) into a fresh directory and returns its path. */
+export function writeConfig(config: unknown, name = "servers.json"): string {
+  const path = join(tempDir(), name);
+  writeFileSync(path, typeof config === "string" ? config : JSON.stringify(config, null, 2));
+  return path;
+}

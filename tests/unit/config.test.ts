@@ -1,0 +1,245 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, parseConfig } from "../../src/config/load.ts";
+import { DOC_EXAMPLES } from "../fixtures/mcp-serve-docs.ts";
+
+function load(text: string | object, env: Record<string, string> = {}) {
+  return parseConfig(typeof text === "string" ? text : JSON.stringify(text), {
+    source: "servers.json",
+    dir: "/etc/gatehouse",
+    env,
+  });
+}
+
+/** The problems a config produces (empty when it loads). */
+function problems(text: string | object, env: Record<string, string> = {}) {
+  try {
+    load(text, env);
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+}
+
+const server = { mcpServers: { s: { command: "x" } } };
+
+describe("the mcp serve documentation's examples", () => {
+  for (const ex of DOC_EXAMPLES) {
+    test(`${ex.expect.boots ? "boots" : "is refused"}: ${ex.source}`, () => {
+      const found = problems(ex.config, ex.env ?? {});
+      if (ex.expect.boots) expect(found).toEqual([]);
+      else {
+        const { path, message } = ex.expect;
+        expect(found.some((p) => p.path === path && p.message.includes(message))).toBe(true);
+      }
+    });
+  }
+});
+
+describe("servers.json loading", () => {
+  test("normalises stdio and HTTP servers with their defaults", () => {
+    const c = load({
+      mcpServers: {
+        local: { command: "node", args: ["s.js"], env: { A: "1" }, cwd: "work" },
+        remote: { url: "https://h.example/mcp", headers: { "X-Key": "k" }, timeout: "30s" },
+        legacy: { type: "sse", url: "http://127.0.0.1:9/sse" },
+      },
+    });
+    const [local, remote, legacy] = c.backends;
+    expect(local?.transport).toEqual({
+      kind: "stdio",
+      command: "node",
+      args: ["s.js"],
+      env: { A: "1" },
+      cwd: "/etc/gatehouse/work",
+    });
+    expect(local?.idle).toEqual({ kind: "adaptive", minMs: 60_000, maxMs: 300_000 });
+    expect(remote?.transport).toEqual({
+      kind: "http",
+      url: "https://h.example/mcp",
+      headers: { "X-Key": "k" },
+      mode: "auto",
+    });
+    expect(remote?.requestTimeoutMs).toBe(30_000);
+    expect(legacy?.transport).toMatchObject({ mode: "sse" });
+    expect(c.auth.providers).toEqual([]);
+    expect(c.gateway.maxBodyBytes).toBe(4 * 1024 * 1024);
+  });
+
+  test("accepts // and /* */ comments", () => {
+    expect(problems('{ // servers\n "mcpServers": { /* one */ "s": { "command": "x" } } }')).toEqual([]);
+  });
+
+  test("substitutes ${VAR} in values and keys, with ${VAR:-default}", () => {
+    const c = load(
+      {
+        mcpServers: { s: { url: "https://${HOST}/mcp", headers: { A: "${MISSING:-fallback}", B: "${EMPTY:-d}" } } },
+        serverAuth: { providers: ["bearer"], bearer: { tokens: { "${TOKEN}": "alice" } } },
+      },
+      { HOST: "h.example", TOKEN: "secret-token", EMPTY: "" },
+    );
+    expect(c.backends[0]?.transport).toMatchObject({
+      url: "https://h.example/mcp",
+      headers: { A: "fallback", B: "d" },
+    });
+    expect(c.auth.bearer?.tokens[0]?.subject).toBe("alice");
+  });
+
+  test("an unset variable is an error naming it and where it is used", () => {
+    const found = problems({ mcpServers: { s: { command: "x", args: ["--key", "${API_KEY}"] } } });
+    expect(found).toEqual([
+      { path: "mcpServers.s.args[1]", message: expect.stringContaining("environment variable API_KEY is not set") },
+    ]);
+  });
+
+  test("reports every problem at once, each with its path, what was found and what was expected", () => {
+    const found = problems({
+      mcpServers: {
+        a: { command: "x", args: "not-a-list" },
+        b: { url: "ftp://h/mcp" },
+        c: { command: "x", tool_acl: { read: ["x"], write: ["x"] }, idle_timeout: "sometimes" },
+        bad__name: { command: "x" },
+        d: { comand: "typo" },
+      },
+      serverAuth: { providers: ["bearer", "jwt"], forwarded: { trustedSourceCidrs: ["10.0.0.0/33"] } },
+      gateway: { allowedOrigins: ["https://claude.ai/path"] },
+      extra: true,
+    });
+    const byPath = Object.fromEntries(found.map((p) => [p.path, p.message]));
+    expect(byPath.extra).toContain("unknown key");
+    expect(byPath["mcpServers.a.args"]).toBe('found "not-a-list", expected an array of strings');
+    expect(byPath["mcpServers.b.url"]).toContain("expected an http:// or https:// URL");
+    expect(byPath["mcpServers.c.tool_acl"]).toContain('appears in both "read" and "write"');
+    expect(byPath["mcpServers.c.idle_timeout"]).toContain('expected "adaptive", "never" or a duration');
+    expect(byPath.mcpServers__bad__name ?? byPath["mcpServers.bad__name"]).toContain('must not contain "__"');
+    expect(byPath["mcpServers.d"]).toContain('needs "command"');
+    expect(byPath["serverAuth.providers[1]"]).toContain('unknown auth provider "jwt"');
+    expect(byPath["serverAuth.bearer"]).toContain('is required because "providers" lists "bearer"');
+    expect(byPath["serverAuth.forwarded.trustedSourceCidrs[0]"]).toContain("expected a CIDR");
+    expect(byPath["gateway.allowedOrigins[0]"]).toContain("expected an origin");
+  });
+
+  test("unknown keys inside a server are errors, not ignored", () => {
+    expect(problems({ mcpServers: { s: { command: "x", arg: ["typo"] } } })).toEqual([
+      { path: "mcpServers.s.arg", message: expect.stringContaining("unknown key") },
+    ]);
+  });
+
+  test("a server with both command and url is refused", () => {
+    expect(problems({ mcpServers: { s: { command: "x", url: "https://h/mcp" } } })[0]?.message).toContain(
+      "either stdio",
+    );
+  });
+
+  test("invalid JSON says where", () => {
+    const found = problems('{\n  "mcpServers": {\n    "s": { "command": "x", }\n  }\n}');
+    expect(found[0]?.message).toMatch(/^not valid JSON: line 3/);
+  });
+
+  test("an empty mcpServers is refused", () => {
+    expect(problems({ mcpServers: {} })[0]).toEqual({
+      path: "mcpServers",
+      message: expect.stringContaining("is empty"),
+    });
+  });
+
+  test("every provider but none needs its block", () => {
+    const found = problems({ ...server, serverAuth: { providers: ["forwarded", "oauth_as", "none"] } });
+    expect(found.map((p) => p.path).sort()).toEqual(["serverAuth.forwarded", "serverAuth.oauthAs"]);
+  });
+
+  test("the single provider string fails with a migration hint instead of booting anonymous", () => {
+    const found = problems({ ...server, serverAuth: { provider: "bearer", bearer: { tokens: { t: "a" } } } });
+    expect(found).toEqual([
+      { path: "serverAuth.provider", message: expect.stringContaining('write "providers": ["bearer"]') },
+    ]);
+  });
+
+  test("bearer tokens: clear, sha256:<hex>, subject objects; malformed ones refused", () => {
+    const hash = "a".repeat(64);
+    const c = load({
+      ...server,
+      serverAuth: {
+        providers: ["bearer"],
+        bearer: { tokens: { plain: "alice", [`sha256:${hash}`]: { subject: "bob", roles: ["dev"] } } },
+      },
+    });
+    expect(c.auth.bearer?.tokens).toEqual([
+      { sha256: "a116c9ed46d6207734a43317d30fd88f52ac8634c37d904bbf4e41d865f90475", subject: "alice", roles: [] },
+      { sha256: hash, subject: "bob", roles: ["dev"] },
+    ]);
+    const bad = problems({
+      ...server,
+      serverAuth: {
+        providers: ["bearer"],
+        bearer: { tokens: { "sha256:xyz": "a", t2: { roles: ["x"] }, t3: { subject: "c", roles: "admin" } } },
+      },
+    });
+    expect(bad.map((p) => p.message).join("\n")).toContain("64 hex digits");
+    expect(
+      bad.some((p) => p.message.includes("is required but missing") || p.message.includes("expected a subject string")),
+    ).toBe(true);
+  });
+
+  test("ACL: both shapes at once is an error; a subject with an unknown role is an error", () => {
+    expect(
+      problems({ ...server, serverAuth: { acl: { rules: [], roles: { admin: [{ server: "*", access: "*" }] } } } })[0]
+        ?.message,
+    ).toContain('cannot have both "rules"');
+    expect(
+      problems({
+        ...server,
+        serverAuth: { acl: { default: "deny", roles: { admin: [] }, subjects: { alice: { roles: ["nope"] } } } },
+      }),
+    ).toEqual([
+      { path: "serverAuth.acl.subjects.alice.roles[0]", message: "subject 'alice' references unknown role 'nope'" },
+    ]);
+    expect(problems({ ...server, serverAuth: { acl: { default: "Allow" } } })[0]?.path).toBe("serverAuth.acl.default");
+    expect(problems({ ...server, serverAuth: { acl: { default: "deny", roles: ["admin"] } } })[0]?.path).toBe(
+      "serverAuth.acl.roles",
+    );
+  });
+
+  test("ACL defaults: legacy and role-based both default to allow, as in mcp serve", () => {
+    expect(load({ ...server, serverAuth: { acl: {} } }).auth.acl).toEqual({
+      kind: "legacy",
+      default: "allow",
+      rules: [],
+    });
+    expect(load({ ...server, serverAuth: { acl: { roles: {} } } }).auth.acl).toMatchObject({
+      kind: "roles",
+      default: "allow",
+      strict: false,
+    });
+  });
+
+  test("oauthAs is validated: secret length, CIDRs, issuer, redirect patterns", () => {
+    const found = problems({
+      ...server,
+      serverAuth: {
+        oauthAs: {
+          issuerUrl: "not a url",
+          jwtSecret: "short",
+          trustedSourceCidrs: [],
+          redirectUriAllowlist: ["https://chat.openai.com/aip/*/oauth/callback"],
+        },
+      },
+    });
+    const byPath = Object.fromEntries(found.map((p) => [p.path, p.message]));
+    expect(byPath["serverAuth.oauthAs.issuerUrl"]).toContain("expected an https:// URL");
+    expect(byPath["serverAuth.oauthAs.jwtSecret"]).toContain("at least 32 bytes (got 5)");
+    expect(byPath["serverAuth.oauthAs.trustedSourceCidrs"]).toContain("at least one CIDR");
+    expect(byPath["serverAuth.oauthAs.redirectUriAllowlist[0]"]).toContain('only a trailing "*"');
+  });
+
+  test("MCP_PROXY_REQUEST_TIMEOUT and MCP_TIMEOUT set the default deadlines", () => {
+    const c = load(server, { MCP_PROXY_REQUEST_TIMEOUT: "5", MCP_TIMEOUT: "7" });
+    expect(c.backends[0]?.requestTimeoutMs).toBe(5000);
+    expect(c.backends[0]?.startupTimeoutMs).toBe(7000);
+  });
+
+  test("audit: MCP_AUDIT_ENABLED wins over the file", () => {
+    expect(load({ ...server, audit: { enabled: true } }, { MCP_AUDIT_ENABLED: "false" }).audit.enabled).toBe(false);
+    expect(load({ ...server, audit: { enabled: false } }, { MCP_AUDIT_ENABLED: "1" }).audit.enabled).toBe(true);
+  });
+});
