@@ -95,7 +95,7 @@ export function createApp(config: Config, deps: AppDeps) {
     if (!result.ok) {
       authLog.info("request refused", {
         status: result.failure.status,
-        reason: result.failure.description,
+        reason: result.failure.tried ?? result.failure.description,
         path: new URL(request.url).pathname,
         peer,
       });

@@ -23,6 +23,8 @@ export interface AuthFailure {
   description: string;
   /** The WWW-Authenticate header value to send. */
   challenge: string;
+  /** Every provider's reason, for the log line (`bearer: …; forwarded: …`); set by the chain. */
+  tried?: string;
 }
 
 export type AuthResult = { ok: true; identity: Identity } | { ok: false; failure: AuthFailure };

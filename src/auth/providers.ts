@@ -98,12 +98,14 @@ export function forwardedProvider(config: ForwardedConfig): AuthProvider {
 export function providerChain(providers: AuthProvider[]): (req: AuthRequest) => Promise<AuthResult> {
   if (providers.length === 0) return async (req) => noneProvider.authenticate(req);
   return async (req) => {
-    let first: AuthResult | undefined;
+    let first: AuthFailure | undefined;
+    const reasons: string[] = [];
     for (const p of providers) {
       const r = await p.authenticate(req);
       if (r.ok) return r;
-      first ??= r;
+      first ??= r.failure;
+      reasons.push(`${p.kind}: ${r.failure.description}`);
     }
-    return first as AuthResult;
+    return { ok: false, failure: { ...(first as AuthFailure), tried: reasons.join("; ") } };
   };
 }

@@ -131,7 +131,10 @@ function locate(text: string): { pos: number; message: string } | null {
         fail('expected "," or "]"');
       }
     }
-    if (c === '"') return str();
+    if (c === '"') {
+      str();
+      return;
+    }
     const m = /^(-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i));
     if (!m) fail(i >= text.length ? "unexpected end of the file" : `unexpected character ${JSON.stringify(c)}`);
     i += (m as RegExpExecArray)[0].length;
