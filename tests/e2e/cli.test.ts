@@ -1,0 +1,88 @@
+// The command line as a user meets it: help, version, check, hash-token, and serve refusing unsafe or broken
+// set-ups before it listens.
+
+import { describe, expect, test } from "bun:test";
+import { sha256Hex } from "../../src/crypto.ts";
+import { BUN, MAIN, ROOT } from "../helpers/paths.ts";
+import { writeConfig } from "../helpers/temp.ts";
+
+function run(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) {
+  const p = Bun.spawnSync([BUN, MAIN, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...options.env },
+    stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
+    timeout: 20_000,
+  });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+}
+
+const good = { mcpServers: { s: { command: "true" } } };
+
+describe("gatehouse CLI", () => {
+  test("--help lists the commands; each command has its own --help", () => {
+    const main = run(["--help"]);
+    expect(main.code).toBe(0);
+    for (const c of ["serve", "check", "hash-token", "--version"]) expect(main.out).toContain(c);
+    const serve = run(["serve", "--help"]);
+    expect(serve.code).toBe(0);
+    expect(serve.out).toContain("--bind HOST:PORT");
+    expect(run(["check", "--help"]).out).toContain("Exits 0");
+  });
+
+  test("unknown flags and commands are errors", () => {
+    const r = run(["serve", "--cofnig", "x.json"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("unknown flag --cofnig");
+    expect(run(["frobnicate"]).err).toContain('unknown command "frobnicate"');
+  });
+
+  test("check: a valid config exits 0 and summarises it", () => {
+    const r = run(["check", "--config", writeConfig(good)]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("ok — 1 server (s)");
+  });
+
+  test("check: every problem printed with its path, exit 1", () => {
+    const r = run(["check", "--config", writeConfig({ mcpServers: { a: { command: 1 }, b: { url: "x" } }, typo: 1 })]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("mcpServers.a.command: found 1, expected string");
+    expect(r.err).toContain("mcpServers.b.url");
+    expect(r.err).toContain("typo: unknown key");
+    expect(r.err).toContain("3 problems; nothing was started");
+  });
+
+  test("check: the config comes from MCP_CONFIG_PATH, or inline from MCP_SERVERS_CONFIG", () => {
+    expect(run(["check"], { env: { MCP_CONFIG_PATH: writeConfig(good) } }).code).toBe(0);
+    expect(run(["check"], { env: { MCP_SERVERS_CONFIG: JSON.stringify(good) } }).out).toContain(
+      "MCP_SERVERS_CONFIG: ok",
+    );
+    const missing = run(["check", "--config", "/nonexistent/servers.json"]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain("cannot read the configuration (no such file)");
+  });
+
+  test("serve: a broken config exits 1 before listening", () => {
+    const r = run(["serve", "--config", writeConfig({ mcpServers: {} }), "--bind", "127.0.0.1:0"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("mcpServers: is empty");
+  });
+
+  test("serve: a non-loopback bind without --insecure is refused, saying why", () => {
+    const r = run(["serve", "--config", writeConfig(good), "--bind", "0.0.0.0:0"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("refusing to listen on 0.0.0.0:0");
+    expect(r.err).toContain("--insecure");
+  });
+
+  test("serve: forwarded identities without trustedSourceCidrs are refused on a non-loopback bind", () => {
+    const config = writeConfig({ ...good, serverAuth: { providers: ["forwarded"], forwarded: {} } });
+    const r = run(["serve", "--config", config, "--bind", "0.0.0.0:0", "--insecure"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("serverAuth.forwarded.trustedSourceCidrs is required");
+  });
+
+  test("hash-token: from an argument, from stdin, or a new random token", () => {
+    expect(run(["hash-token", "s3cret"]).out.trim()).toBe(`sha256:${sha256Hex("s3cret")}`);
+    expect(run(["hash-token"], { stdin: "s3cret\n" }).out.trim()).toBe(`sha256:${sha256Hex("s3cret")}`);
+  });
+});
