@@ -1,16 +1,21 @@
-// createApp(config, deps): composes the gateway and the HTTP surfaces into one Elysia app. Nothing here touches
-// the runtime directly: processes, time and the peer address come in through `deps`, so `app.fetch` (web-standard
-// Request → Response) runs under Bun, Deno or a test alike.
+// createApp(config, deps): composes the gateway, the authorization server and the HTTP surfaces into one Elysia
+// app. Nothing here touches the runtime directly: processes, time, storage and the peer address come in through
+// `deps`, so `app.fetch` (web-standard Request → Response) runs under Bun, Deno or a test alike.
 
 import { Elysia } from "elysia";
 import { createAuditor } from "./audit.ts";
 import { buildChain } from "./auth/chain.ts";
-import type { AuthResult } from "./auth/identity.ts";
+import type { AuthFailure, AuthResult, Identity } from "./auth/identity.ts";
 import type { BackendConfig, Config } from "./config/types.ts";
 import { errors } from "./http/errors.ts";
 import { health } from "./http/health.ts";
 import { mcp } from "./http/mcp.ts";
 import { mcpSse } from "./http/mcp-sse.ts";
+import { authorization } from "./http/oauth/authorization.ts";
+import type { OAuthHttpDeps } from "./http/oauth/common.ts";
+import { discovery } from "./http/oauth/discovery.ts";
+import { registration } from "./http/oauth/registration.ts";
+import { tokenEndpoints } from "./http/oauth/token.ts";
 import type { Logger } from "./log.ts";
 import { BackendClient } from "./mcp/backends/backend-client.ts";
 import { HttpTransport } from "./mcp/backends/http-transport.ts";
@@ -18,8 +23,14 @@ import { StdioTransport } from "./mcp/backends/stdio-transport.ts";
 import type { BackendTransport } from "./mcp/backends/transport.ts";
 import type { Backend } from "./mcp/catalog.ts";
 import { Gateway } from "./mcp/gateway.ts";
+import { AuthorizationServer } from "./oauth/authorization-server.ts";
+import { PendingAuthorizations } from "./oauth/authorize.ts";
+import { challenge, oauthProvider } from "./oauth/bearer-verifier.ts";
+import { hasAll } from "./oauth/scopes.ts";
 import type { Clock, Spawner } from "./platform/types.ts";
 import { Acl } from "./policy/acl.ts";
+import { MemoryStore } from "./store/memory.ts";
+import type { Store } from "./store/types.ts";
 
 export interface AppDeps {
   log: Logger;
@@ -34,6 +45,10 @@ export interface AppDeps {
   fetch?: typeof fetch;
   /** Receives audit records as JSON lines when `audit.output` includes a file. */
   appendAudit?: (line: string) => void;
+  /** The authorization server's state (default: in memory, lost at exit). */
+  store?: Store;
+  /** DNS resolution for client metadata documents (tests inject one). */
+  resolve?: (host: string) => Promise<{ address: string; family: number }[]>;
 }
 
 function transportFor(b: BackendConfig, deps: AppDeps): BackendTransport {
@@ -60,7 +75,7 @@ function transportFor(b: BackendConfig, deps: AppDeps): BackendTransport {
   );
 }
 
-export function createApp(config: Config, deps: AppDeps) {
+export async function createApp(config: Config, deps: AppDeps) {
   const log = deps.log;
   let gateway: Gateway | undefined;
   const backends: Backend[] = config.backends.map((b) => ({
@@ -87,7 +102,38 @@ export function createApp(config: Config, deps: AppDeps) {
     audit: createAuditor(config.audit, log, deps.appendAudit),
   });
 
-  const chain = buildChain(config.auth);
+  // The authorization server runs when `oauth_as` is among the providers (an `oauthAs` block alone is only validated).
+  let as: AuthorizationServer | undefined;
+  if (config.auth.oauthAs && config.auth.providers.includes("oauth_as")) {
+    as = new AuthorizationServer({
+      config: config.auth.oauthAs,
+      store: deps.store ?? new MemoryStore(),
+      clock: deps.clock,
+      log: log.child("oauth"),
+      ...(deps.resolve ? { resolve: deps.resolve } : {}),
+    });
+    await as.init();
+    if (config.auth.oauthAs.issuerUrl.startsWith("http://")) {
+      log.warn(
+        "oauthAs.issuerUrl uses plain http: hosted clients (Claude, ChatGPT) need https, and tokens travel in clear",
+        {
+          issuer: config.auth.oauthAs.issuerUrl,
+        },
+      );
+    }
+  }
+  const chain = buildChain(config.auth, as ? { oauth_as: oauthProvider(as) } : {});
+  const required = as?.config.requiredScopes ?? [];
+  const checkScopes = (identity: Identity): AuthFailure | undefined => {
+    if (!as || identity.scopes === undefined || hasAll(identity.scopes, required)) return undefined;
+    const description = `the token lacks the scope(s) ${required.filter((s) => !identity.scopes?.includes(s)).join(" ")}`;
+    return {
+      status: 403,
+      error: "insufficient_scope",
+      description,
+      challenge: challenge(as, { error: "insufficient_scope", description, scope: required }),
+    };
+  };
   const authLog = log.child("auth");
   const authenticate = async (request: Request): Promise<AuthResult> => {
     const peer = deps.peerAddress(request);
@@ -103,22 +149,42 @@ export function createApp(config: Config, deps: AppDeps) {
     return result;
   };
 
-  const mcpDeps = { gateway, authenticate, config: config.gateway, log: log.child("http") };
+  const mcpDeps = { gateway, authenticate, checkScopes, config: config.gateway, log: log.child("http") };
   const app = new Elysia({ name: "gatehouse" })
-    .use(errors({ log: log.child("http") }))
+    .use(errors({ log: log.child("http"), origins: config.gateway.allowedOrigins }))
     .use(health({ gateway }))
     .use(mcp(mcpDeps))
     .use(mcpSse(mcpDeps));
+  if (as) {
+    const oauthDeps: OAuthHttpDeps = {
+      as,
+      pendings: new PendingAuthorizations(),
+      log: log.child("oauth"),
+      origins: config.gateway.allowedOrigins,
+      peerAddress: deps.peerAddress,
+    };
+    app
+      .use(discovery(oauthDeps))
+      .use(registration(oauthDeps))
+      .use(authorization(oauthDeps))
+      .use(tokenEndpoints(oauthDeps));
+  }
   gateway.start();
+  const maintenance = as ? deps.clock.setInterval(() => void as.maintain().catch(() => {}), 60_000) : undefined;
 
   const g = gateway;
   return Object.assign(app, {
     gatehouse: {
       gateway: g,
-      /** Ends every session and stops every backend. */
-      shutdown: () => g.shutdown(),
+      authorizationServer: as,
+      /** Ends every session, stops every backend and closes the store. */
+      shutdown: async () => {
+        if (maintenance !== undefined) deps.clock.clearInterval(maintenance);
+        await g.shutdown();
+        await deps.store?.close();
+      },
     },
   });
 }
 
-export type GatehouseApp = ReturnType<typeof createApp>;
+export type GatehouseApp = Awaited<ReturnType<typeof createApp>>;

@@ -13,6 +13,9 @@ import { createLogger, isLogLevel, type Logger, type LogLevel } from "./log.ts";
 import { isLoopbackHost } from "./net/cidr.ts";
 import { bunFileSystem, bunSpawner } from "./platform/bun.ts";
 import { systemClock } from "./platform/types.ts";
+import { inlineStore, JsonFileStore, StoreFileError } from "./store/json-file.ts";
+import { stateLocation } from "./store/location.ts";
+import type { Store } from "./store/types.ts";
 
 const VERSION: string = pkg.version;
 
@@ -65,16 +68,37 @@ async function serve(argv: string[]): Promise<number> {
     );
   }
 
+  let store: Store | undefined;
+  if (config.auth.providers.includes("oauth_as")) {
+    const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
+    store =
+      where.kind === "inline"
+        ? inlineStore(where.json, () =>
+            log.warn(
+              "the authorization server state is MCP_AUTH_SERVER_CONFIG (read-only): changes are kept in memory only",
+            ),
+          )
+        : JsonFileStore.open(where.path);
+    log.info("authorization server state", { store: store.description });
+  }
+
   const peers = new WeakMap<Request, string>();
-  const app = createApp(config, {
-    log,
-    clock: systemClock,
-    spawner: bunSpawner,
-    version: VERSION,
-    peerAddress: (req) => peers.get(req),
-    childEnv: stringEnv(),
-    appendAudit: config.audit.file ? (line) => appendFileSync(config.audit.file as string, `${line}\n`) : undefined,
-  });
+  let app: Awaited<ReturnType<typeof createApp>>;
+  try {
+    app = await createApp(config, {
+      log,
+      clock: systemClock,
+      spawner: bunSpawner,
+      version: VERSION,
+      peerAddress: (req) => peers.get(req),
+      childEnv: stringEnv(),
+      appendAudit: config.audit.file ? (line) => appendFileSync(config.audit.file as string, `${line}\n`) : undefined,
+      ...(store ? { store } : {}),
+    });
+  } catch (e) {
+    await store?.close();
+    throw e;
+  }
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
@@ -183,6 +207,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(
         `gatehouse: the configuration has ${e.problems.length} problem${e.problems.length === 1 ? "" : "s"}; nothing was started\n`,
       );
+      return 1;
+    }
+    if (e instanceof StoreFileError) {
+      process.stderr.write(`gatehouse: ${e.message}\n`);
       return 1;
     }
     if (e instanceof UsageError) {

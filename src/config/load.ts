@@ -8,6 +8,7 @@ import { Value } from "@sinclair/typebox/value";
 import type { ProviderKind } from "../auth/identity.ts";
 import { sha256Hex } from "../crypto.ts";
 import { type Cidr, parseCidr } from "../net/cidr.ts";
+import { DEFAULT_REDIRECT_ALLOWLIST } from "../oauth/redirect-uri.ts";
 import type { AclConfig, Grant } from "../policy/acl.ts";
 import { parseDuration } from "./duration.ts";
 import { joinPath, substituteEnv } from "./env.ts";
@@ -397,17 +398,65 @@ function oauthAs(o: OAuthAsInput, problems: ConfigProblem[]): OAuthAsConfig {
       if (v.trim() === "") problems.push({ path: `${path}.${key}[${i}]`, message: "must not be empty" });
     }
   }
+  const issuerUrl = issuer ? o.issuerUrl.replace(/\/+$/, "") : o.issuerUrl;
+  const scopesSupported = o.scopesSupported && o.scopesSupported.length > 0 ? o.scopesSupported : ["mcp"];
+  const requiredScopes = o.requiredScopes ?? scopesSupported.filter((x) => x !== "offline_access");
+  for (const [i, sc] of requiredScopes.entries()) {
+    if (!scopesSupported.includes(sc)) {
+      problems.push({ path: `${path}.requiredScopes[${i}]`, message: `${found(sc)} is not in scopesSupported` });
+    }
+  }
+  const resourceUrl = o.resourceUrl ?? `${issuerUrl}/mcp`;
+  try {
+    const r = new URL(resourceUrl);
+    if (r.hash || (r.protocol !== "https:" && r.protocol !== "http:")) throw new Error();
+  } catch {
+    problems.push({
+      path: `${path}.resourceUrl`,
+      message: `found ${found(resourceUrl)}, expected the https:// URL of /mcp`,
+    });
+  }
+  const introspectionClients: OAuthAsConfig["introspectionClients"] = [];
+  for (const [id, secret] of Object.entries(o.introspectionClients ?? {})) {
+    const hashed = SHA256_KEY.exec(secret);
+    if (!hashed && secret.length < 16) {
+      problems.push({
+        path: joinPath(`${path}.introspectionClients`, id),
+        message: "the secret must have at least 16 characters (or be sha256:<hex>)",
+      });
+    }
+    introspectionClients.push({
+      clientId: id,
+      secretSha256: hashed ? (hashed[1] as string).toLowerCase() : sha256Hex(secret),
+    });
+  }
   const result: OAuthAsConfig = {
-    issuerUrl: issuer ? o.issuerUrl.replace(/\/+$/, "") : o.issuerUrl,
+    issuerUrl,
     trustedUserHeader: (o.trustedUserHeader ?? "x-forwarded-user").toLowerCase(),
     trustedGroupsHeader: (o.trustedGroupsHeader ?? "x-forwarded-groups").toLowerCase(),
     trustedSourceCidrs: trusted,
     accessTokenTtlSeconds: o.accessTokenTtlSeconds ?? 3600,
     refreshTokenTtlSeconds: o.refreshTokenTtlSeconds ?? 2_592_000,
     authorizationCodeTtlSeconds: o.authorizationCodeTtlSeconds ?? 60,
-    scopesSupported: o.scopesSupported ?? [],
-    redirectUriAllowlist: redirectPatterns(o.redirectUriAllowlist ?? [], `${path}.redirectUriAllowlist`, problems),
+    scopesSupported,
+    redirectUriAllowlist: redirectPatterns(
+      o.redirectUriAllowlist ?? DEFAULT_REDIRECT_ALLOWLIST,
+      `${path}.redirectUriAllowlist`,
+      problems,
+    ),
     injectedRoles: o.injectedRoles ?? [],
+    resourceUrl: resourceUrl.replace(/\/+$/, ""),
+    requiredScopes,
+    consentSkipClients: o.consentSkipClients ?? [],
+    refreshReuseGraceSeconds: o.refreshReuseGraceSeconds ?? 30,
+    signingKeyRotationDays: o.signingKeyRotationDays ?? 30,
+    introspectionClients,
+    registrationEnabled: o.registrationEnabled ?? true,
+    cimd: {
+      enabled: o.clientIdMetadataDocuments?.enabled ?? true,
+      allowPrivateNetwork: o.clientIdMetadataDocuments?.allowPrivateNetwork ?? false,
+      timeoutMs: o.clientIdMetadataDocuments?.timeoutMs ?? 3000,
+    },
   };
   if (o.jwtSecret !== undefined) result.jwtSecret = o.jwtSecret;
   return result;

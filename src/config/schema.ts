@@ -95,6 +95,26 @@ export const OAuthAs = T.Object(
     scopesSupported: T.Optional(StringList),
     redirectUriAllowlist: T.Optional(StringList),
     injectedRoles: T.Optional(StringList),
+    // Gatehouse additions
+    resourceUrl: T.Optional(T.String({ minLength: 1 })),
+    requiredScopes: T.Optional(StringList),
+    consentSkipClients: T.Optional(StringList),
+    refreshReuseGraceSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 600 })),
+    signingKeyRotationDays: T.Optional(T.Integer({ minimum: 0 })),
+    introspectionClients: T.Optional(
+      T.Record(T.String(), T.String(), { description: "an object of client id → secret (or sha256:<hex>)" }),
+    ),
+    registrationEnabled: T.Optional(T.Boolean()),
+    clientIdMetadataDocuments: T.Optional(
+      T.Object(
+        {
+          enabled: T.Optional(T.Boolean()),
+          allowPrivateNetwork: T.Optional(T.Boolean()),
+          timeoutMs: T.Optional(T.Integer({ minimum: 100, maximum: 30_000 })),
+        },
+        closed,
+      ),
+    ),
   },
   closed,
 );

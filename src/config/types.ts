@@ -51,6 +51,18 @@ export interface OAuthAsConfig {
   scopesSupported: string[];
   redirectUriAllowlist: string[];
   injectedRoles: string[];
+  /** The protected resource: the /mcp endpoint's public URL (default: issuer + "/mcp"). */
+  resourceUrl: string;
+  /** Scopes a token needs to use /mcp at all (default: scopesSupported without offline_access). */
+  requiredScopes: string[];
+  consentSkipClients: string[];
+  refreshReuseGraceSeconds: number;
+  /** 0: never rotate on a schedule. */
+  signingKeyRotationDays: number;
+  /** Resource servers (and other parties) allowed to call /introspect, by client id with the SHA-256 of a secret. */
+  introspectionClients: { clientId: string; secretSha256: string }[];
+  registrationEnabled: boolean;
+  cimd: { enabled: boolean; allowPrivateNetwork: boolean; timeoutMs: number };
 }
 
 export interface AuthConfig {

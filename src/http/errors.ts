@@ -1,23 +1,43 @@
-// The one place errors become HTTP responses. Unknown routes get a JSON 404; anything unexpected is logged with
-// its stack and answered with a generic 500 — internal detail never reaches the wire.
+// The one place errors become HTTP responses. OAuth errors are serialized as {error, error_description} with
+// Cache-Control: no-store (RFC 6749 §5.2); unknown routes get a JSON 404; anything unexpected is logged with its
+// stack and answered with a generic 500 — internal detail never reaches the wire.
 
 import { Elysia } from "elysia";
 import type { Logger } from "../log.ts";
+import { OAuthError } from "../oauth/errors.ts";
+import { corsHeaders } from "./cors.ts";
 import { json } from "./responses.ts";
 
-export const errors = (deps: { log: Logger }) =>
+export const errors = (deps: { log: Logger; origins: readonly string[] }) =>
   new Elysia({ name: "errors" }).onError({ as: "global" }, ({ code, error, request }) => {
+    const cors = corsHeaders(request.headers.get("origin"), deps.origins);
+    if (error instanceof OAuthError) {
+      return json({ error: error.error, error_description: error.description }, error.status, {
+        "cache-control": "no-store",
+        pragma: "no-cache",
+        ...error.headers,
+        ...cors,
+      });
+    }
     if (code === "NOT_FOUND") {
-      return json({ error: "not_found", error_description: `no such endpoint: ${new URL(request.url).pathname}` }, 404);
+      return json(
+        { error: "not_found", error_description: `no such endpoint: ${new URL(request.url).pathname}` },
+        404,
+        cors,
+      );
     }
     if (code === "PARSE" || code === "VALIDATION") {
       const message =
         code === "VALIDATION" ? "the request does not have the expected fields" : "the body could not be parsed";
-      return json({ error: "invalid_request", error_description: message }, 400, { "cache-control": "no-store" });
+      return json({ error: "invalid_request", error_description: message }, 400, {
+        "cache-control": "no-store",
+        ...cors,
+      });
     }
     const e = error as Error;
     deps.log.error("unhandled error", { path: new URL(request.url).pathname, error: e?.stack ?? String(error) });
     return json({ error: "server_error", error_description: "internal error (see the Gatehouse log)" }, 500, {
       "cache-control": "no-store",
+      ...cors,
     });
   });

@@ -3,7 +3,7 @@
 // (resumable with Last-Event-ID), DELETE to end a session.
 
 import { Elysia } from "elysia";
-import type { AuthResult, Identity } from "../auth/identity.ts";
+import type { AuthFailure, AuthResult, Identity } from "../auth/identity.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { type Channel, type Gateway, SUPPORTED_PROTOCOL_VERSIONS } from "../mcp/gateway.ts";
@@ -25,6 +25,8 @@ import { sseStream } from "./sse-response.ts";
 export interface McpDeps {
   gateway: Gateway;
   authenticate(request: Request): Promise<AuthResult>;
+  /** A 403 when the caller's token lacks scopes the endpoint requires (RFC 6750 §3.1 insufficient_scope). */
+  checkScopes?(identity: Identity): AuthFailure | undefined;
   config: GatewayConfig;
   log: Logger;
 }
@@ -34,7 +36,7 @@ const METHODS = "GET, POST, DELETE, OPTIONS";
 /** Origin, then credentials: what every /mcp request passes before anything else is looked at. */
 export async function admit(
   request: Request,
-  deps: Pick<McpDeps, "authenticate" | "config" | "log">,
+  deps: Pick<McpDeps, "authenticate" | "checkScopes" | "config" | "log">,
 ): Promise<{ identity: Identity } | { response: Response }> {
   const origin = request.headers.get("origin");
   if (!originAllowed(origin, deps.config.allowedOrigins)) {
@@ -43,6 +45,14 @@ export async function admit(
   }
   const result = await deps.authenticate(request);
   if (!result.ok) return { response: authFailureResponse(result.failure) };
+  const scopeFailure = deps.checkScopes?.(result.identity);
+  if (scopeFailure) {
+    deps.log.info("request refused: insufficient scope", {
+      subject: result.identity.subject,
+      reason: scopeFailure.description,
+    });
+    return { response: authFailureResponse(scopeFailure) };
+  }
   return { identity: result.identity };
 }
 

@@ -105,3 +105,37 @@ export function isLoopbackHost(host: string): boolean {
   if (ip.length === 4) return ip[0] === 127;
   return ip.every((b, i) => (i === 15 ? b === 1 : b === 0));
 }
+
+/** Ranges a server-side fetch must never reach (SSRF defence): private, loopback, link-local, CGNAT, multicast… */
+const NON_PUBLIC = [
+  "0.0.0.0/8",
+  "10.0.0.0/8",
+  "100.64.0.0/10",
+  "127.0.0.0/8",
+  "169.254.0.0/16",
+  "172.16.0.0/12",
+  "192.0.0.0/24",
+  "192.0.2.0/24",
+  "192.168.0.0/16",
+  "198.18.0.0/15",
+  "198.51.100.0/24",
+  "203.0.113.0/24",
+  "224.0.0.0/4",
+  "240.0.0.0/4",
+  "::/128",
+  "::1/128",
+  "64:ff9b::/96",
+  "100::/64",
+  "2001:db8::/32",
+  "fc00::/7",
+  "fe80::/10",
+  "fec0::/10",
+  "ff00::/8",
+].map((c) => parseCidr(c) as Cidr);
+
+/** True for an address on the public internet (IPv4-mapped IPv6 is judged as IPv4). */
+export function isPublicAddress(address: string): boolean {
+  const ip = parseIp(address);
+  if (!ip) return false;
+  return !NON_PUBLIC.some((c) => cidrContains(c, ip));
+}

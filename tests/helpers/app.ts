@@ -1,7 +1,7 @@
 // Builds Gatehouse in-process from a config object, for tests through app.handle(Request): real backends, real
 // auth and ACL, no listening socket. `peer` sets the address a request appears to come from.
 
-import { createApp } from "../../src/app.ts";
+import { type AppDeps, createApp, type GatehouseApp } from "../../src/app.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { memoryLogger } from "../../src/log.ts";
 import { bunSpawner } from "../../src/platform/bun.ts";
@@ -9,7 +9,7 @@ import { systemClock } from "../../src/platform/types.ts";
 import { ROOT } from "./paths.ts";
 
 export interface TestApp {
-  app: ReturnType<typeof createApp>;
+  app: GatehouseApp;
   lines: string[];
   request(path: string, init?: RequestInit & { peer?: string }): Promise<Response>;
   /** POSTs one JSON-RPC message (object or raw text) to /mcp. */
@@ -19,18 +19,24 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export function testApp(config: unknown, env: Record<string, string> = {}): TestApp {
-  const fullEnv = { ...(process.env as Record<string, string>), ...env };
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  deps?: Partial<AppDeps>;
+}
+
+export async function testApp(config: unknown, options: TestAppOptions = {}): Promise<TestApp> {
+  const fullEnv = { ...(process.env as Record<string, string>), ...options.env };
   const parsed = parseConfig(JSON.stringify(config), { source: "test", dir: ROOT, env: fullEnv });
   const log = memoryLogger();
   const peers = new WeakMap<Request, string>();
-  const app = createApp(parsed, {
+  const app = await createApp(parsed, {
     log,
     clock: systemClock,
     spawner: bunSpawner,
     version: "0.0.0-test",
     peerAddress: (r) => peers.get(r),
     childEnv: fullEnv,
+    ...options.deps,
   });
   const request = (path: string, init: RequestInit & { peer?: string } = {}) => {
     const { peer, ...rest } = init;

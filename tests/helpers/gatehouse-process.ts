@@ -21,13 +21,15 @@ process.on("exit", () => {
 
 export async function startGatehouse(options: {
   config: string;
+  /** Listen on this port (default: a free one). */
+  port?: number;
   binary?: boolean;
   env?: Record<string, string>;
   args?: string[];
   /** What to wait for in the log before returning (default: the "listening" line). */
   ready?: RegExp;
 }): Promise<Running> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const base = options.binary ? [BINARY] : [BUN, MAIN];
   const cmd = [...base, "serve", "--config", options.config, "--bind", `127.0.0.1:${port}`, ...(options.args ?? [])];
   const proc = Bun.spawn(cmd, {

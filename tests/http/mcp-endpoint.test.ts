@@ -13,7 +13,7 @@ const BOB = { authorization: "Bearer tok-bob" };
 
 beforeAll(async () => {
   web = await startHttpBackend();
-  t = testApp({
+  t = await testApp({
     mcpServers: {
       everything: everythingStdio(),
       web: {

@@ -1,0 +1,43 @@
+// What the authorization server's HTTP plugins share: their dependencies, the paths they answer on (the
+// issuer's path as published, and the same without it for proxies that strip a prefix), and body parsing.
+
+import type { Logger } from "../../log.ts";
+import type { AuthorizationServer } from "../../oauth/authorization-server.ts";
+import type { PendingAuthorizations } from "../../oauth/authorize.ts";
+import { OAuthError } from "../../oauth/errors.ts";
+import { readLimited } from "../body.ts";
+
+export interface OAuthHttpDeps {
+  as: AuthorizationServer;
+  pendings: PendingAuthorizations;
+  log: Logger;
+  /** Browser origins allowed to call registration, token and /mcp (gateway.allowedOrigins). */
+  origins: readonly string[];
+  peerAddress(request: Request): string | undefined;
+}
+
+const FORM_LIMIT = 64 * 1024;
+
+/** `/token` and, when the issuer has a path such as `/gh`, `/gh/token` too. */
+export function routes(issuer: string, path: string): string[] {
+  const prefix = new URL(issuer).pathname.replace(/\/$/, "");
+  return prefix ? [`${prefix}${path}`, path] : [path];
+}
+
+/** Reads an application/x-www-form-urlencoded body (RFC 6749 §3.2). */
+export async function readForm(request: Request): Promise<URLSearchParams> {
+  const type = (request.headers.get("content-type") ?? "").toLowerCase();
+  if (!type.startsWith("application/x-www-form-urlencoded")) {
+    throw new OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded");
+  }
+  const body = await readLimited(request, FORM_LIMIT);
+  if (!body.ok) throw new OAuthError("invalid_request", `the body is larger than ${FORM_LIMIT} bytes`, 413);
+  return new URLSearchParams(body.text);
+}
+
+export function noStoreJson(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", "cache-control": "no-store", pragma: "no-cache", ...headers },
+  });
+}

@@ -1,0 +1,93 @@
+// The authorization server's HTML pages: plain, accessible markup with a little inline CSS, no script. Every value
+// is escaped; every page forbids framing and referrers (RFC 9700 §4.16, §4.2.4).
+
+const STYLE = `
+  body { font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #1c1e21; }
+  main { max-width: 32rem; margin: 3rem auto; background: #fff; padding: 2rem; border-radius: 8px; box-shadow: 0 1px 4px #0002; }
+  h1 { font-size: 1.35rem; margin-top: 0; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; }
+  dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
+  ul { padding-left: 1.2rem; } code { background: #f0f1f3; padding: 0 .25rem; border-radius: 3px; }
+  .actions { display: flex; gap: 1rem; margin-top: 1.5rem; }
+  button { font: inherit; padding: .6rem 1.4rem; border-radius: 6px; border: 1px solid #888; background: #fff; cursor: pointer; }
+  button.primary { background: #1f5fbf; border-color: #1f5fbf; color: #fff; }
+  button:focus-visible { outline: 3px solid #f4b400; outline-offset: 2px; }
+  .warning { background: #fff4e5; border-left: 4px solid #f0a020; padding: .5rem .8rem; }
+  .muted { color: #5f6368; font-size: .9rem; }
+`;
+
+export function escapeHtml(value: string): string {
+  return value.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string,
+  );
+}
+
+export function pageHeaders(formAction = "'self'"): Record<string, string> {
+  return {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    "content-security-policy": `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+  };
+}
+
+function layout(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)} · Gatehouse</title><style>${STYLE}</style></head>
+<body><main>${body}</main></body></html>`;
+}
+
+export function errorPage(title: string, detail: string): string {
+  return layout(
+    title,
+    `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(detail)}</p><p class="muted">Gatehouse did not send you back to the app, because the request could not be trusted or completed.</p>`,
+  );
+}
+
+export interface ConsentView {
+  requestId: string;
+  csrf: string;
+  action: string;
+  clientName: string | undefined;
+  clientId: string;
+  redirectHost: string;
+  redirectIsLoopback: boolean;
+  user: string;
+  scopes: { name: string; description: string }[];
+}
+
+export function consentPage(v: ConsentView): string {
+  const name = v.clientName ? escapeHtml(v.clientName) : "An unnamed app";
+  const warnings: string[] = [];
+  if (!v.clientName)
+    warnings.push("This app did not give a name. Approve it only if you just started connecting it yourself.");
+  if (v.redirectIsLoopback) warnings.push("It will send you back to a program on your own computer.");
+  const scopes = v.scopes
+    .map((s) => `<li><code>${escapeHtml(s.name)}</code> — ${escapeHtml(s.description)}</li>`)
+    .join("");
+  return layout(
+    "Allow access?",
+    `<h1>Allow <strong>${name}</strong> to use your MCP tools?</h1>
+<p>You are signed in as <strong>${escapeHtml(v.user)}</strong>. If you allow it, this app can call the tools Gatehouse gives you, on your behalf, until you revoke it.</p>
+<dl>
+  <dt>App</dt><dd>${name}</dd>
+  <dt>Client ID</dt><dd><code>${escapeHtml(v.clientId)}</code></dd>
+  <dt>Returns to</dt><dd><strong>${escapeHtml(v.redirectHost)}</strong></dd>
+</dl>
+<p>It asks for:</p><ul>${scopes}</ul>
+${warnings.map((w) => `<p class="warning">${escapeHtml(w)}</p>`).join("")}
+<form method="post" action="${escapeHtml(v.action)}">
+  <input type="hidden" name="request_id" value="${escapeHtml(v.requestId)}">
+  <input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}">
+  <div class="actions">
+    <button type="submit" name="decision" value="approve" class="primary">Allow</button>
+    <button type="submit" name="decision" value="deny">Deny</button>
+  </div>
+</form>
+<p class="muted">Gatehouse remembers your answer for this app. An administrator can revoke it with <code>gatehouse clients revoke</code>.</p>`,
+  );
+}

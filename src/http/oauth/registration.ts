@@ -1,0 +1,77 @@
+// POST /register: Dynamic Client Registration (RFC 7591 §3), open (no initial access token: MCP clients cannot
+// send one), bounded by a global rate so that a flood of registrations cannot fill the state.
+
+import { Elysia } from "elysia";
+import { OAuthError } from "../../oauth/errors.ts";
+import { registerClient } from "../../oauth/registration.ts";
+import { readLimited } from "../body.ts";
+import { preflight, withCors } from "../cors.ts";
+import { noStoreJson, type OAuthHttpDeps, routes } from "./common.ts";
+
+const BODY_LIMIT = 16 * 1024;
+/** Registrations accepted per minute, all clients together. */
+export const REGISTRATIONS_PER_MINUTE = 60;
+
+export const registration = (deps: OAuthHttpDeps) => {
+  const { as, log, origins } = deps;
+  let windowStart = 0;
+  let count = 0;
+  const app = new Elysia({ name: "registration" });
+  for (const path of routes(as.config.issuerUrl, "/register")) {
+    app.post(
+      path,
+      async ({ request }) => {
+        const now = as.clock.now();
+        if (now - windowStart > 60_000) {
+          windowStart = now;
+          count = 0;
+        }
+        if (++count > REGISTRATIONS_PER_MINUTE) {
+          log.warn("registration refused: too many registrations this minute", { limit: REGISTRATIONS_PER_MINUTE });
+          return withCors(
+            noStoreJson(
+              { error: "temporarily_unavailable", error_description: "too many registrations; retry in a minute" },
+              429,
+              { "retry-after": "60" },
+            ),
+            request,
+            origins,
+          );
+        }
+        const body = await readLimited(request, BODY_LIMIT);
+        if (!body.ok)
+          throw new OAuthError("invalid_client_metadata", `the body is larger than ${BODY_LIMIT} bytes`, 413);
+        let json: unknown;
+        try {
+          json = JSON.parse(body.text);
+        } catch {
+          throw new OAuthError("invalid_client_metadata", "the body is not JSON");
+        }
+        let registered: ReturnType<typeof registerClient>;
+        try {
+          registered = registerClient(json, as.config.redirectUriAllowlist, as.nowSeconds());
+        } catch (e) {
+          if (e instanceof OAuthError) {
+            log.info("registration refused", {
+              error: e.error,
+              reason: e.description,
+              peer: deps.peerAddress(request),
+            });
+          }
+          throw e;
+        }
+        await as.store.putClient(registered.record);
+        log.info("client registered", {
+          client_id: registered.record.client_id,
+          client_name: registered.record.client_name,
+          auth_method: registered.record.token_endpoint_auth_method,
+          redirect_hosts: [...new Set(registered.record.redirect_uris.map((u) => new URL(u).host))].join(","),
+        });
+        return withCors(noStoreJson(registered.response, 201), request, origins);
+      },
+      { parse: "none" },
+    );
+    app.options(path, ({ request }) => preflight(request, origins, "POST, OPTIONS"));
+  }
+  return app;
+};

@@ -1,0 +1,30 @@
+// POST /token (RFC 6749 §3.2), /revoke (RFC 7009 §2) and /introspect (RFC 7662 §2): form in, JSON out, never cached.
+
+import { Elysia } from "elysia";
+import { introspect, revoke } from "../../oauth/revocation.ts";
+import { token } from "../../oauth/token.ts";
+import { preflight, withCors } from "../cors.ts";
+import { noStoreJson, type OAuthHttpDeps, readForm, routes } from "./common.ts";
+
+export const tokenEndpoints = (deps: OAuthHttpDeps) => {
+  const { as, origins } = deps;
+  const app = new Elysia({ name: "token" });
+  const endpoints: [string, (request: Request) => Promise<Response>][] = [
+    ["/token", async (request) => noStoreJson(await token(as, request.headers, await readForm(request)))],
+    [
+      "/revoke",
+      async (request) => {
+        await revoke(as, request.headers, await readForm(request));
+        return noStoreJson({});
+      },
+    ],
+    ["/introspect", async (request) => noStoreJson(await introspect(as, request.headers, await readForm(request)))],
+  ];
+  for (const [name, handle] of endpoints) {
+    for (const path of routes(as.config.issuerUrl, name)) {
+      app.post(path, async ({ request }) => withCors(await handle(request), request, origins), { parse: "none" });
+      app.options(path, ({ request }) => preflight(request, origins, "POST, OPTIONS"));
+    }
+  }
+  return app;
+};

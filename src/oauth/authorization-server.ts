@@ -1,0 +1,183 @@
+// The authorization server's state and shared steps, composed once at start: configuration, store, signing keys,
+// client lookup (registered or metadata document), codes, grants and token issuance. The endpoint flows live in
+// authorize.ts, token.ts and revocation.ts; HTTP plugins in src/http/oauth/.
+
+import type { OAuthAsConfig } from "../config/types.ts";
+import { randomId, sha256Hex } from "../crypto.ts";
+import type { Logger } from "../log.ts";
+import type { Clock } from "../platform/types.ts";
+import type { ClientRecord, CodeRecord, GrantRecord, Store } from "../store/types.ts";
+import { AccessTokens } from "./access-tokens.ts";
+import { CimdFetcher } from "./cimd.ts";
+import { OAuthError } from "./errors.ts";
+import { KeyRing } from "./keys.ts";
+import { canonicalResource } from "./resource.ts";
+
+export interface AuthorizationServerDeps {
+  config: OAuthAsConfig;
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  /** DNS for metadata documents (tests inject one). */
+  resolve?: (host: string) => Promise<{ address: string; family: number }[]>;
+}
+
+/** A token response (RFC 6749 §5.1). */
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token?: string;
+  scope: string;
+}
+
+export class AuthorizationServer {
+  readonly config: OAuthAsConfig;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly keys: KeyRing;
+  readonly tokens: AccessTokens;
+  readonly cimd: CimdFetcher;
+  /** Canonical forms of the resources this server issues tokens for. */
+  readonly resources: string[];
+  /**
+   * Answers given to a refresh in the last few seconds, by the hash of the refresh token used, so a client that
+   * refreshes twice at once gets the same answer twice (in memory only: it holds token values).
+   */
+  readonly recentRefreshes = new Map<string, { response: TokenResponse; until: number }>();
+
+  constructor(deps: AuthorizationServerDeps) {
+    this.config = deps.config;
+    this.store = deps.store;
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.keys = new KeyRing(
+      deps.store,
+      {
+        ...(deps.config.jwtSecret ? { jwtSecret: deps.config.jwtSecret } : {}),
+        accessTokenTtlSeconds: deps.config.accessTokenTtlSeconds,
+        rotationDays: deps.config.signingKeyRotationDays,
+      },
+      deps.log,
+    );
+    this.tokens = new AccessTokens(this.keys, deps.config.issuerUrl);
+    this.cimd = new CimdFetcher({
+      allowPrivateNetwork: deps.config.cimd.allowPrivateNetwork,
+      timeoutMs: deps.config.cimd.timeoutMs,
+      now: () => deps.clock.now(),
+      log: deps.log,
+      ...(deps.resolve ? { resolve: deps.resolve } : {}),
+    });
+    this.resources = [canonicalResource(deps.config.resourceUrl) as string];
+  }
+
+  async init(): Promise<void> {
+    await this.keys.init(this.clock.now());
+    await this.store.sweep(this.clock.now());
+  }
+
+  nowSeconds(): number {
+    return Math.floor(this.clock.now() / 1000);
+  }
+
+  /** Periodic upkeep: expired records swept, signing key rotated when due. */
+  async maintain(): Promise<void> {
+    const now = this.clock.now();
+    await this.store.sweep(now);
+    await this.keys.maybeRotate(now);
+    for (const [k, v] of this.recentRefreshes) if (v.until < now) this.recentRefreshes.delete(k);
+  }
+
+  /** A registered client, or one described by its metadata document (client_id is an https URL). */
+  async findClient(clientId: string): Promise<ClientRecord | undefined> {
+    const registered = await this.store.getClient(clientId);
+    if (registered) return registered;
+    if (this.config.cimd.enabled && this.cimd.isMetadataUrl(clientId)) return this.cimd.load(clientId);
+    return undefined;
+  }
+
+  /** The resource a request names (RFC 8707), canonical; the default is the /mcp endpoint. */
+  resolveResource(values: string[]): string {
+    if (values.length === 0) return this.resources[0] as string;
+    if (values.length > 1) throw new OAuthError("invalid_target", "only one resource may be requested at a time");
+    const c = canonicalResource(values[0] as string);
+    if (!c || !this.resources.includes(c)) {
+      throw new OAuthError(
+        "invalid_target",
+        `resource ${JSON.stringify(values[0])} is not served here (expected ${this.config.resourceUrl})`,
+      );
+    }
+    return c;
+  }
+
+  async issueCode(record: Omit<CodeRecord, "expires_at">): Promise<string> {
+    const code = randomId(32);
+    await this.store.putCode(sha256Hex(code), {
+      ...record,
+      expires_at: this.clock.now() + this.config.authorizationCodeTtlSeconds * 1000,
+    });
+    return code;
+  }
+
+  /** Mints an access token (and a refresh token when the client may refresh) for a grant. */
+  async issueTokens(
+    grant: GrantRecord,
+    client: ClientRecord,
+    scopes: string[],
+    refresh: boolean,
+  ): Promise<TokenResponse> {
+    const now = this.nowSeconds();
+    // An access token never outlives its grant (whose record is what revocation checks).
+    const ttl = Math.max(1, Math.min(this.config.accessTokenTtlSeconds, Math.floor(grant.expires_at / 1000) - now));
+    const { token } = await this.tokens.mint({
+      subject: grant.subject,
+      clientId: client.client_id,
+      audience: grant.resource,
+      scopes,
+      groups: grant.groups,
+      roles: grant.roles,
+      grantId: grant.id,
+      now,
+      ttlSeconds: ttl,
+    });
+    const response: TokenResponse = {
+      access_token: token,
+      token_type: "Bearer",
+      expires_in: ttl,
+      scope: scopes.join(" "),
+    };
+    if (refresh && client.grant_types.includes("refresh_token")) {
+      const rt = randomId(32);
+      await this.store.putRefreshToken(sha256Hex(rt), {
+        grant_id: grant.id,
+        created_at: this.clock.now(),
+        expires_at: grant.expires_at,
+      });
+      response.refresh_token = rt;
+    }
+    return response;
+  }
+
+  newGrant(code: CodeRecord, id: string): GrantRecord {
+    const now = this.clock.now();
+    return {
+      id,
+      client_id: code.client_id,
+      subject: code.subject,
+      groups: code.groups,
+      roles: code.roles,
+      scopes: code.scopes,
+      resource: code.resource,
+      created_at: now,
+      expires_at: now + this.config.refreshTokenTtlSeconds * 1000,
+    };
+  }
+
+  /** Revokes every grant of a client and deletes it (gatehouse clients revoke). */
+  async revokeClient(clientId: string): Promise<boolean> {
+    const deleted = await this.store.deleteClient(clientId, this.clock.now());
+    if (deleted) this.log.info("client revoked: its grants and tokens no longer work", { client_id: clientId });
+    return deleted;
+  }
+}

@@ -1,0 +1,90 @@
+// The resource side of the authorization server: the `oauth_as` identity provider for /mcp. It accepts only access
+// tokens issued here for this resource (RFC 8707 audience, RFC 9068 validation), whose client, grant and jti are
+// still live; verified tokens are cached by hash until they expire so each request costs a lookup, not a signature.
+// Its 401 carries the challenge MCP clients start discovery from: `Bearer resource_metadata="…", scope="…"`
+// (RFC 9728 §5.1, RFC 6750 §3).
+
+import type { AuthFailure, AuthProvider, AuthRequest, AuthResult } from "../auth/identity.ts";
+import { bearerToken } from "../auth/providers.ts";
+import { sha256Hex } from "../crypto.ts";
+import type { AccessTokenClaims } from "./access-tokens.ts";
+import type { AuthorizationServer } from "./authorization-server.ts";
+import { protectedResourceMetadataUrl } from "./metadata.ts";
+
+const CACHE_MAX = 10_000;
+
+/** Keeps `=` and quotes out of a challenge value (clients parse challenges with simple regexes). */
+function quoted(value: string): string {
+  return value.replace(/["\\]/g, "'").replace(/=/g, ":");
+}
+
+export function challenge(
+  as: AuthorizationServer,
+  extra: { error?: string; description?: string; scope?: string[] } = {},
+): string {
+  const scope = (extra.scope ?? as.config.requiredScopes).join(" ");
+  let value = `Bearer resource_metadata="${protectedResourceMetadataUrl(as.config.resourceUrl)}"`;
+  if (scope) value += `, scope="${scope}"`;
+  if (extra.error) value += `, error="${extra.error}"`;
+  if (extra.description) value += `, error_description="${quoted(extra.description)}"`;
+  return value;
+}
+
+export function oauthProvider(as: AuthorizationServer): AuthProvider {
+  const cache = new Map<string, AccessTokenClaims>();
+  const resource = as.resources[0] as string;
+  const refuse = (description: string, presented: boolean): AuthResult => {
+    const failure: AuthFailure = {
+      status: 401,
+      description,
+      challenge: presented ? challenge(as, { error: "invalid_token", description }) : challenge(as),
+    };
+    if (presented) failure.error = "invalid_token";
+    return { ok: false, failure };
+  };
+  return {
+    kind: "oauth_as",
+    async authenticate(req: AuthRequest): Promise<AuthResult> {
+      const token = bearerToken(req.headers);
+      if (!token)
+        return refuse(
+          req.headers.has("authorization")
+            ? "Authorization header must use the Bearer scheme"
+            : "missing Authorization header",
+          false,
+        );
+      const now = as.clock.now();
+      const key = sha256Hex(token);
+      let claims = cache.get(key);
+      if (claims && claims.exp * 1000 <= now) {
+        cache.delete(key);
+        claims = undefined;
+      }
+      if (!claims) {
+        const v = await as.tokens.verify(token, resource, now);
+        if (!v.ok) return refuse(v.reason, true);
+        claims = v.claims;
+        if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
+        cache.set(key, claims);
+      }
+      // Revocation is checked on every request, cached or not.
+      const grant = await as.store.getGrant(claims.gid);
+      if (!grant || grant.revoked_at !== undefined) return refuse("the token has been revoked", true);
+      if (await as.store.isAccessTokenRevoked(claims.jti)) return refuse("the token has been revoked", true);
+      if (!as.cimd.isMetadataUrl(claims.client_id) && !(await as.store.getClient(claims.client_id))) {
+        return refuse("the client of this token was deleted", true);
+      }
+      return {
+        ok: true,
+        identity: {
+          subject: claims.sub,
+          roles: claims.roles,
+          groups: claims.groups,
+          provider: "oauth_as",
+          scopes: claims.scope.split(" ").filter((s) => s.length > 0),
+          clientId: claims.client_id,
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3.1): HTTP Basic
+// (client_secret_basic), body parameters (client_secret_post), or none for public clients — each client only by
+// the method it registered. Failures are invalid_client with 401 (which also tells Claude to register again).
+
+import { constantTimeEqual, sha256Hex } from "../crypto.ts";
+import type { ClientRecord } from "../store/types.ts";
+import { OAuthError } from "./errors.ts";
+
+export interface PresentedCredentials {
+  clientId: string;
+  secret?: string;
+  method: "none" | "client_secret_post" | "client_secret_basic";
+}
+
+/** Reads client credentials from the Authorization header or the form; throws on malformed or conflicting ones. */
+export function presentedCredentials(headers: Headers, form: URLSearchParams): PresentedCredentials | undefined {
+  const auth = headers.get("authorization");
+  if (auth && /^basic /i.test(auth)) {
+    let decoded: string;
+    try {
+      decoded = atob(auth.slice(6).trim());
+    } catch {
+      throw new OAuthError("invalid_client", "malformed Basic credentials", 401, {
+        "www-authenticate": 'Basic realm="gatehouse"',
+      });
+    }
+    const colon = decoded.indexOf(":");
+    if (colon < 0) throw new OAuthError("invalid_client", "malformed Basic credentials", 401);
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " "));
+    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " "));
+    const bodyId = form.get("client_id");
+    if (bodyId !== null && bodyId !== clientId)
+      throw new OAuthError("invalid_request", "client_id in the body differs from the Basic credentials");
+    if (form.has("client_secret"))
+      throw new OAuthError("invalid_request", "use one client authentication method, not two");
+    return { clientId, secret, method: "client_secret_basic" };
+  }
+  const clientId = form.get("client_id");
+  if (!clientId) return undefined;
+  const secret = form.get("client_secret");
+  return secret !== null ? { clientId, secret, method: "client_secret_post" } : { clientId, method: "none" };
+}
+
+/** Checks presented credentials against the registered client. */
+export function authenticateClient(client: ClientRecord | undefined, creds: PresentedCredentials): ClientRecord {
+  const fail = (why: string) =>
+    new OAuthError(
+      "invalid_client",
+      why,
+      401,
+      creds.method === "client_secret_basic" ? { "www-authenticate": 'Basic realm="gatehouse"' } : {},
+    );
+  if (!client) throw fail(`unknown client ${creds.clientId} (it may have been deleted: register again)`);
+  const expected = client.token_endpoint_auth_method;
+  if (expected === "none") {
+    if (creds.method !== "none") throw fail("this client is public: it must not send a secret");
+    return client;
+  }
+  if (creds.method !== expected) throw fail(`this client authenticates with ${expected}, not ${creds.method}`);
+  if (
+    !creds.secret ||
+    !client.client_secret_sha256 ||
+    !constantTimeEqual(sha256Hex(creds.secret), client.client_secret_sha256)
+  ) {
+    throw fail("client authentication failed");
+  }
+  return client;
+}

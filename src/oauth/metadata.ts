@@ -1,0 +1,88 @@
+// Discovery documents: authorization server metadata (RFC 8414 §2), its OpenID Connect Discovery twin, and
+// protected resource metadata (RFC 9728 §2). Every URL comes from configuration, never from a request's Host.
+
+import type { OAuthAsConfig } from "../config/types.ts";
+
+export interface Endpoints {
+  issuer: string;
+  authorization: string;
+  token: string;
+  registration: string;
+  revocation: string;
+  introspection: string;
+  jwks: string;
+}
+
+export function endpoints(issuer: string): Endpoints {
+  return {
+    issuer,
+    authorization: `${issuer}/authorize`,
+    token: `${issuer}/token`,
+    registration: `${issuer}/register`,
+    revocation: `${issuer}/revoke`,
+    introspection: `${issuer}/introspect`,
+    jwks: `${issuer}/jwks`,
+  };
+}
+
+export function authorizationServerMetadata(c: OAuthAsConfig, alg: "ES256" | "HS256"): Record<string, unknown> {
+  const e = endpoints(c.issuerUrl);
+  const authMethods = ["none", "client_secret_post", "client_secret_basic"];
+  const m: Record<string, unknown> = {
+    issuer: e.issuer,
+    authorization_endpoint: e.authorization,
+    token_endpoint: e.token,
+    jwks_uri: e.jwks,
+    revocation_endpoint: e.revocation,
+    introspection_endpoint: e.introspection,
+    scopes_supported: c.scopesSupported,
+    response_types_supported: ["code"],
+    response_modes_supported: ["query"],
+    grant_types_supported: ["authorization_code", "refresh_token"],
+    token_endpoint_auth_methods_supported: authMethods,
+    revocation_endpoint_auth_methods_supported: authMethods,
+    introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+    // MCP: S256 only, and clients refuse an AS that does not say so (MCP 2025-11-25 "Authorization Code Protection").
+    code_challenge_methods_supported: ["S256"],
+    // RFC 9207: `iss` in every authorization response.
+    authorization_response_iss_parameter_supported: true,
+    // Claude uses CIMD only when this is true and "none" is among the auth methods.
+    client_id_metadata_document_supported: c.cimd.enabled,
+    access_token_signing_alg_values_supported: [alg],
+    resource_indicators_supported: true,
+  };
+  if (c.registrationEnabled) m.registration_endpoint = e.registration;
+  return m;
+}
+
+/** OIDC Discovery 1.0 §3 fields some clients require of an "openid-configuration" document (no id_tokens are issued). */
+export function openidConfiguration(c: OAuthAsConfig, alg: "ES256" | "HS256"): Record<string, unknown> {
+  return {
+    ...authorizationServerMetadata(c, alg),
+    subject_types_supported: ["public"],
+    id_token_signing_alg_values_supported: [alg],
+    claims_supported: ["sub", "groups", "roles"],
+  };
+}
+
+export function protectedResourceMetadata(
+  c: OAuthAsConfig,
+  resource: string,
+  name = "Gatehouse MCP gateway",
+): Record<string, unknown> {
+  return {
+    resource,
+    // Byte-identical to the metadata `issuer` (the TypeScript SDK compares them exactly).
+    authorization_servers: [c.issuerUrl],
+    scopes_supported: c.requiredScopes,
+    bearer_methods_supported: ["header"],
+    resource_name: name,
+  };
+}
+
+/** The well-known URL of a resource's metadata: the suffix inserted between host and path (RFC 9728 §3.1). */
+export function protectedResourceMetadataUrl(resource: string): string {
+  const u = new URL(resource);
+  const path = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");
+  return `${u.origin}/.well-known/oauth-protected-resource${path}`;
+}

@@ -1,0 +1,177 @@
+// The token endpoint (RFC 6749 §3.2, OAuth 2.1 §3.2 and §4.3): the authorization_code grant with PKCE (RFC 7636
+// §4.6) and resource indicators (RFC 8707 §2.2), and the refresh_token grant with rotation on every use. A replayed
+// code revokes what it issued (RFC 6749 §4.1.2); a used refresh token presented again after a short grace window
+// revokes the whole grant (RFC 9700 §4.14.2), while within the window a concurrent refresh gets the same answer.
+
+import { randomId, sha256Hex } from "../crypto.ts";
+import type { ClientRecord } from "../store/types.ts";
+import type { AuthorizationServer, TokenResponse } from "./authorization-server.ts";
+import { authenticateClient, presentedCredentials } from "./client-auth.ts";
+import { OAuthError } from "./errors.ts";
+import { verifyS256 } from "./pkce.ts";
+import { parseScope } from "./scopes.ts";
+
+function required(form: URLSearchParams, name: string): string {
+  const v = form.get(name);
+  if (!v) throw new OAuthError("invalid_request", `${name} is required`);
+  if (form.getAll(name).length > 1) throw new OAuthError("invalid_request", `${name} was sent more than once`);
+  return v;
+}
+
+/** Authenticates the client making a token, revocation or introspection request. */
+export async function requestingClient(
+  as: AuthorizationServer,
+  headers: Headers,
+  form: URLSearchParams,
+): Promise<ClientRecord> {
+  const creds = presentedCredentials(headers, form);
+  if (!creds) throw new OAuthError("invalid_client", "client authentication is required (send client_id)", 401);
+  let client: ClientRecord | undefined;
+  try {
+    client = await as.findClient(creds.clientId);
+  } catch (e) {
+    if (e instanceof OAuthError) throw new OAuthError("invalid_client", e.description, 401);
+    throw e;
+  }
+  return authenticateClient(client, creds);
+}
+
+export async function token(as: AuthorizationServer, headers: Headers, form: URLSearchParams): Promise<TokenResponse> {
+  const grantType = required(form, "grant_type");
+  if (grantType !== "authorization_code" && grantType !== "refresh_token") {
+    throw new OAuthError(
+      "unsupported_grant_type",
+      `grant_type ${grantType} is not supported (use authorization_code or refresh_token)`,
+    );
+  }
+  const client = await requestingClient(as, headers, form);
+  if (!client.grant_types.includes(grantType)) {
+    throw new OAuthError("unauthorized_client", `this client did not register the ${grantType} grant`);
+  }
+  const response =
+    grantType === "authorization_code" ? await exchangeCode(as, client, form) : await refresh(as, client, form);
+  return response;
+}
+
+async function exchangeCode(
+  as: AuthorizationServer,
+  client: ClientRecord,
+  form: URLSearchParams,
+): Promise<TokenResponse> {
+  const code = required(form, "code");
+  const redirectUri = required(form, "redirect_uri");
+  const verifier = form.get("code_verifier");
+  const grantId = randomId(18);
+  const consumed = await as.store.consumeCode(sha256Hex(code), grantId);
+  const log = (outcome: string, reason?: string) =>
+    as.log.info("token: authorization_code", {
+      client_id: client.client_id,
+      outcome,
+      reason,
+      subject: consumed?.record.subject,
+    });
+  if (!consumed) {
+    log("refused", "unknown or expired code");
+    throw new OAuthError("invalid_grant", "the authorization code is invalid or has expired");
+  }
+  const c = consumed.record;
+  if (consumed.replay) {
+    // RFC 6749 §4.1.2: a code used twice is stolen or replayed; what it produced is revoked.
+    if (c.grant_id) await as.store.revokeGrant(c.grant_id, as.clock.now(), "authorization code replayed");
+    log("refused", "code replayed: its grant is revoked");
+    throw new OAuthError(
+      "invalid_grant",
+      "the authorization code was already used; the tokens issued from it are revoked",
+    );
+  }
+  if (c.expires_at < as.clock.now()) {
+    log("refused", "expired code");
+    throw new OAuthError("invalid_grant", "the authorization code has expired");
+  }
+  if (c.client_id !== client.client_id) {
+    log("refused", "code issued to another client");
+    throw new OAuthError("invalid_grant", "the authorization code was issued to another client");
+  }
+  if (c.redirect_uri !== redirectUri) {
+    log("refused", "redirect_uri differs");
+    throw new OAuthError("invalid_grant", "redirect_uri does not match the one of the authorization request");
+  }
+  // PKCE (RFC 7636 §4.6): a code always has a challenge here, so a missing verifier is a failure, never a downgrade.
+  if (!verifier || !verifyS256(verifier, c.code_challenge)) {
+    log("refused", "PKCE verification failed");
+    throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
+  }
+  const resources = form.getAll("resource");
+  if (resources.length > 0 && as.resolveResource(resources) !== c.resource) {
+    throw new OAuthError("invalid_target", "resource differs from the one of the authorization request");
+  }
+  const grant = as.newGrant(c, grantId);
+  await as.store.putGrant(grant);
+  const response = await as.issueTokens(grant, client, c.scopes, true);
+  log("issued");
+  return response;
+}
+
+async function refresh(as: AuthorizationServer, client: ClientRecord, form: URLSearchParams): Promise<TokenResponse> {
+  const presented = required(form, "refresh_token");
+  const hash = sha256Hex(presented);
+  const now = as.clock.now();
+  const record = await as.store.getRefreshToken(hash);
+  const log = (outcome: string, reason?: string, subject?: string) =>
+    as.log.info("token: refresh_token", { client_id: client.client_id, outcome, reason, subject });
+  const invalid = () => new OAuthError("invalid_grant", "the refresh token is invalid, expired or revoked");
+  if (!record || record.expires_at < now) {
+    log("refused", record ? "expired" : "unknown refresh token");
+    throw invalid();
+  }
+  const grant = await as.store.getGrant(record.grant_id);
+  if (!grant || grant.revoked_at !== undefined || grant.expires_at < now) {
+    log("refused", grant?.revoked_reason ? `grant revoked (${grant.revoked_reason})` : "grant gone");
+    throw invalid();
+  }
+  if (grant.client_id !== client.client_id) {
+    log("refused", "refresh token of another client", grant.subject);
+    throw invalid();
+  }
+  const requested = parseScope(form.get("scope"));
+  const scopes = requested.length > 0 ? requested : grant.scopes;
+  if (!scopes.every((s) => grant.scopes.includes(s))) {
+    throw new OAuthError("invalid_scope", `a refresh may only narrow the granted scopes (${grant.scopes.join(" ")})`);
+  }
+  const resources = form.getAll("resource");
+  if (resources.length > 0 && as.resolveResource(resources) !== grant.resource) {
+    throw new OAuthError("invalid_target", "resource differs from the one the grant is for");
+  }
+
+  const graceMs = as.config.refreshReuseGraceSeconds * 1000;
+  if (record.rotated_at !== undefined) return reused(record.rotated_at);
+
+  const successor = randomId(32);
+  const outcome = await as.store.rotateRefreshToken(
+    hash,
+    sha256Hex(successor),
+    { grant_id: grant.id, created_at: now, expires_at: grant.expires_at },
+    now,
+  );
+  if (outcome.status === "missing") throw invalid();
+  if (outcome.status === "already-rotated") return reused(outcome.rotatedAt);
+  const response = await as.issueTokens(grant, client, scopes, false);
+  response.refresh_token = successor;
+  as.recentRefreshes.set(hash, { response, until: now + graceMs });
+  log("issued", undefined, grant.subject);
+  return response;
+
+  /** The token was used before: within the grace window the same answer again, after it a replay. */
+  async function reused(rotatedAt: number): Promise<TokenResponse> {
+    if (now - rotatedAt <= graceMs) {
+      const recent = as.recentRefreshes.get(hash);
+      log("issued", "concurrent refresh within the grace window", grant?.subject);
+      if (recent) return recent.response;
+      // Answered before a restart: a sibling token in the same grant.
+      return as.issueTokens(grant as NonNullable<typeof grant>, client, scopes, true);
+    }
+    await as.store.revokeGrant(record?.grant_id as string, now, "refresh token reused after rotation");
+    log("refused", "refresh token reused after rotation: the grant is revoked", grant?.subject);
+    throw new OAuthError("invalid_grant", "the refresh token was already used; the grant is revoked (sign in again)");
+  }
+}

@@ -1,0 +1,146 @@
+// The Store contract: what the authorization server keeps between requests, and the guarantees every store
+// implementation (memory, JSON file, Redis) gives. tests/store/contract.ts runs the same suite against each one.
+// Only hashes of codes, refresh tokens and client secrets are stored (never the values themselves).
+
+/** A registered OAuth client (RFC 7591 §2 metadata, as echoed at registration). */
+export interface ClientRecord {
+  client_id: string;
+  /** SHA-256 (hex) of the secret of a confidential client. */
+  client_secret_sha256?: string;
+  client_id_issued_at: number;
+  redirect_uris: string[];
+  token_endpoint_auth_method: "none" | "client_secret_post" | "client_secret_basic";
+  grant_types: string[];
+  response_types: string[];
+  client_name?: string;
+  client_uri?: string;
+  logo_uri?: string;
+  tos_uri?: string;
+  policy_uri?: string;
+  contacts?: string[];
+  scope?: string;
+  software_id?: string;
+  software_version?: string;
+  application_type?: string;
+}
+
+/** A user's approval of a client, remembered until revoked. */
+export interface ConsentRecord {
+  subject: string;
+  client_id: string;
+  scopes: string[];
+  granted_at: number;
+}
+
+/** What one authorization produced: every refresh and access token issued from it belongs to the grant. */
+export interface GrantRecord {
+  id: string;
+  client_id: string;
+  subject: string;
+  groups: string[];
+  roles: string[];
+  scopes: string[];
+  /** The resource (audience) the tokens are for. */
+  resource: string;
+  created_at: number;
+  /** The refresh tokens of this grant stop working after this time (refreshTokenTtlSeconds from creation). */
+  expires_at: number;
+  revoked_at?: number;
+  revoked_reason?: string;
+}
+
+export interface RefreshTokenRecord {
+  grant_id: string;
+  created_at: number;
+  expires_at: number;
+  /** Set when the token was used: a later use after the grace window is a replay and revokes the grant. */
+  rotated_at?: number;
+}
+
+/** An authorization code in flight. Codes live only in memory (or Redis): they are never written to disk. */
+export interface CodeRecord {
+  client_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  scopes: string[];
+  resource: string;
+  subject: string;
+  groups: string[];
+  roles: string[];
+  expires_at: number;
+  /** Set when the code was exchanged, so that a replay can revoke what it produced (RFC 6749 §4.1.2). */
+  grant_id?: string;
+}
+
+export interface KeyRecord {
+  kid: string;
+  alg: "ES256";
+  private_jwk: Record<string, unknown>;
+  public_jwk: Record<string, unknown>;
+  created_at: number;
+  /** No longer used for signing after this; kept for verification until `expires_at`. */
+  retired_at?: number;
+  /** Dropped after this (the last token it signed has expired). */
+  expires_at?: number;
+}
+
+/** A used refresh token is remembered this long after its use, to recognise a replay; then it is swept. */
+export const USED_REFRESH_TOKEN_MEMORY_MS = 24 * 3_600_000;
+
+export type RotateOutcome =
+  | { status: "rotated" }
+  | { status: "already-rotated"; rotatedAt: number }
+  | { status: "missing" };
+
+export interface Store {
+  /** A short name for logs: "memory", "json-file /var/lib/gatehouse/auth_server.json". */
+  readonly description: string;
+
+  getClient(clientId: string): Promise<ClientRecord | undefined>;
+  putClient(client: ClientRecord): Promise<void>;
+  /** Deletes the client with its consents and revokes all of its grants. Returns false if it did not exist. */
+  deleteClient(clientId: string, at: number): Promise<boolean>;
+  listClients(): Promise<ClientRecord[]>;
+
+  getConsent(subject: string, clientId: string): Promise<ConsentRecord | undefined>;
+  putConsent(consent: ConsentRecord): Promise<void>;
+
+  putGrant(grant: GrantRecord): Promise<void>;
+  getGrant(id: string): Promise<GrantRecord | undefined>;
+  /** Marks the grant revoked and deletes its refresh tokens: every token issued under it stops working. */
+  revokeGrant(id: string, at: number, reason: string): Promise<void>;
+  grantsOfClient(clientId: string): Promise<GrantRecord[]>;
+
+  putRefreshToken(hash: string, record: RefreshTokenRecord): Promise<void>;
+  getRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;
+  /**
+   * Atomically marks `oldHash` used at `at` and stores its successor. Exactly one of several concurrent callers
+   * gets "rotated"; the others get "already-rotated" with the time of the first use.
+   */
+  rotateRefreshToken(
+    oldHash: string,
+    newHash: string,
+    successor: RefreshTokenRecord,
+    at: number,
+  ): Promise<RotateOutcome>;
+
+  putCode(hash: string, record: CodeRecord): Promise<void>;
+  /**
+   * One-time use, atomically: the first call gets `replay: false` and binds the code to `grantId`; every later
+   * call gets `replay: true` with the record (and the grant it produced), so the caller can revoke that grant.
+   */
+  consumeCode(hash: string, grantId: string): Promise<{ record: CodeRecord; replay: boolean } | undefined>;
+
+  getKeys(): Promise<KeyRecord[]>;
+  putKeys(keys: KeyRecord[]): Promise<void>;
+
+  /** Access tokens revoked before their expiry (RFC 7009), by `jti`, remembered until `exp`. */
+  revokeAccessToken(jti: string, exp: number): Promise<void>;
+  isAccessTokenRevoked(jti: string): Promise<boolean>;
+
+  /** Forgets what expired before `now` (codes, refresh tokens, used refresh tokens after a day, grants, revoked jtis, old keys). */
+  sweep(now: number): Promise<void>;
+  /** Counts, for health and logs. */
+  stats(): Promise<{ clients: number; grants: number; refreshTokens: number }>;
+  close(): Promise<void>;
+}

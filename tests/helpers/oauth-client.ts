@@ -1,0 +1,138 @@
+// A headless OAuth client for the official SDK: an OAuthClientProvider whose "browser" is fetch — it follows the
+// authorization redirects with the reverse proxy's user header, keeps the consent cookie, approves (or denies) the
+// consent form, and stops at the redirect URI with the code.
+
+import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from "@modelcontextprotocol/sdk/shared/auth.js";
+
+export interface BrowserOptions {
+  /** Headers the reverse proxy would add (x-forwarded-user …). */
+  headers?: Record<string, string>;
+  decision?: "approve" | "deny";
+  /** Fetch from this local address (node:http) instead of Bun's fetch; used for 127.0.0.2 tests. */
+  fetchImpl?: (
+    url: string,
+    init: { method: string; headers: Record<string, string>; body?: string },
+  ) => Promise<{ status: number; headers: Headers; text: string }>;
+}
+
+export interface BrowserResult {
+  /** Where the authorization server finally sent the browser (the client's redirect URI with its query). */
+  landed?: URL;
+  /** The last page shown when it never got there. */
+  status: number;
+  page?: string;
+  consentShown: boolean;
+}
+
+async function defaultFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string }) {
+  const res = await fetch(url, { ...init, redirect: "manual" });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+/** Drives an authorization URL like a browser would, until it reaches `redirectPrefix`. */
+export async function browse(
+  authorizationUrl: string,
+  redirectPrefix: string,
+  o: BrowserOptions = {},
+): Promise<BrowserResult> {
+  const doFetch = o.fetchImpl ?? defaultFetch;
+  const cookies = new Map<string, string>();
+  let url = authorizationUrl;
+  let method = "GET";
+  let body: string | undefined;
+  let consentShown = false;
+  for (let hop = 0; hop < 10; hop++) {
+    if (url.startsWith(redirectPrefix)) return { landed: new URL(url), status: 302, consentShown };
+    const headers: Record<string, string> = { ...o.headers };
+    if (cookies.size > 0) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    if (body !== undefined) headers["content-type"] = "application/x-www-form-urlencoded";
+    const res = await doFetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+    for (const c of res.headers.getSetCookie?.() ?? []) {
+      const [pair] = c.split(";");
+      const eq = (pair as string).indexOf("=");
+      cookies.set((pair as string).slice(0, eq), (pair as string).slice(eq + 1));
+    }
+    const location = res.headers.get("location");
+    if (res.status >= 300 && res.status < 400 && location) {
+      url = new URL(location, url).href;
+      method = "GET";
+      body = undefined;
+      continue;
+    }
+    const form = /<form method="post" action="([^"]+)">/.exec(res.text);
+    if (res.status === 200 && form) {
+      consentShown = true;
+      const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(res.text)?.[1] ?? "";
+      url = new URL(form[1] as string, url).href;
+      method = "POST";
+      body = new URLSearchParams({
+        request_id: field("request_id"),
+        csrf: field("csrf"),
+        decision: o.decision ?? "approve",
+      }).toString();
+      continue;
+    }
+    return { status: res.status, page: res.text, consentShown };
+  }
+  throw new Error("too many redirects");
+}
+
+export class HeadlessOAuthProvider implements OAuthClientProvider {
+  private info: OAuthClientInformationMixed | undefined;
+  private saved: OAuthTokens | undefined;
+  private verifier = "";
+  lastBrowse: BrowserResult | undefined;
+  authorizationUrls: URL[] = [];
+
+  constructor(
+    readonly redirect: string,
+    private readonly browser: BrowserOptions = {},
+    private readonly metadata: Partial<OAuthClientMetadata> = {},
+    readonly clientMetadataUrl?: string,
+  ) {}
+
+  get redirectUrl() {
+    return this.redirect;
+  }
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: "Gatehouse test client",
+      redirect_uris: [this.redirect],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+      ...this.metadata,
+    };
+  }
+  clientInformation() {
+    return this.info;
+  }
+  saveClientInformation(info: OAuthClientInformationMixed) {
+    this.info = info;
+  }
+  tokens() {
+    return this.saved;
+  }
+  saveTokens(tokens: OAuthTokens) {
+    this.saved = tokens;
+  }
+  saveCodeVerifier(v: string) {
+    this.verifier = v;
+  }
+  codeVerifier() {
+    return this.verifier;
+  }
+  async redirectToAuthorization(url: URL) {
+    this.authorizationUrls.push(url);
+    this.lastBrowse = await browse(url.href, this.redirect, this.browser);
+  }
+  /** The code the browser brought back, if it got one. */
+  code(): string | undefined {
+    return this.lastBrowse?.landed?.searchParams.get("code") ?? undefined;
+  }
+}
