@@ -42,10 +42,10 @@ export class AuthorizationServer {
   /** Canonical forms of the resources this server issues tokens for. */
   readonly resources: string[];
   /**
-   * Answers given to a refresh in the last few seconds, by the hash of the refresh token used, so a client that
+   * Refreshes in flight or answered in the grace window, by the hash of the refresh token used, so a client that
    * refreshes twice at once gets the same answer twice (in memory only: it holds token values).
    */
-  readonly recentRefreshes = new Map<string, { response: TokenResponse; until: number }>();
+  readonly recentRefreshes = new Map<string, { response: Promise<TokenResponse>; until: number }>();
 
   constructor(deps: AuthorizationServerDeps) {
     this.config = deps.config;

@@ -116,62 +116,75 @@ async function refresh(as: AuthorizationServer, client: ClientRecord, form: URLS
   const presented = required(form, "refresh_token");
   const hash = sha256Hex(presented);
   const now = as.clock.now();
-  const record = await as.store.getRefreshToken(hash);
   const log = (outcome: string, reason?: string, subject?: string) =>
     as.log.info("token: refresh_token", { client_id: client.client_id, outcome, reason, subject });
   const invalid = () => new OAuthError("invalid_grant", "the refresh token is invalid, expired or revoked");
-  if (!record || record.expires_at < now) {
-    log("refused", record ? "expired" : "unknown refresh token");
-    throw invalid();
-  }
-  const grant = await as.store.getGrant(record.grant_id);
-  if (!grant || grant.revoked_at !== undefined || grant.expires_at < now) {
-    log("refused", grant?.revoked_reason ? `grant revoked (${grant.revoked_reason})` : "grant gone");
-    throw invalid();
-  }
-  if (grant.client_id !== client.client_id) {
-    log("refused", "refresh token of another client", grant.subject);
-    throw invalid();
-  }
-  const requested = parseScope(form.get("scope"));
-  const scopes = requested.length > 0 ? requested : grant.scopes;
-  if (!scopes.every((s) => grant.scopes.includes(s))) {
-    throw new OAuthError("invalid_scope", `a refresh may only narrow the granted scopes (${grant.scopes.join(" ")})`);
-  }
-  const resources = form.getAll("resource");
-  if (resources.length > 0 && as.resolveResource(resources) !== grant.resource) {
-    throw new OAuthError("invalid_target", "resource differs from the one the grant is for");
-  }
 
+  // The same token presented again while its refresh is in flight, or within the grace window: the same answer.
+  // Checked and claimed before any await, so two concurrent requests cannot both start a rotation.
+  const key = `${client.client_id}\u0000${hash}`;
+  const recent = as.recentRefreshes.get(key);
+  if (recent && recent.until >= now) {
+    const response = await recent.response;
+    log("issued", "repeated refresh within the grace window");
+    return response;
+  }
   const graceMs = as.config.refreshReuseGraceSeconds * 1000;
-  if (record.rotated_at !== undefined) return reused(record.rotated_at);
-
-  const successor = randomId(32);
-  const outcome = await as.store.rotateRefreshToken(
-    hash,
-    sha256Hex(successor),
-    { grant_id: grant.id, created_at: now, expires_at: grant.expires_at },
-    now,
-  );
-  if (outcome.status === "missing") throw invalid();
-  if (outcome.status === "already-rotated") return reused(outcome.rotatedAt);
-  const response = await as.issueTokens(grant, client, scopes, false);
-  response.refresh_token = successor;
-  as.recentRefreshes.set(hash, { response, until: now + graceMs });
-  log("issued", undefined, grant.subject);
+  const response = rotate();
+  as.recentRefreshes.set(key, { response, until: now + graceMs });
+  response.catch(() => as.recentRefreshes.delete(key));
   return response;
 
-  /** The token was used before: within the grace window the same answer again, after it a replay. */
-  async function reused(rotatedAt: number): Promise<TokenResponse> {
-    if (now - rotatedAt <= graceMs) {
-      const recent = as.recentRefreshes.get(hash);
-      log("issued", "concurrent refresh within the grace window", grant?.subject);
-      if (recent) return recent.response;
-      // Answered before a restart: a sibling token in the same grant.
-      return as.issueTokens(grant as NonNullable<typeof grant>, client, scopes, true);
+  async function rotate(): Promise<TokenResponse> {
+    const record = await as.store.getRefreshToken(hash);
+    if (!record || record.expires_at < now) {
+      log("refused", record ? "expired" : "unknown refresh token");
+      throw invalid();
     }
-    await as.store.revokeGrant(record?.grant_id as string, now, "refresh token reused after rotation");
-    log("refused", "refresh token reused after rotation: the grant is revoked", grant?.subject);
-    throw new OAuthError("invalid_grant", "the refresh token was already used; the grant is revoked (sign in again)");
+    const grant = await as.store.getGrant(record.grant_id);
+    if (!grant || grant.revoked_at !== undefined || grant.expires_at < now) {
+      log("refused", grant?.revoked_reason ? `grant revoked (${grant.revoked_reason})` : "grant gone");
+      throw invalid();
+    }
+    if (grant.client_id !== client.client_id) {
+      log("refused", "refresh token of another client", grant.subject);
+      throw invalid();
+    }
+    const requested = parseScope(form.get("scope"));
+    const scopes = requested.length > 0 ? requested : grant.scopes;
+    if (!scopes.every((s) => grant.scopes.includes(s))) {
+      throw new OAuthError("invalid_scope", `a refresh may only narrow the granted scopes (${grant.scopes.join(" ")})`);
+    }
+    const resources = form.getAll("resource");
+    if (resources.length > 0 && as.resolveResource(resources) !== grant.resource) {
+      throw new OAuthError("invalid_target", "resource differs from the one the grant is for");
+    }
+
+    const replay = async (rotatedAt: number): Promise<TokenResponse> => {
+      if (now - rotatedAt <= graceMs) {
+        // Used within the window but answered before a restart: a sibling token in the same grant.
+        log("issued", "repeated refresh within the grace window (after a restart)", grant.subject);
+        return as.issueTokens(grant, client, scopes, true);
+      }
+      // RFC 9700 §4.14.2: a used refresh token presented again means one copy is stolen; the grant ends.
+      await as.store.revokeGrant(grant.id, now, "refresh token reused after rotation");
+      log("refused", "refresh token reused after rotation: the grant is revoked", grant.subject);
+      throw new OAuthError("invalid_grant", "the refresh token was already used; the grant is revoked (sign in again)");
+    };
+    if (record.rotated_at !== undefined) return replay(record.rotated_at);
+
+    const successor = randomId(32);
+    const outcome = await as.store.rotateRefreshToken(
+      hash,
+      sha256Hex(successor),
+      { grant_id: grant.id, created_at: now, expires_at: grant.expires_at },
+      now,
+    );
+    if (outcome.status === "missing") throw invalid();
+    if (outcome.status === "already-rotated") return replay(outcome.rotatedAt);
+    const issued = await as.issueTokens(grant, client, scopes, false);
+    issued.refresh_token = successor;
+    log("issued", undefined, grant.subject);
+    return issued;
   }
 }
