@@ -14,8 +14,13 @@ const SCOPE_DESCRIPTIONS: Record<string, string> = {
   offline_access: "stay connected while you are away (refresh tokens)",
 };
 
-function cookieName(issuer: string): string {
-  return issuer.startsWith("https://") ? "__Host-gatehouse-consent" : "gatehouse-consent";
+/**
+ * Browsers keep Secure (and so `__Host-`) cookies only for https pages — and for http://localhost, which they
+ * treat as a secure context. On any other plain-http issuer the cookie goes without the prefix.
+ */
+function secureCookies(issuer: string): boolean {
+  const u = new URL(issuer);
+  return u.protocol === "https:" || u.hostname === "localhost";
 }
 
 function readCookie(request: Request, name: string): string | undefined {
@@ -36,8 +41,8 @@ function formAction(p: PendingAuthorization): string {
 export const authorization = (deps: OAuthHttpDeps) => {
   const { as, pendings } = deps;
   const issuer = as.config.issuerUrl;
-  const secure = issuer.startsWith("https://");
-  const cookie = cookieName(issuer);
+  const secure = secureCookies(issuer);
+  const cookie = secure ? "__Host-gatehouse-consent" : "gatehouse-consent";
   const action = `${new URL(issuer).pathname.replace(/\/$/, "")}/authorize`;
 
   const render = (outcome: AuthorizeOutcome): Response => {
