@@ -1,11 +1,13 @@
 #!/usr/bin/env bun
 // The command-line entry and the only file with side effects: read config → build app → listen → stop cleanly.
 
-import { appendFileSync } from "node:fs";
+import { appendFileSync, chmodSync, rmSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
+import { adminApi } from "./admin.ts";
 import { createApp } from "./app.ts";
 import { parseArgs, parseBind, UsageError } from "./cli/args.ts";
-import { CHECK_HELP, HASH_TOKEN_HELP, MAIN_HELP, SERVE_HELP } from "./cli/help.ts";
+import { CHECK_HELP, CLIENTS_HELP, HASH_TOKEN_HELP, KEYS_HELP, MAIN_HELP, SERVE_HELP } from "./cli/help.ts";
+import { adminSocketPath, stateCommand } from "./cli/state-commands.ts";
 import { ConfigError, loadConfig, locateConfig } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
 import { randomId, sha256Hex } from "./crypto.ts";
@@ -118,6 +120,7 @@ async function serve(argv: string[]): Promise<number> {
     throw new UsageError(`cannot listen on ${host}:${port}: ${(e as Error).message}`);
   }
 
+  const admin = startAdminSocket(app, config, log);
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
   log.info(`Gatehouse ${VERSION} listening`, { url: `${url}/mcp`, config: config.source });
   log.info("backends", { names: config.backends.map((b) => b.name).join(",") });
@@ -137,6 +140,7 @@ async function serve(argv: string[]): Promise<number> {
       const deadline = Date.now() + grace;
       const busy = () => [...app.gatehouse.gateway.sessions.values()].some((s) => s.inFlight.size > 0);
       while (busy() && Date.now() < deadline) await Bun.sleep(50);
+      admin?.stop();
       await app.gatehouse.shutdown();
       await Promise.race([closed, Bun.sleep(Math.max(0, deadline - Date.now()))]);
       server.stop(true);
@@ -145,6 +149,49 @@ async function serve(argv: string[]): Promise<number> {
     };
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
+  });
+}
+
+/** The admin socket beside a state file, for `gatehouse clients …` while this server runs. */
+function startAdminSocket(
+  app: Awaited<ReturnType<typeof createApp>>,
+  config: Config,
+  log: Logger,
+): { stop(): void } | undefined {
+  const as = app.gatehouse.authorizationServer;
+  const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
+  if (!as || where.kind !== "file") return undefined;
+  const path = adminSocketPath(where.path);
+  try {
+    rmSync(path, { force: true });
+    const server = Bun.serve({
+      unix: path,
+      fetch: adminApi({ store: as.store, keys: as.keys, now: () => Date.now() }).fetch,
+    });
+    chmodSync(path, 0o600);
+    return {
+      stop() {
+        server.stop(true);
+        rmSync(path, { force: true });
+      },
+    };
+  } catch (e) {
+    log.warn("admin socket not available: gatehouse clients/keys commands will need the server stopped", {
+      socket: path,
+      error: (e as Error).message,
+    });
+    return undefined;
+  }
+}
+
+async function stateAdmin(command: "clients" | "keys", argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { config: { value: true }, json: {}, help: {} }, 2);
+  if (flags.help) return print(command === "keys" ? KEYS_HELP : CLIENTS_HELP);
+  const config = await readConfig(flags.config as string | undefined);
+  return stateCommand(command, positionals[0], positionals[1], {
+    config,
+    json: flags.json === true,
+    out: (s) => process.stdout.write(s),
   });
 }
 
@@ -198,6 +245,9 @@ export async function main(argv: string[]): Promise<number> {
         return await check(rest);
       case "hash-token":
         return await hashToken(rest);
+      case "clients":
+      case "keys":
+        return await stateAdmin(command, rest);
       default:
         throw new UsageError(`unknown command "${command}" (see gatehouse --help)`);
     }

@@ -6,6 +6,8 @@ Usage:
   gatehouse serve [--config PATH] [--bind HOST:PORT] [--insecure]   run the gateway
   gatehouse check [--config PATH]                                   validate a configuration
   gatehouse hash-token [TOKEN]                                      print a sha256: key for bearer.tokens
+  gatehouse clients list|show ID|revoke ID [--config PATH] [--json] manage registered OAuth clients
+  gatehouse keys rotate [--config PATH]                             start signing with a new key
   gatehouse --version                                               print the version
   gatehouse <command> --help                                        help for one command
 
@@ -46,4 +48,23 @@ Prints the key to put in serverAuth.bearer.tokens so the token itself need not b
 
 The token is read from the argument, else from standard input. With neither (an interactive terminal),
 a new random token is generated and printed together with its key.
+`;
+
+export const CLIENTS_HELP = `Usage: gatehouse clients list [--json]
+       gatehouse clients show CLIENT_ID
+       gatehouse clients revoke CLIENT_ID
+       (each takes --config PATH, as serve does)
+
+Lists, shows or revokes the OAuth clients registered with the authorization server (oauthAs). Revoking deletes the
+registration with its consents and revokes every grant: its refresh and access tokens stop working at once.
+While Gatehouse runs the commands go through its admin socket (<state file>.sock); otherwise they edit the state
+file (auth_server.json beside the config, or $MCP_AUTH_SERVER_PATH) directly.
+`;
+
+export const KEYS_HELP = `Usage: gatehouse keys rotate [--config PATH]
+
+Starts signing access tokens with a newly generated ES256 key. The previous key stays published and keeps verifying
+the tokens it signed until they expire, so nobody is logged out. Keys also rotate on their own every
+oauthAs.signingKeyRotationDays (default 30). With oauthAs.jwtSecret (HS256) there is nothing to rotate: change the
+secret instead (which invalidates every token).
 `;

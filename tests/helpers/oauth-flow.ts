@@ -1,7 +1,20 @@
 // Steps of the OAuth flow through app.handle, for tests that check each rule of the authorization server.
 
 import { createHash, randomBytes } from "node:crypto";
-import type { TestApp } from "./app.ts";
+/** Anything that can send a request to Gatehouse: an in-process TestApp, or a running server (see `remote`). */
+export interface Requester {
+  request(path: string, init?: RequestInit & { peer?: string }): Promise<Response>;
+}
+
+/** A running Gatehouse at `base`, reached over loopback. */
+export function remote(base: string): Requester {
+  return {
+    request: (path, init = {}) => {
+      const { peer: _peer, ...rest } = init;
+      return fetch(`${base}${path}`, { ...rest, redirect: "manual" });
+    },
+  };
+}
 
 export const ISSUER = "https://gh.example";
 export const RESOURCE = `${ISSUER}/mcp`;
@@ -27,7 +40,7 @@ export function oauthConfig(
 }
 
 export async function register(
-  t: TestApp,
+  t: Requester,
   body: Record<string, unknown> = {},
 ): Promise<Record<string, unknown> & { client_id: string }> {
   const res = await t.request("/register", {
@@ -65,7 +78,7 @@ export function authorizeQuery(clientId: string, challenge: string, extra: Recor
 
 /** Runs /authorize (approving consent when asked) and returns the final redirect location. */
 export async function authorizeTo(
-  t: TestApp,
+  t: Requester,
   query: string,
   options: { headers?: Record<string, string>; peer?: string; decision?: string } = {},
 ): Promise<Response> {
@@ -88,7 +101,7 @@ export async function authorizeTo(
 }
 
 export async function code(
-  t: TestApp,
+  t: Requester,
   clientId: string,
   challenge: string,
   extra: Record<string, string | null> = {},
@@ -101,7 +114,7 @@ export async function code(
 }
 
 export function tokenRequest(
-  t: TestApp,
+  t: Requester,
   form: Record<string, string>,
   headers: Record<string, string> = {},
 ): Promise<Response> {
@@ -113,18 +126,19 @@ export function tokenRequest(
 }
 
 export async function tokens(
-  t: TestApp,
+  t: Requester,
   clientId: string,
+  resource = RESOURCE,
 ): Promise<{ access_token: string; refresh_token: string; expires_in: number; scope: string }> {
   const { verifier, challenge } = pkce();
-  const c = await code(t, clientId, challenge);
+  const c = await code(t, clientId, challenge, { resource });
   const res = await tokenRequest(t, {
     grant_type: "authorization_code",
     code: c,
     redirect_uri: REDIRECT,
     code_verifier: verifier,
     client_id: clientId,
-    resource: RESOURCE,
+    resource,
   });
   if (res.status !== 200) throw new Error(`token failed: ${res.status} ${await res.text()}`);
   return (await res.json()) as { access_token: string; refresh_token: string; expires_in: number; scope: string };

@@ -800,3 +800,53 @@ describe("client ID metadata documents", () => {
     }
   });
 });
+
+describe("HS256 with oauthAs.jwtSecret (the mcp serve seed)", () => {
+  test("tokens are HS256, the JWKS is empty, and ES256 or none tokens are refused", async () => {
+    await t.close();
+    await setup({ jwtSecret: "x".repeat(32) });
+    const c = await register(t);
+    const tk = await tokens(t, c.client_id);
+    expect(JSON.parse(Buffer.from(tk.access_token.split(".")[0] as string, "base64url").toString())).toMatchObject({
+      alg: "HS256",
+      typ: "at+jwt",
+    });
+    expect((await mcpPost(tk.access_token)).status).toBe(200);
+    expect(((await (await t.request("/jwks")).json()) as { keys: unknown[] }).keys).toEqual([]);
+    const payload = JSON.parse(Buffer.from(tk.access_token.split(".")[1] as string, "base64url").toString());
+    const forged = await new SignJWT(payload)
+      .setProtectedHeader({ alg: "HS256", typ: "at+jwt" })
+      .sign(new TextEncoder().encode("y".repeat(32)));
+    expect((await mcpPost(forged)).status).toBe(401);
+  });
+});
+
+describe("CORS for browser clients (the Inspector, claude.ai)", () => {
+  test("registration and token answer allowed origins, errors included", async () => {
+    const origin = "http://localhost:6274";
+    const pre = await t.request("/token", {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "POST" },
+    });
+    expect(pre.status).toBe(204);
+    const reg = await t.request("/register", {
+      method: "POST",
+      headers: { origin, "content-type": "application/json" },
+      body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }),
+    });
+    expect(reg.headers.get("access-control-allow-origin")).toBe(origin);
+    const err = await tokenRequest(
+      t,
+      { grant_type: "refresh_token", refresh_token: "nope", client_id: "ghost" },
+      { origin },
+    );
+    expect(err.status).toBe(401);
+    expect(err.headers.get("access-control-allow-origin")).toBe(origin);
+    const evil = await tokenRequest(
+      t,
+      { grant_type: "refresh_token", refresh_token: "nope", client_id: "ghost" },
+      { origin: "https://evil.example" },
+    );
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});

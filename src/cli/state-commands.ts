@@ -1,0 +1,140 @@
+// `gatehouse clients list|show|revoke` and `gatehouse keys rotate`. When Gatehouse is running, the commands go
+// through its admin socket (so the running server sees the change at once); otherwise they open the state file
+// directly (taking its lock, so they never race a server).
+
+import { existsSync } from "node:fs";
+import { type AdminDeps, listClients, revokeClient, rotateKeys, showClient } from "../admin.ts";
+import type { Config } from "../config/types.ts";
+import { createLogger } from "../log.ts";
+import { KeyRing } from "../oauth/keys.ts";
+import { JsonFileStore } from "../store/json-file.ts";
+import { stateLocation } from "../store/location.ts";
+import { UsageError } from "./args.ts";
+
+export function adminSocketPath(statePath: string): string {
+  return `${statePath}.sock`;
+}
+
+type Op = { method: "GET" | "DELETE" | "POST"; path: string };
+
+async function viaSocket(socket: string, op: Op): Promise<{ status: number; body: unknown } | undefined> {
+  if (!existsSync(socket)) return undefined;
+  try {
+    const res = await fetch(`http://gatehouse${op.path}`, { method: op.method, unix: socket } as RequestInit);
+    return { status: res.status, body: await res.json() };
+  } catch {
+    return undefined; // a stale socket from a server that is gone
+  }
+}
+
+async function direct<T>(config: Config, statePath: string, fn: (d: AdminDeps) => Promise<T>): Promise<T> {
+  const store = JsonFileStore.open(statePath);
+  try {
+    const o = config.auth.oauthAs;
+    const keys = new KeyRing(
+      store,
+      {
+        ...(o?.jwtSecret ? { jwtSecret: o.jwtSecret } : {}),
+        accessTokenTtlSeconds: o?.accessTokenTtlSeconds ?? 3600,
+        rotationDays: 0,
+      },
+      createLogger({ level: "warn" }),
+    );
+    await keys.init(Date.now());
+    return await fn({ store, keys, now: () => Date.now() });
+  } finally {
+    await store.close();
+  }
+}
+
+function table(rows: Record<string, unknown>[], columns: [string, string][]): string {
+  const cells = rows.map((r) => columns.map(([key]) => String(r[key] ?? "")));
+  const widths = columns.map(([, title], i) => Math.max(title.length, ...cells.map((c) => (c[i] as string).length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i] as number))
+      .join("  ")
+      .trimEnd();
+  return [line(columns.map(([, t]) => t)), ...cells.map(line)].join("\n");
+}
+
+export async function stateCommand(
+  command: "clients" | "keys",
+  sub: string | undefined,
+  arg: string | undefined,
+  options: { config: Config; json: boolean; out: (s: string) => void },
+): Promise<number> {
+  const { config, out } = options;
+  if (!config.auth.oauthAs)
+    throw new UsageError("this configuration has no serverAuth.oauthAs block: there is no authorization server state");
+  const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
+  if (where.kind === "inline") {
+    throw new UsageError("the state comes from MCP_AUTH_SERVER_CONFIG (read-only): edit that value instead");
+  }
+  const socket = adminSocketPath(where.path);
+  const run = async <T>(op: Op, local: (d: AdminDeps) => Promise<T>): Promise<{ status: number; body: unknown }> => {
+    const remote = await viaSocket(socket, op);
+    if (remote) return remote;
+    const body = await direct(config, where.path, local);
+    return { status: body === undefined || body === false ? 404 : 200, body };
+  };
+  const print = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
+
+  if (command === "keys") {
+    if (sub !== "rotate") throw new UsageError("usage: gatehouse keys rotate");
+    const r = await run({ method: "POST", path: "/keys/rotate" }, async (d) => ({ kid: await rotateKeys(d) }));
+    if (r.status !== 200) throw new UsageError((r.body as { error?: string }).error ?? "rotation failed");
+    out(
+      `new signing key ${(r.body as { kid: string }).kid}; the previous one keeps verifying until its tokens expire\n`,
+    );
+    return 0;
+  }
+  switch (sub) {
+    case "list": {
+      const r = await run({ method: "GET", path: "/clients" }, (d) => listClients(d));
+      const rows = r.body as Record<string, unknown>[];
+      if (options.json) print(rows);
+      else if (rows.length === 0) out("no registered clients\n");
+      else {
+        const view = rows.map((c) => ({
+          ...c,
+          issued: c.client_id_issued_at
+            ? new Date(Number(c.client_id_issued_at) * 1000).toISOString().slice(0, 19)
+            : "",
+          redirect_hosts: [
+            ...new Set((c.redirect_uris as string[]).map((u) => new URL(u).host || new URL(u).protocol)),
+          ].join(","),
+        }));
+        out(
+          `${table(view, [
+            ["client_id", "CLIENT ID"],
+            ["client_name", "NAME"],
+            ["token_endpoint_auth_method", "AUTH"],
+            ["redirect_hosts", "REDIRECTS TO"],
+            ["issued", "REGISTERED"],
+            ["active_grants", "GRANTS"],
+          ])}\n`,
+        );
+      }
+      return 0;
+    }
+    case "show": {
+      if (!arg) throw new UsageError("usage: gatehouse clients show CLIENT_ID");
+      const r = await run({ method: "GET", path: `/clients/${encodeURIComponent(arg)}` }, (d) => showClient(d, arg));
+      if (r.status === 404) throw new UsageError(`no client ${arg}`);
+      print(r.body);
+      return 0;
+    }
+    case "revoke": {
+      if (!arg) throw new UsageError("usage: gatehouse clients revoke CLIENT_ID");
+      const r = await run({ method: "DELETE", path: `/clients/${encodeURIComponent(arg)}` }, (d) =>
+        revokeClient(d, arg),
+      );
+      if (r.status === 404) throw new UsageError(`no client ${arg}`);
+      out(`revoked ${arg}: its registration, consents, grants and tokens no longer work\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError("usage: gatehouse clients list|show CLIENT_ID|revoke CLIENT_ID");
+  }
+}
