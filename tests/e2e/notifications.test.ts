@@ -18,7 +18,9 @@ let gh: Running;
 
 beforeAll(async () => {
   backend = await startHttpBackend();
-  gh = await startGatehouse({ config: writeConfig({ mcpServers: { web: { url: backend.url }, local: everythingStdio() } }) });
+  gh = await startGatehouse({
+    config: writeConfig({ mcpServers: { web: { url: backend.url }, local: everythingStdio() } }),
+  });
 }, 60_000);
 afterAll(async () => {
   await gh?.stop();
@@ -40,7 +42,11 @@ describe("notifications from backends", () => {
     const watcher = await connect(`${gh.url}/mcp`);
     const actor = await connect(`${gh.url}/mcp`);
     expect((await watcher.listTools()).tools.map((t) => t.name)).not.toContain("web__grown_1");
-    const changed = waitFor<void>((r) => watcher.setNotificationHandler(ToolListChangedNotificationSchema, () => r()), 10_000, "list_changed");
+    const changed = waitFor<void>(
+      (r) => watcher.setNotificationHandler(ToolListChangedNotificationSchema, () => r()),
+      10_000,
+      "list_changed",
+    );
     await actor.callTool({ name: "web__grow", arguments: {} });
     await changed;
     expect((await watcher.listTools()).tools.map((t) => t.name)).toContain("web__grown_1");
@@ -53,7 +59,11 @@ describe("notifications from backends", () => {
     client.setNotificationHandler(ResourceListChangedNotificationSchema, () => {});
     const { resources } = await client.listResources();
     const uri = resources.find((r) => r.uri.startsWith("local__"))?.uri as string;
-    const updated = waitFor<string>((r) => client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => r(n.params.uri)), 15_000, "resources/updated");
+    const updated = waitFor<string>(
+      (r) => client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => r(n.params.uri)),
+      15_000,
+      "resources/updated",
+    );
     await client.subscribeResource({ uri });
     await client.callTool({ name: "local__toggle-subscriber-updates", arguments: {} });
     expect(await updated).toBe(uri);
