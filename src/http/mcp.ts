@@ -63,7 +63,8 @@ function acceptsSse(request: Request): boolean {
 /**
  * Runs one request and answers it. The answer is JSON unless the backend sends something about the request
  * before its result (progress, logging, a sampling request) and the client accepts SSE: then the response becomes an
- * SSE stream that carries those messages as they happen and ends with the result.
+ * SSE stream that carries those messages as they happen and ends with the result. A request still unanswered after
+ * gateway.sseKeepalive also switches to SSE, so keep-alive comments stop proxies from cutting a long, silent call.
  */
 function respond(
   deps: McpDeps,
@@ -76,21 +77,27 @@ function respond(
   return new Promise<Response>((resolve) => {
     let stream: number | undefined;
     let done = false;
+    const open = (): number => {
+      if (stream !== undefined) return stream;
+      const n = session.newStream();
+      stream = n;
+      const s = sseStream({ onClose: () => session.detach(s.sink) });
+      session.attachNew(n, s.sink);
+      if (session.protocolVersion >= "2025-11-25") s.write(`id: ${session.primingId(n)}\ndata: \n\n`);
+      else s.write(": waiting for the backend\n\n");
+      resolve(s.response);
+      return n;
+    };
+    const slow = sse && deps.config.sseKeepaliveMs > 0 ? setTimeout(open, deps.config.sseKeepaliveMs) : undefined;
     const channel: Channel = {
       deliver(m: JsonRpcMessage) {
         if (done || !sse) return gateway.standaloneChannel(session).deliver(m);
-        if (stream === undefined) {
-          stream = session.newStream();
-          const s = sseStream({ onClose: () => session.detach(s.sink) });
-          session.attachNew(stream, s.sink);
-          if (session.protocolVersion >= "2025-11-25") s.write(`id: ${session.primingId(stream)}\ndata: \n\n`);
-          resolve(s.response);
-        }
-        session.send(stream, m);
+        session.send(open(), m);
       },
     };
     void gateway.handleRequest(session, identity, req, channel).then((response) => {
       done = true;
+      clearTimeout(slow);
       if (stream === undefined) return resolve(json(response));
       session.send(stream, response);
       session.endStream(stream);
