@@ -147,7 +147,6 @@ export class Gateway {
       protocol: version,
       transport: session.transport,
     });
-    const names = [...this.backends.keys()];
     const result = {
       protocolVersion: version,
       capabilities: {
@@ -158,9 +157,9 @@ export class Gateway {
         completions: {},
       },
       serverInfo: { name: "gatehouse", title: "Gatehouse MCP gateway", version: this.deps.version },
+      // Backend names are not listed here: a caller may not be allowed to know some of them.
       instructions:
-        `This gateway aggregates the MCP servers ${names.map((n) => `"${n}"`).join(", ")}. ` +
-        `Tool, prompt and resource names are prefixed with their server's name and "__" (for example "${names[0] ?? "server"}__tool").`,
+        'This gateway aggregates several MCP servers. Tool, prompt and resource names are prefixed with their server\'s name and "__" (for example "files__read_file").',
     };
     return successResponse(request.id, result);
   }

@@ -123,12 +123,8 @@ export class ClientSession {
       if (!m) return false;
       stream = Number(m[1]);
       after = Number(m[2]);
-      if (after > this.seq) return false;
-      const oldest = this.buffer[0]?.seq ?? this.seq + 1;
-      // Events after `after` on this stream may have been evicted: then we cannot replay faithfully.
-      if (after + 1 < oldest && this.buffer.some((e) => e.stream === stream) === false && after < this.seq) {
-        if (stream !== STANDALONE_STREAM && !this.openStreams.has(stream)) return false;
-      }
+      // An id this session never issued (another session's, or made up) cannot be resumed.
+      if (after > this.seq || stream >= this.nextStream) return false;
     }
     const previous = this.sinks.get(stream);
     this.sinks.set(stream, sink);
