@@ -36,25 +36,19 @@ const opt = {
 };
 const LIMIT_MB = 200;
 
-interface Stream {
-  socket?: Socket<StreamState>;
-  state: StreamState;
-}
 interface StreamState {
   head: string;
   status: number;
+  sentAt: number;
+  /** When the response's status line and headers arrived (ms after the request was sent). */
+  headersAfterMs?: number;
   keepalives: number;
   closed: boolean;
-  ready: (status: number) => void;
 }
 
-/** Opens GET /mcp with Accept: text/event-stream on a raw socket; resolves once the status line is in. */
-async function openStream(url: URL, session: string): Promise<Stream> {
-  let ready!: (status: number) => void;
-  const status = new Promise<number>((r) => {
-    ready = r;
-  });
-  const state: StreamState = { head: "", status: 0, keepalives: 0, closed: false, ready };
+/** Sends GET /mcp (Accept: text/event-stream) on a raw socket; the socket then just counts what arrives. */
+async function openStream(url: URL, session: string): Promise<{ socket: Socket<StreamState>; state: StreamState }> {
+  const state: StreamState = { head: "", status: 0, sentAt: performance.now(), keepalives: 0, closed: false };
   const socket = await Bun.connect<StreamState>({
     hostname: url.hostname,
     port: Number(url.port),
@@ -67,26 +61,24 @@ async function openStream(url: URL, session: string): Promise<Stream> {
           const m = /^HTTP\/1\.1 (\d{3})/.exec(s.data.head);
           if (m && s.data.head.includes("\r\n\r\n")) {
             s.data.status = Number(m[1]);
-            s.data.ready(s.data.status);
+            s.data.headersAfterMs = performance.now() - s.data.sentAt;
           }
         }
         s.data.keepalives += text.split(": keepalive").length - 1;
       },
       close(s) {
         s.data.closed = true;
-        s.data.ready(-1);
       },
       error(s) {
         s.data.closed = true;
-        s.data.ready(-1);
       },
     },
   });
+  state.sentAt = performance.now();
   socket.write(
     `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${TOKEN}\r\n` +
       `Accept: text/event-stream\r\nMcp-Session-Id: ${session}\r\nMCP-Protocol-Version: 2025-11-25\r\n\r\n`,
   );
-  await Promise.race([status, Bun.sleep(10_000)]);
   return { socket, state };
 }
 
@@ -132,10 +124,7 @@ async function measure(kind: "source" | "binary", backendUrl: string) {
         const session = await openSession(gh.url, TOKEN);
         if (!session) throw new Error("no Mcp-Session-Id");
         await callEcho(gh.url, "fast__echo", session, TOKEN);
-        const s = await openStream(url, session);
-        if (s.state.status !== 200)
-          throw new Error(`GET stream: ${s.state.status === 0 ? "no answer" : s.state.head.split("\r\n")[0]}`);
-        return s;
+        return await openStream(url, session);
       } catch (e) {
         failures.push((e as Error).message);
         return undefined;
@@ -145,12 +134,30 @@ async function measure(kind: "source" | "binary", backendUrl: string) {
     const opened = await rss(gh.pid);
     await Bun.sleep(opt.holdMs);
     const held = await rss(gh.pid);
-    const live = streams.filter((s) => s && !s.state.closed);
+    const live = streams.filter((s) => s && !s.state.closed && s.state.status === 200);
     const pinged = live.filter((s) => (s?.state.keepalives ?? 0) > 0).length;
+    for (const s of streams) {
+      if (s && s.state.status !== 200)
+        failures.push(`GET stream: ${s.state.head.split("\r\n")[0] || "no response headers"}`);
+    }
+    const waits = live.map((s) => s?.state.headersAfterMs ?? 0).sort((a, b) => a - b);
+    const headersMs = { median: waits[Math.floor(waits.length / 2)] ?? 0, max: waits[waits.length - 1] ?? 0 };
     for (const s of streams) s?.socket?.end();
     await Bun.sleep(3000);
     const after = await rss(gh.pid);
-    return { kind, before, opened, held, after, ok: live.length, pinged, failures, openSeconds, log: gh.output() };
+    return {
+      kind,
+      before,
+      opened,
+      held,
+      after,
+      ok: live.length,
+      pinged,
+      failures,
+      openSeconds,
+      headersMs,
+      log: gh.output(),
+    };
   } finally {
     await gh.stop();
   }
@@ -174,7 +181,7 @@ async function main() {
   for (const kind of kinds) {
     process.stdout.write(`${kind}: opening ${opt.sessions} sessions + GET streams (${opt.concurrency} at a time) … `);
     const r = await measure(kind, backend.url);
-    console.log(`${r.ok} streams open in ${r.openSeconds.toFixed(1)} s`);
+    console.log(`opened in ${r.openSeconds.toFixed(1)} s`);
     results.push(r);
   }
 
@@ -201,16 +208,20 @@ async function main() {
       mb(r.before.rss),
       mb(r.opened.rss),
       mb(r.held.rss),
-      mb(r.held.peak),
+      mb(Math.max(r.held.peak, r.opened.rss, r.held.rss)),
       mb(r.after.rss),
       `${r.ok}/${opt.sessions}`,
       `${r.pinged}/${r.ok}`,
-      verdict(r.held.peak < LIMIT_MB && r.ok === opt.sessions),
+      verdict(Math.max(r.held.peak, r.opened.rss) < LIMIT_MB && r.ok === opt.sessions),
     ]),
   );
   for (const r of results) {
     const per = ((r.held.rss - r.before.rss) * 1024) / Math.max(1, r.ok);
     console.log(`${r.kind}: ≈ ${per.toFixed(0)} KB of RSS per session with its stream.`);
+    console.log(
+      `${r.kind}: GET stream response headers arrived after ${(r.headersMs.median / 1000).toFixed(1)} s (median), ` +
+        `${(r.headersMs.max / 1000).toFixed(1)} s (max)${r.headersMs.median > 1000 ? ": only with the first keep-alive" : ""}.`,
+    );
     if (r.failures.length > 0)
       console.log(`!! ${r.kind}: ${r.failures.length} sessions failed; first: ${r.failures[0]}`);
     const problems = r.log.split("\n").filter((l) => /WARN|ERROR/.test(l));

@@ -33,7 +33,7 @@ export function createAuditor(config: AuditConfig, log: Logger, appendLine?: (li
       if (!config.enabled) return;
       if (config.toLog) {
         const { arguments: args, ...fields } = entry;
-        audit.info("call", { ...fields, arguments: args === undefined ? undefined : JSON.stringify(args) });
+        audit.always("call", { ...fields, arguments: args === undefined ? undefined : JSON.stringify(args) });
       }
       if (config.file && appendLine) appendLine(JSON.stringify({ timestamp: new Date().toISOString(), ...entry }));
     },

@@ -12,6 +12,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** Writes whatever the level (audit records must not vanish because LOG_LEVEL=warn). */
+  always(msg: string, fields?: LogFields): void;
   /** A logger whose lines carry `component`. */
   child(component: string): Logger;
   enabled(level: LogLevel): boolean;
@@ -41,8 +43,8 @@ export function createLogger(options: LogOptions = {}, component = "gatehouse"):
   const sink = options.sink ?? ((line: string) => process.stderr.write(`${line}\n`));
   const now = options.now ?? (() => new Date());
 
-  const write = (level: LogLevel, msg: string, fields?: LogFields) => {
-    if (ORDER[level] < min) return;
+  const write = (level: LogLevel, msg: string, fields?: LogFields, force = false) => {
+    if (!force && ORDER[level] < min) return;
     const time = now().toISOString();
     if (format === "json") {
       const record: Record<string, unknown> = { time, level, component, msg };
@@ -60,6 +62,7 @@ export function createLogger(options: LogOptions = {}, component = "gatehouse"):
     info: (m, f) => write("info", m, f),
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
+    always: (m, f) => write("info", m, f, true),
     child: (name) => createLogger(options, name),
     enabled: (level) => ORDER[level] >= min,
   };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 // The command-line entry and the only file with side effects: read config → build app → listen → stop cleanly.
 
-import { appendFileSync, chmodSync, rmSync } from "node:fs";
+import { chmodSync, rmSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
 import { adminApi } from "./admin.ts";
 import { createApp } from "./app.ts";
@@ -13,7 +13,7 @@ import type { Config } from "./config/types.ts";
 import { randomId, sha256Hex } from "./crypto.ts";
 import { createLogger, isLogLevel, type Logger, type LogLevel } from "./log.ts";
 import { isLoopbackHost } from "./net/cidr.ts";
-import { bunFileSystem, bunSpawner } from "./platform/bun.ts";
+import { bufferedAppender, bunFileSystem, bunSpawner } from "./platform/bun.ts";
 import { systemClock } from "./platform/types.ts";
 import { inlineStore, JsonFileStore, StoreFileError } from "./store/json-file.ts";
 import { stateLocation } from "./store/location.ts";
@@ -84,7 +84,9 @@ async function serve(argv: string[]): Promise<number> {
     log.info("authorization server state", { store: store.description });
   }
 
-  const peers = new WeakMap<Request, string>();
+  // The server that accepted each request, to find its peer address only when a rule needs it.
+  const servers = new WeakMap<Request, { requestIP(r: Request): { address: string } | null }>();
+  const auditFile = config.audit.file ? bufferedAppender(config.audit.file) : undefined;
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
     app = await createApp(config, {
@@ -92,9 +94,9 @@ async function serve(argv: string[]): Promise<number> {
       clock: systemClock,
       spawner: bunSpawner,
       version: VERSION,
-      peerAddress: (req) => peers.get(req),
+      peerAddress: (req) => servers.get(req)?.requestIP(req)?.address,
       childEnv: stringEnv(),
-      appendAudit: config.audit.file ? (line) => appendFileSync(config.audit.file as string, `${line}\n`) : undefined,
+      appendAudit: auditFile?.append,
       ...(store ? { store } : {}),
     });
   } catch (e) {
@@ -110,8 +112,7 @@ async function serve(argv: string[]): Promise<number> {
       idleTimeout: 255,
       maxRequestBodySize: Math.max(config.gateway.maxBodyBytes * 2, 1024 * 1024),
       fetch(request, srv) {
-        const ip = srv.requestIP(request);
-        if (ip) peers.set(request, ip.address);
+        servers.set(request, srv);
         return app.fetch(request);
       },
     });
@@ -142,6 +143,7 @@ async function serve(argv: string[]): Promise<number> {
       while (busy() && Date.now() < deadline) await Bun.sleep(50);
       admin?.stop();
       await app.gatehouse.shutdown();
+      auditFile?.flush();
       await Promise.race([closed, Bun.sleep(Math.max(0, deadline - Date.now()))]);
       server.stop(true);
       log.info("stopped");

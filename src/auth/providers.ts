@@ -2,7 +2,7 @@
 // trusted reverse proxy's user and groups headers). The OAuth provider lives with the authorization server.
 
 import type { BearerEntry, ForwardedConfig } from "../config/types.ts";
-import { constantTimeEqual, sha256Hex } from "../crypto.ts";
+import { sha256Hex } from "../crypto.ts";
 import { inAnyCidr } from "../net/cidr.ts";
 import type { AuthFailure, AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
 
@@ -34,6 +34,8 @@ export const noneProvider: AuthProvider = {
 
 export function bearerProvider(tokens: BearerEntry[]): AuthProvider {
   const byHash = new Map(tokens.map((t) => [t.sha256, t]));
+  // Tokens that were accepted, so a hot path does not hash on every request (bounded; refusals are never kept).
+  const accepted = new Map<string, BearerEntry>();
   return {
     kind: "bearer",
     authenticate(req: AuthRequest): AuthResult {
@@ -46,11 +48,13 @@ export function bearerProvider(tokens: BearerEntry[]): AuthProvider {
           failure: unauthorized("Authorization header must use the Bearer scheme", "invalid_request"),
         };
       }
-      // Looked up by SHA-256, so timing depends on the hash, not on how much of a real token was guessed.
-      const digest = sha256Hex(token);
-      const entry = byHash.get(digest);
-      if (!entry || !constantTimeEqual(entry.sha256, digest)) {
-        return { ok: false, failure: unauthorized("invalid bearer token", "invalid_token") };
+      let entry = accepted.get(token);
+      if (!entry) {
+        // Looked up by SHA-256, so timing depends on the hash, not on how much of a real token was guessed.
+        entry = byHash.get(sha256Hex(token));
+        if (!entry) return { ok: false, failure: unauthorized("invalid bearer token", "invalid_token") };
+        if (accepted.size >= 1000) accepted.clear();
+        accepted.set(token, entry);
       }
       return {
         ok: true,

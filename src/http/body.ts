@@ -1,12 +1,19 @@
-// Reads a request body up to a limit without buffering more than the limit (a 413 must not cost memory).
+// Reads a request body up to a limit without buffering more than the limit (a 413 must not cost memory). A body
+// with a Content-Length within the limit is read in one go (the HTTP framing bounds it); a chunked one is read
+// piece by piece and abandoned as soon as it passes the limit.
 
 export type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true };
 
+const decoder = new TextDecoder();
+
 export async function readLimited(request: Request, limit: number): Promise<BodyResult> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) {
-    await request.body?.cancel().catch(() => {});
-    return { ok: false, tooLarge: true };
+  if (declared !== null) {
+    if (Number(declared) > limit) {
+      await request.body?.cancel().catch(() => {});
+      return { ok: false, tooLarge: true };
+    }
+    return { ok: true, text: await request.text() };
   }
   if (!request.body) return { ok: true, text: "" };
   const reader = request.body.getReader();
@@ -28,5 +35,5 @@ export async function readLimited(request: Request, limit: number): Promise<Body
     all.set(c, offset);
     offset += c.byteLength;
   }
-  return { ok: true, text: new TextDecoder().decode(all) };
+  return { ok: true, text: decoder.decode(all) };
 }

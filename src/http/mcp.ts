@@ -224,6 +224,8 @@ async function get(request: Request, deps: McpDeps): Promise<Response> {
     return rpcHttpError(404, -32001, "Session not found: initialize a new session");
   }
   const s = sseStream({ onClose: () => session.detach(s.sink) });
+  // Something at once, so the response headers go out now rather than with the first event or keep-alive.
+  s.write(": stream open\n\n");
   const lastEventId = request.headers.get("last-event-id") ?? undefined;
   // A stale or foreign Last-Event-ID cannot be replayed: the client still gets a live stream.
   if (!session.attach(s.sink, lastEventId)) session.attach(s.sink);

@@ -1,7 +1,7 @@
 // Bun implementations of the platform interfaces. Only main.ts (and tests) import this file, so the rest of the
 // app stays runtime-neutral.
 
-import { closeSync, constants, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, constants, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import type { ChildProcess, FileSystem, Spawner } from "./types.ts";
 
@@ -57,3 +57,25 @@ export const bunFileSystem: FileSystem = {
     }
   },
 };
+
+/** Appends lines to a file in batches (every 200 ms, or at 64 KB), for audit records; `flush()` at shutdown. */
+export function bufferedAppender(path: string): { append(line: string): void; flush(): void } {
+  let buffer = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (buffer === "") return;
+    const data = buffer;
+    buffer = "";
+    appendFileSync(path, data, { mode: 0o600 });
+  };
+  return {
+    append(line) {
+      buffer += `${line}\n`;
+      if (buffer.length >= 65_536) flush();
+      else timer ??= setTimeout(flush, 200);
+    },
+    flush,
+  };
+}

@@ -43,7 +43,7 @@ describe("backends", () => {
     expect(await client.callTool({ name: "old__echo", arguments: { message: "sse" } })).toMatchObject({
       content: [{ text: "Echo: sse" }],
     });
-    expect(gh.logs()).toContain("trying the 2024-11-05 HTTP+SSE transport");
+    await gh.waitForLog("trying the 2024-11-05 HTTP+SSE transport");
     await client.close();
   });
 
@@ -53,7 +53,7 @@ describe("backends", () => {
     expect(names.some((n) => n.startsWith("down__"))).toBe(false);
     expect(names).toContain("web__echo");
     await expect(client.callTool({ name: "down__anything", arguments: {} })).rejects.toThrow(/backend "down"/);
-    expect(gh.logs()).toMatch(/tools\/list failed on a backend.*backend=down/);
+    await gh.waitForLog(/tools\/list failed on a backend.*backend=down/);
     await client.close();
   });
 

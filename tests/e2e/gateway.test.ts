@@ -173,7 +173,7 @@ describe("identity and access", () => {
     expect(trusted.status).toBe(200);
     const forged = await requestFrom("127.0.0.2", mcpUrl, { method: "POST", headers, body: init });
     expect(forged.status).toBe(401);
-    expect(gh.logs()).toContain("peer 127.0.0.2");
+    await gh.waitForLog("peer 127.0.0.2");
   });
 });
 
@@ -223,6 +223,6 @@ describe("shutdown", () => {
     expect(await g.stop("SIGTERM")).toBe(0);
     await Bun.sleep(100);
     expect(children.filter(pidAlive)).toEqual([]);
-    expect(g.logs()).toContain("stopped");
+    await g.waitForLog("stopped");
   });
 });

@@ -89,7 +89,7 @@ describe("the SDK client's OAuth flow", () => {
     expect(other.lastBrowse?.consentShown).toBe(true);
     await c2.close();
 
-    const logs = gh.logs();
+    const logs = await gh.waitForLog("token: refresh_token");
     for (const step of [
       "discovery",
       "client registered",

@@ -190,6 +190,6 @@ describe("oauth4webapi against Gatehouse", () => {
       insecure,
     );
     expect(claims.client_id).toBe(cimdClientId);
-    expect(gh.logs()).toContain("client metadata document fetched");
+    await gh.waitForLog("client metadata document fetched");
   });
 });

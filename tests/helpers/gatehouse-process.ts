@@ -11,6 +11,8 @@ export interface Running {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   /** Everything the process logged so far. */
   logs(): string;
+  /** Resolves with the logs once they contain `text` (its stderr arrives asynchronously); throws after 10 s. */
+  waitForLog(text: string | RegExp): Promise<string>;
   stop(signal?: "SIGTERM" | "SIGINT"): Promise<number | null>;
 }
 
@@ -60,6 +62,15 @@ export async function startGatehouse(options: {
     port,
     proc,
     logs: () => out,
+    async waitForLog(text) {
+      const deadline = Date.now() + 10_000;
+      const found = () => (typeof text === "string" ? out.includes(text) : text.test(out));
+      while (!found()) {
+        if (Date.now() > deadline) throw new Error(`the log never showed ${text}:\n${out.slice(-3000)}`);
+        await Bun.sleep(20);
+      }
+      return out;
+    },
     async stop(signal = "SIGTERM") {
       running.delete(r);
       if (proc.exitCode !== null) return proc.exitCode;

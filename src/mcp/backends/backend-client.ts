@@ -306,9 +306,10 @@ export class BackendClient {
     this.pending.delete(id);
     if (p.progressToken !== undefined) this.byProgressToken.delete(p.progressToken);
     if (p.timer !== undefined) this.o.clock.clearTimeout(p.timer);
-    p.abort.abort();
-    if (error) p.reject(error);
-    else p.resolve(result ?? {});
+    if (error) {
+      p.abort.abort(); // stop whatever the transport is still doing for it
+      p.reject(error);
+    } else p.resolve(result ?? {});
   }
 
   private onMessage(m: JsonRpcMessage, relatedTo?: JsonRpcId): void {

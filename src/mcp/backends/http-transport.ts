@@ -34,9 +34,14 @@ export class HttpTransport implements BackendTransport {
   private protocolVersion: string | undefined;
   private handlers: TransportHandlers | undefined;
   private legacyEndpoint: string | undefined;
+  /** Aborted on close: ends the response streams being read. */
   private streams = new AbortController();
+  /** Requests waiting for their response headers, aborted on close. */
+  private readonly waiting = new Set<AbortController>();
   private closed = false;
   private readonly fetch: typeof fetch;
+  /** The configured headers, lower-cased once. */
+  private readonly baseHeaders: Record<string, string>;
 
   constructor(
     private readonly name: string,
@@ -44,6 +49,7 @@ export class HttpTransport implements BackendTransport {
     private readonly log: Logger,
   ) {
     this.fetch = options.fetch ?? fetch;
+    this.baseHeaders = Object.fromEntries(Object.entries(options.headers).map(([k, v]) => [k.toLowerCase(), v]));
   }
 
   async start(handlers: TransportHandlers): Promise<void> {
@@ -64,32 +70,42 @@ export class HttpTransport implements BackendTransport {
     return `${kind} ${this.options.url}`;
   }
 
-  private headers(extra: Record<string, string>): Headers {
-    const h = new Headers(this.options.headers);
-    for (const [k, v] of Object.entries(extra)) h.set(k, v);
-    if (this.sessionId) h.set("mcp-session-id", this.sessionId);
-    if (this.protocolVersion) h.set("mcp-protocol-version", this.protocolVersion);
+  /** Extra headers (lower-case names) over the configured ones, plus the session's. */
+  private headers(extra: Record<string, string>): Record<string, string> {
+    const h: Record<string, string> = { ...this.baseHeaders, ...extra };
+    if (this.sessionId) h["mcp-session-id"] = this.sessionId;
+    if (this.protocolVersion) h["mcp-protocol-version"] = this.protocolVersion;
     return h;
   }
 
-  /** fetch with a deadline on the response headers only; the body may stream for as long as it needs. */
+  /**
+   * fetch without following redirects. With a caller's signal (a request of the backend client, which has its own
+   * deadline) the signal is used as is — no extra controller or timer on the hot path. Without one (notifications,
+   * streams, the legacy transport) the response headers must arrive within the connect timeout.
+   */
   private async request(url: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {
+    if (signal) {
+      try {
+        return await this.fetch(url, { ...init, signal, redirect: "manual" });
+      } catch (e) {
+        throw new TransportError(`could not reach ${url}: ${(e as Error).message}`);
+      }
+    }
     const controller = new AbortController();
-    const abort = () => controller.abort();
-    signal?.addEventListener("abort", abort, { once: true });
-    this.streams.signal.addEventListener("abort", abort, { once: true });
-    const timer = setTimeout(abort, this.options.connectTimeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.options.connectTimeoutMs);
+    this.waiting.add(controller);
     try {
       return await this.fetch(url, { ...init, signal: controller.signal, redirect: "manual" });
     } catch (e) {
-      if (controller.signal.aborted && !signal?.aborted && !this.streams.signal.aborted) {
-        throw new TransportError(`no response from ${url} within ${this.options.connectTimeoutMs} ms`);
-      }
+      if (timedOut) throw new TransportError(`no response from ${url} within ${this.options.connectTimeoutMs} ms`);
       throw new TransportError(`could not reach ${url}: ${(e as Error).message}`);
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", abort);
-      this.streams.signal.removeEventListener("abort", abort);
+      this.waiting.delete(controller);
     }
   }
 
@@ -295,6 +311,7 @@ export class HttpTransport implements BackendTransport {
     if (this.closed) return;
     this.closed = true;
     this.streams.abort();
+    for (const c of this.waiting) c.abort();
     if (this.mode === "streamable" && this.sessionId) {
       const sid = this.sessionId;
       this.sessionId = undefined;
