@@ -27,7 +27,7 @@ import { AuthorizationServer } from "./oauth/authorization-server.ts";
 import { PendingAuthorizations } from "./oauth/authorize.ts";
 import { challenge, oauthProvider } from "./oauth/bearer-verifier.ts";
 import { hasAll } from "./oauth/scopes.ts";
-import type { Clock, Spawner } from "./platform/types.ts";
+import type { Clock, PasswordHasher, Spawner } from "./platform/types.ts";
 import { Acl } from "./policy/acl.ts";
 import { MemoryStore } from "./store/memory.ts";
 import type { Store } from "./store/types.ts";
@@ -49,6 +49,8 @@ export interface AppDeps {
   store?: Store;
   /** DNS resolution for client metadata documents (tests inject one). */
   resolve?: (host: string) => Promise<{ address: string; family: number }[]>;
+  /** argon2id hashing, for local accounts (Bun's built-in; none under other runtimes). */
+  passwords?: PasswordHasher;
 }
 
 function transportFor(b: BackendConfig, deps: AppDeps): BackendTransport {
@@ -111,6 +113,8 @@ export async function createApp(config: Config, deps: AppDeps) {
       clock: deps.clock,
       log: log.child("oauth"),
       ...(deps.resolve ? { resolve: deps.resolve } : {}),
+      ...(deps.passwords ? { passwords: deps.passwords } : {}),
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
     await as.init();
     if (config.auth.oauthAs.issuerUrl.startsWith("http://")) {

@@ -13,7 +13,7 @@ import type { Config } from "./config/types.ts";
 import { randomId, sha256Hex } from "./crypto.ts";
 import { createLogger, isLogLevel, type Logger, type LogLevel } from "./log.ts";
 import { isLoopbackHost } from "./net/cidr.ts";
-import { bufferedAppender, bunFileSystem, bunSpawner } from "./platform/bun.ts";
+import { bufferedAppender, bunFileSystem, bunPasswords, bunSpawner } from "./platform/bun.ts";
 import { systemClock } from "./platform/types.ts";
 import { inlineStore, JsonFileStore, StoreFileError } from "./store/json-file.ts";
 import { stateLocation } from "./store/location.ts";
@@ -93,6 +93,7 @@ async function serve(argv: string[]): Promise<number> {
       log,
       clock: systemClock,
       spawner: bunSpawner,
+      passwords: bunPasswords,
       version: VERSION,
       peerAddress: (req) => servers.get(req)?.requestIP(req)?.address,
       childEnv: stringEnv(),

@@ -13,6 +13,7 @@ import type { AclConfig, Grant } from "../policy/acl.ts";
 import { parseDuration } from "./duration.ts";
 import { joinPath, substituteEnv } from "./env.ts";
 import { describeJsonError, stripJsonComments } from "./jsonc.ts";
+import { allowRulesProblems, loadLogins } from "./logins.ts";
 import {
   BearerToken,
   Forwarded,
@@ -387,11 +388,31 @@ function oauthAs(o: OAuthAsInput, problems: ConfigProblem[]): OAuthAsConfig {
     });
   }
   const trusted = cidrs(o.trustedSourceCidrs, `${path}.trustedSourceCidrs`, problems) ?? [];
-  if ((o.trustedSourceCidrs ?? []).length === 0) {
+  const logins = loadLogins(o.logins, `${path}.logins`, problems, check);
+  if ((o.trustedSourceCidrs ?? []).length === 0 && logins.length === 0) {
     problems.push({
       path: `${path}.trustedSourceCidrs`,
-      message: "must list at least one CIDR: /authorize trusts the user header only from these reverse-proxy addresses",
+      message:
+        "must list at least one CIDR (the reverse proxy /authorize trusts for the user header), or configure oauthAs.logins",
     });
+  }
+  if (o.allow) allowRulesProblems(o.allow, `${path}.allow`, problems);
+  for (const key of ["sessionSecret", "upstreamTokenKey"] as const) {
+    const v = o[key];
+    if (v !== undefined && new TextEncoder().encode(v).length < 32) {
+      problems.push({
+        path: `${path}.${key}`,
+        message: `must be at least 32 bytes (got ${new TextEncoder().encode(v).length})`,
+      });
+    }
+  }
+  for (const [i, l] of logins.entries()) {
+    if (l.keepUpstreamTokens && !o.upstreamTokenKey) {
+      problems.push({
+        path: `${path}.logins[${i}].keepUpstreamTokens`,
+        message: "needs oauthAs.upstreamTokenKey to encrypt the tokens it keeps",
+      });
+    }
   }
   for (const key of ["scopesSupported", "injectedRoles"] as const) {
     for (const [i, v] of (o[key] ?? []).entries()) {
@@ -457,7 +478,13 @@ function oauthAs(o: OAuthAsInput, problems: ConfigProblem[]): OAuthAsConfig {
       allowPrivateNetwork: o.clientIdMetadataDocuments?.allowPrivateNetwork ?? false,
       timeoutMs: o.clientIdMetadataDocuments?.timeoutMs ?? 3000,
     },
+    logins,
+    trustedHeaderLogin: trusted.length > 0,
+    sessionLifetimeMs: duration(o.sessionLifetime, `${path}.sessionLifetime`, 12 * 3_600_000, problems),
   };
+  if (o.allow) result.allow = o.allow;
+  if (o.sessionSecret) result.sessionSecret = o.sessionSecret;
+  if (o.upstreamTokenKey) result.upstreamTokenKey = o.upstreamTokenKey;
   if (o.jwtSecret !== undefined) result.jwtSecret = o.jwtSecret;
   return result;
 }

@@ -82,6 +82,149 @@ export const Forwarded = T.Object(
   closed,
 );
 
+export const AllowRules = T.Object(
+  {
+    subjects: T.Optional(StringList),
+    emails: T.Optional(StringList),
+    emailDomains: T.Optional(StringList),
+    emailDomainPatterns: T.Optional(StringList),
+    groups: T.Optional(StringList),
+    githubOrgs: T.Optional(StringList),
+    githubTeams: T.Optional(StringList),
+  },
+  closed,
+);
+
+/** Keys every login method accepts. */
+const loginCommon = {
+  id: T.Optional(
+    T.String({ minLength: 1, pattern: "^[a-z0-9][a-z0-9_-]*$", description: "lower-case letters, digits, _ and -" }),
+  ),
+  label: T.Optional(T.String({ minLength: 1 })),
+  allow: T.Optional(AllowRules),
+  groupRoles: T.Optional(T.Record(T.String(), StringList, { description: "an object of group → [role]" })),
+  injectedRoles: T.Optional(StringList),
+  keepUpstreamTokens: T.Optional(T.Boolean()),
+  timeout: T.Optional(Duration),
+};
+const clientKeys = { clientId: T.String({ minLength: 1 }), clientSecret: T.Optional(T.String()) };
+const claimKeys = {
+  subjectClaim: T.Optional(T.String({ minLength: 1 })),
+  groupsClaim: T.Optional(T.String({ minLength: 1 })),
+  scopes: T.Optional(StringList),
+};
+
+export const LoginSchemas = {
+  oidc: T.Object(
+    {
+      type: T.Literal("oidc"),
+      issuer: T.String({ minLength: 1 }),
+      ...clientKeys,
+      ...claimKeys,
+      authParams: T.Optional(StringMap),
+      ...loginCommon,
+    },
+    closed,
+  ),
+  google: T.Object(
+    {
+      type: T.Literal("google"),
+      ...clientKeys,
+      hostedDomain: T.Optional(T.String()),
+      issuer: T.Optional(T.String()),
+      ...claimKeys,
+      ...loginCommon,
+    },
+    closed,
+  ),
+  microsoft: T.Object(
+    {
+      type: T.Literal("microsoft"),
+      tenant: T.String({ minLength: 1 }),
+      ...clientKeys,
+      issuer: T.Optional(T.String()),
+      ...claimKeys,
+      ...loginCommon,
+    },
+    closed,
+  ),
+  keycloak: T.Object(
+    {
+      type: T.Literal("keycloak"),
+      baseUrl: T.String({ minLength: 1 }),
+      realm: T.String({ minLength: 1 }),
+      ...clientKeys,
+      ...claimKeys,
+      ...loginCommon,
+    },
+    closed,
+  ),
+  authentik: T.Object(
+    {
+      type: T.Literal("authentik"),
+      baseUrl: T.String({ minLength: 1 }),
+      application: T.String({ minLength: 1 }),
+      ...clientKeys,
+      ...claimKeys,
+      ...loginCommon,
+    },
+    closed,
+  ),
+  okta: T.Object(
+    {
+      type: T.Literal("okta"),
+      domain: T.String({ minLength: 1 }),
+      authorizationServer: T.Optional(T.String()),
+      ...clientKeys,
+      ...claimKeys,
+      ...loginCommon,
+    },
+    closed,
+  ),
+  github: T.Object(
+    {
+      type: T.Literal("github"),
+      clientId: T.String({ minLength: 1 }),
+      clientSecret: T.String({ minLength: 1 }),
+      baseUrl: T.Optional(T.String()),
+      apiUrl: T.Optional(T.String()),
+      scopes: T.Optional(StringList),
+      ...loginCommon,
+    },
+    closed,
+  ),
+  local: T.Object(
+    {
+      type: T.Literal("local"),
+      users: T.Record(
+        T.String(),
+        T.Object(
+          {
+            passwordHash: T.String({ minLength: 1 }),
+            groups: T.Optional(StringList),
+            email: T.Optional(T.String()),
+            name: T.Optional(T.String()),
+          },
+          closed,
+        ),
+        { description: "an object of username → {passwordHash, groups, email, name}" },
+      ),
+      lockout: T.Optional(
+        T.Object(
+          {
+            maxAttempts: T.Optional(T.Integer({ minimum: 1 })),
+            baseLock: T.Optional(Duration),
+            maxLock: T.Optional(Duration),
+          },
+          closed,
+        ),
+      ),
+      ...loginCommon,
+    },
+    closed,
+  ),
+} as const;
+
 export const OAuthAs = T.Object(
   {
     issuerUrl: T.String({ minLength: 1 }),
@@ -105,6 +248,11 @@ export const OAuthAs = T.Object(
       T.Record(T.String(), T.String(), { description: "an object of client id → secret (or sha256:<hex>)" }),
     ),
     registrationEnabled: T.Optional(T.Boolean()),
+    logins: T.Optional(T.Array(T.Unknown(), { description: "an array of login methods" })),
+    allow: T.Optional(AllowRules),
+    sessionLifetime: T.Optional(Duration),
+    sessionSecret: T.Optional(T.String()),
+    upstreamTokenKey: T.Optional(T.String()),
     clientIdMetadataDocuments: T.Optional(
       T.Object(
         {

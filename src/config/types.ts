@@ -2,6 +2,10 @@
 // secrets hashed. Produced by load.ts from servers.json.
 
 import type { ProviderKind } from "../auth/identity.ts";
+import type { AllowRules } from "../login/allow.ts";
+import type { GithubSettings } from "../login/github.ts";
+import type { LocalUser, LockoutPolicy } from "../login/local.ts";
+import type { OidcSettings } from "../login/oidc.ts";
 import type { Cidr } from "../net/cidr.ts";
 import type { AclConfig } from "../policy/acl.ts";
 
@@ -39,6 +43,21 @@ export interface ForwardedConfig {
   trustedSourceCidrs?: Cidr[];
 }
 
+/** What every login method has besides how it signs users in. */
+export interface LoginCommon {
+  id: string;
+  label: string;
+  allow?: AllowRules;
+  groupRoles: Record<string, string[]>;
+  injectedRoles: string[];
+  keepUpstreamTokens: boolean;
+}
+
+export type LoginConfig =
+  | (LoginCommon & { type: "oidc"; oidc: OidcSettings })
+  | (LoginCommon & { type: "github"; github: GithubSettings })
+  | (LoginCommon & { type: "local"; users: Record<string, LocalUser>; lockout: LockoutPolicy });
+
 export interface OAuthAsConfig {
   issuerUrl: string;
   jwtSecret?: string;
@@ -63,6 +82,16 @@ export interface OAuthAsConfig {
   introspectionClients: { clientId: string; secretSha256: string }[];
   registrationEnabled: boolean;
   cimd: { enabled: boolean; allowPrivateNetwork: boolean; timeoutMs: number };
+  /** The login methods Gatehouse runs itself, in chooser order. */
+  logins: LoginConfig[];
+  /** The trusted reverse proxy's header is a login method (trustedSourceCidrs is set). */
+  trustedHeaderLogin: boolean;
+  /** Who may in, whatever the method. */
+  allow?: AllowRules;
+  sessionLifetimeMs: number;
+  sessionSecret?: string;
+  /** Encrypts upstream tokens kept for logins with keepUpstreamTokens. */
+  upstreamTokenKey?: string;
 }
 
 export interface AuthConfig {

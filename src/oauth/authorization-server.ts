@@ -5,7 +5,10 @@
 import type { OAuthAsConfig } from "../config/types.ts";
 import { randomId, sha256Hex } from "../crypto.ts";
 import type { Logger } from "../log.ts";
-import type { Clock } from "../platform/types.ts";
+import { Cookies } from "../login/cookies.ts";
+import { Logins } from "../login/registry.ts";
+import { BrowserSessions } from "../login/sessions.ts";
+import type { Clock, PasswordHasher } from "../platform/types.ts";
 import type { ClientRecord, CodeRecord, GrantRecord, Store } from "../store/types.ts";
 import { AccessTokens } from "./access-tokens.ts";
 import { CimdFetcher } from "./cimd.ts";
@@ -20,6 +23,10 @@ export interface AuthorizationServerDeps {
   log: Logger;
   /** DNS for metadata documents (tests inject one). */
   resolve?: (host: string) => Promise<{ address: string; family: number }[]>;
+  /** argon2id for local accounts. */
+  passwords?: PasswordHasher;
+  /** fetch for identity providers (tests may inject one). */
+  fetch?: typeof fetch;
 }
 
 /** A token response (RFC 6749 §5.1). */
@@ -39,6 +46,10 @@ export class AuthorizationServer {
   readonly keys: KeyRing;
   readonly tokens: AccessTokens;
   readonly cimd: CimdFetcher;
+  readonly logins: Logins;
+  readonly cookies: Cookies;
+  /** Set by init(). */
+  sessions!: BrowserSessions;
   /** Canonical forms of the resources this server issues tokens for. */
   readonly resources: string[];
   /**
@@ -70,10 +81,21 @@ export class AuthorizationServer {
       ...(deps.resolve ? { resolve: deps.resolve } : {}),
     });
     this.resources = [canonicalResource(deps.config.resourceUrl) as string];
+    this.logins = new Logins(deps.config, () => deps.clock.now(), {
+      ...(deps.passwords ? { passwords: deps.passwords } : {}),
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    });
+    this.cookies = new Cookies(deps.config.issuerUrl, Math.floor(deps.config.sessionLifetimeMs / 1000));
   }
 
   async init(): Promise<void> {
     await this.keys.init(this.clock.now());
+    this.sessions = await BrowserSessions.open(
+      this.store,
+      this.clock,
+      this.config.sessionLifetimeMs,
+      this.config.sessionSecret,
+    );
     await this.store.sweep(this.clock.now());
   }
 
@@ -171,6 +193,7 @@ export class AuthorizationServer {
       resource: code.resource,
       created_at: now,
       expires_at: now + this.config.refreshTokenTtlSeconds * 1000,
+      ...(code.upstream_tokens ? { upstream_tokens: code.upstream_tokens } : {}),
     };
   }
 

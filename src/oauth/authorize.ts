@@ -1,10 +1,14 @@
 // The authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1) and the consent decision. Until the client and its
 // redirect URI are verified, errors are shown as a page and never redirected (RFC 6749 §4.1.2.1); after that they
 // go back to the client with `state` and, as in every authorization response, `iss` (RFC 9207 §2).
-// The user is the one a trusted reverse proxy names in its header, believed only from trustedSourceCidrs.
+// The user is the one a trusted reverse proxy names (from trustedSourceCidrs), or the one of a browser session
+// opened by a login method (src/login). A user not yet known approves the client first and signs in after — so a
+// client nobody approved never rides the user's upstream session (MCP security: "Confused Deputy Problem").
 
 import { splitGroups } from "../auth/providers.ts";
 import { randomId } from "../crypto.ts";
+import type { LoginMethod } from "../login/registry.ts";
+import type { UpstreamUser } from "../login/types.ts";
 import { inAnyCidr } from "../net/cidr.ts";
 import type { ClientRecord } from "../store/types.ts";
 import type { AuthorizationServer } from "./authorization-server.ts";
@@ -16,6 +20,9 @@ import { grantableScopes, hasAll, parseScope } from "./scopes.ts";
 export interface User {
   subject: string;
   groups: string[];
+  roles: string[];
+  /** trusted-header, or the id of the login method that opened the session. */
+  method: string;
 }
 
 export interface PendingAuthorization {
@@ -30,14 +37,22 @@ export interface PendingAuthorization {
   codeChallenge: string;
   scopes: string[];
   resource: string;
-  user: User;
+  /** Undefined while nobody is signed in: the consent page then offers the login methods. */
+  user: User | undefined;
   expiresAt: number;
 }
 
 export type AuthorizeOutcome =
-  | { kind: "page"; status: 400 | 403; title: string; detail: string }
-  | { kind: "redirect"; location: string; status?: 302 | 303 }
-  | { kind: "consent"; pending: PendingAuthorization };
+  | { kind: "page"; status: 400 | 403 | 429 | 502; title: string; detail: string }
+  | { kind: "redirect"; location: string; status?: 302 | 303; cookies?: string[] }
+  | { kind: "consent"; pending: PendingAuthorization; logins: LoginMethod[] }
+  | {
+      kind: "password";
+      tx: { state: string; csrf: string; browser: string };
+      method: LoginMethod;
+      error?: string;
+      status?: 200 | 401 | 429;
+    };
 
 /** How long a consent page stays valid. */
 const PENDING_TTL_MS = 10 * 60_000;
@@ -71,61 +86,69 @@ function withParams(uri: string, params: Record<string, string | undefined>): st
   return u.href;
 }
 
-export interface AuthorizeRequest {
-  params: URLSearchParams;
+export interface BrowserRequest {
   headers: Headers;
   peer: string | undefined;
+  /** The browser session cookie, if any. */
+  session: string | undefined;
 }
 
-/** Who the reverse proxy says the user is, if the request came through it. */
-export function trustedUser(
+export interface AuthorizeRequest extends BrowserRequest {
+  params: URLSearchParams;
+}
+
+const page = (status: 400 | 403 | 429 | 502, title: string, detail: string): AuthorizeOutcome => ({
+  kind: "page",
+  status,
+  title,
+  detail,
+});
+
+/**
+ * Who is at the browser: the user the trusted reverse proxy names, else the user of the browser session. When only
+ * the trusted header can sign users in, its absence is a page saying what is missing.
+ */
+export async function identify(
   as: AuthorizationServer,
-  req: Omit<AuthorizeRequest, "params">,
-): { user: User } | { page: AuthorizeOutcome } {
+  req: BrowserRequest,
+): Promise<{ user?: User; page?: AuthorizeOutcome }> {
   const c = as.config;
-  if (!inAnyCidr(c.trustedSourceCidrs, req.peer)) {
-    return {
-      page: {
-        kind: "page",
-        status: 403,
-        title: "Sign-in must go through your reverse proxy",
-        detail: `This request came from ${req.peer ?? "an unknown address"}, which is not in oauthAs.trustedSourceCidrs. Open the sign-in link through the proxy that authenticates you.`,
-      },
-    };
+  if (c.trustedHeaderLogin) {
+    const trusted = inAnyCidr(c.trustedSourceCidrs, req.peer);
+    const subject = trusted ? req.headers.get(c.trustedUserHeader)?.trim() : undefined;
+    if (subject) {
+      const groups = splitGroups(req.headers.get(c.trustedGroupsHeader));
+      return {
+        user: { subject, groups, roles: [...new Set([...groups, ...c.injectedRoles])], method: "trusted-header" },
+      };
+    }
+    if (as.logins.interactive.length === 0) {
+      if (!trusted) {
+        return {
+          page: page(
+            403,
+            "Sign-in must go through your reverse proxy",
+            `This request came from ${req.peer ?? "an unknown address"}, which is not in oauthAs.trustedSourceCidrs. Open the sign-in link through the proxy that authenticates you.`,
+          ),
+        };
+      }
+      return {
+        page: page(
+          403,
+          "Your reverse proxy did not say who you are",
+          `The ${c.trustedUserHeader} header is missing or empty. The proxy in front of Gatehouse must authenticate you and set it.`,
+        ),
+      };
+    }
   }
-  const subject = req.headers.get(c.trustedUserHeader)?.trim();
-  if (!subject) {
-    return {
-      page: {
-        kind: "page",
-        status: 403,
-        title: "Your reverse proxy did not say who you are",
-        detail: `The ${c.trustedUserHeader} header is missing or empty. The proxy in front of Gatehouse must authenticate you and set it.`,
-      },
-    };
-  }
-  return { user: { subject, groups: splitGroups(req.headers.get(c.trustedGroupsHeader)) } };
+  const s = await as.sessions.read(req.session);
+  if (s) return { user: { subject: s.subject, groups: s.groups, roles: s.roles, method: s.method } };
+  return {};
 }
 
 export async function authorize(as: AuthorizationServer, req: AuthorizeRequest): Promise<AuthorizeOutcome> {
   const p = req.params;
   const issuer = as.config.issuerUrl;
-  const page = (status: 400 | 403, title: string, detail: string): AuthorizeOutcome => ({
-    kind: "page",
-    status,
-    title,
-    detail,
-  });
-
-  const proxy = trustedUser(as, req);
-  if ("page" in proxy) {
-    as.log.info("authorize refused", {
-      client_id: p.get("client_id") ?? undefined,
-      reason: (proxy.page as { title: string }).title,
-      peer: req.peer,
-    });
-    return proxy.page;
-  }
 
   // 1. Client and redirect URI: until both are verified, nothing is redirected anywhere.
   const clientId = p.get("client_id");
@@ -168,7 +191,18 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
     );
   }
 
-  // 2. From here on, errors go back to the client.
+  // 2. The user, when already known (trusted proxy header or browser session).
+  const who = await identify(as, req);
+  if (who.page) {
+    as.log.info("authorize refused", {
+      client_id: clientId,
+      reason: (who.page as { title: string }).title,
+      peer: req.peer,
+    });
+    return who.page;
+  }
+
+  // 3. From here on, errors go back to the client.
   const state = p.get("state") ?? undefined;
   const target = redirectUri;
   const fail = (error: string, description: string): AuthorizeOutcome => {
@@ -194,44 +228,50 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
     return fail("invalid_target", (e as OAuthError).description);
   }
   const scopes = grantableScopes(parseScope(p.get("scope")), as.config.scopesSupported, as.config.requiredScopes);
-  const user = proxy.user;
-
-  // 3. Consent: once per (user, client), remembered until revoked; some clients may be exempt by configuration.
   const prompt = parseScope(p.get("prompt"));
-  const consent = await as.store.getConsent(user.subject, client.client_id);
+  const user = who.user;
+
+  // 4. Consent: once per (user, client), remembered until revoked; some clients may be exempt by configuration.
   const exempt = as.config.consentSkipClients.includes(client.client_id);
-  const covered = consent !== undefined && hasAll(consent.scopes, scopes);
-  if (!exempt && (!covered || prompt.includes("consent"))) {
-    if (prompt.includes("none")) return fail("consent_required", "the user has not approved this app yet");
-    const pending: PendingAuthorization = {
-      id: randomId(24),
-      csrf: randomId(24),
-      browser: randomId(24),
-      client,
-      redirectUri,
-      state,
-      codeChallenge: challenge,
-      scopes,
-      resource,
-      user,
-      expiresAt: as.clock.now() + PENDING_TTL_MS,
-    };
-    as.log.info("authorize: asking for consent", {
-      client_id: clientId,
-      subject: user.subject,
-      scopes: scopes.join(" "),
-    });
-    return { kind: "consent", pending };
+  if (user) {
+    const consent = await as.store.getConsent(user.subject, client.client_id);
+    const covered = consent !== undefined && hasAll(consent.scopes, scopes);
+    if (exempt || (covered && !prompt.includes("consent"))) {
+      return issue(as, { client, redirectUri, state, codeChallenge: challenge, scopes, resource, user }, 302);
+    }
   }
-  return issue(as, { client, redirectUri, state, codeChallenge: challenge, scopes, resource, user }, 302);
+  if (prompt.includes("none"))
+    return fail(user ? "consent_required" : "login_required", "user interaction is required");
+  const pending: PendingAuthorization = {
+    id: randomId(24),
+    csrf: randomId(24),
+    browser: randomId(24),
+    client,
+    redirectUri,
+    state,
+    codeChallenge: challenge,
+    scopes,
+    resource,
+    user,
+    expiresAt: as.clock.now() + PENDING_TTL_MS,
+  };
+  as.log.info(user ? "authorize: asking for consent" : "authorize: asking for consent, then sign-in", {
+    client_id: clientId,
+    subject: user?.subject,
+    scopes: scopes.join(" "),
+  });
+  return { kind: "consent", pending, logins: as.logins.interactive };
 }
 
 async function issue(
   as: AuthorizationServer,
-  a: Pick<PendingAuthorization, "client" | "redirectUri" | "state" | "codeChallenge" | "scopes" | "resource" | "user">,
+  a: Pick<PendingAuthorization, "client" | "redirectUri" | "state" | "codeChallenge" | "scopes" | "resource"> & {
+    user: User;
+    upstreamTokens?: string;
+  },
   status: 302 | 303,
+  cookies?: string[],
 ): Promise<AuthorizeOutcome> {
-  const roles = [...new Set([...a.user.groups, ...as.config.injectedRoles])];
   const code = await as.issueCode({
     client_id: a.client.client_id,
     redirect_uri: a.redirectUri,
@@ -240,26 +280,28 @@ async function issue(
     resource: a.resource,
     subject: a.user.subject,
     groups: a.user.groups,
-    roles,
+    roles: a.user.roles,
+    ...(a.upstreamTokens ? { upstream_tokens: a.upstreamTokens } : {}),
   });
   as.log.info("authorize: code issued", {
     client_id: a.client.client_id,
     subject: a.user.subject,
+    method: a.user.method,
     redirect_host: new URL(a.redirectUri).host,
   });
-  return {
+  const outcome: AuthorizeOutcome = {
     kind: "redirect",
     status,
     location: withParams(a.redirectUri, { code, state: a.state, iss: as.config.issuerUrl }),
   };
+  if (cookies) outcome.cookies = cookies;
+  return outcome;
 }
 
-export interface ConsentDecision {
+export interface ConsentDecision extends BrowserRequest {
   form: URLSearchParams;
   /** The value of the consent cookie, if the browser sent it. */
   cookie: string | undefined;
-  headers: Headers;
-  peer: string | undefined;
 }
 
 /** The consent form's POST: CSRF-checked, bound to the browser and the user; answered with 303 (RFC 9700 §4.12). */
@@ -268,34 +310,28 @@ export async function decideConsent(
   pendings: PendingAuthorizations,
   d: ConsentDecision,
 ): Promise<AuthorizeOutcome> {
-  const proxy = trustedUser(as, d);
-  if ("page" in proxy) return proxy.page;
   const id = d.form.get("request_id") ?? "";
   const known = pendings.peek(id);
   // Both the form token and the cookie must match: a cross-site POST has neither (SameSite=Lax keeps the cookie home).
   if (!known || d.form.get("csrf") !== known.csrf || d.cookie !== known.browser) {
-    as.log.warn("consent refused: missing or wrong CSRF token or cookie", { subject: proxy.user.subject });
-    return {
-      kind: "page",
-      status: 403,
-      title: "This approval could not be verified",
-      detail: "The form did not come from this browser's sign-in page (or it expired). Start again from your app.",
-    };
+    as.log.warn("consent refused: missing or wrong CSRF token or cookie", { peer: d.peer });
+    return page(
+      403,
+      "This approval could not be verified",
+      "The form did not come from this browser's sign-in page (or it expired). Start again from your app.",
+    );
+  }
+  const who = await identify(as, d);
+  if (who.page) return who.page;
+  if (known.user && who.user?.subject !== known.user.subject) {
+    return page(403, "Another user is signed in", "The approval belongs to another user. Start again from your app.");
   }
   const pending = pendings.take(id, as.clock.now());
-  if (!pending)
-    return { kind: "page", status: 400, title: "This approval expired", detail: "Start again from your app." };
-  if (pending.user.subject !== proxy.user.subject) {
-    return {
-      kind: "page",
-      status: 403,
-      title: "Another user is signed in",
-      detail: "The approval belongs to another user. Start again from your app.",
-    };
-  }
+  if (!pending) return page(400, "This approval expired", "Start again from your app.");
   const iss = as.config.issuerUrl;
-  if (d.form.get("decision") !== "approve") {
-    as.log.info("consent denied", { client_id: pending.client.client_id, subject: pending.user.subject });
+  const decision = d.form.get("decision") ?? "";
+  if (decision !== "approve" && !decision.startsWith("approve:")) {
+    as.log.info("consent denied", { client_id: pending.client.client_id, subject: pending.user?.subject });
     return {
       kind: "redirect",
       status: 303,
@@ -307,16 +343,105 @@ export async function decideConsent(
       }),
     };
   }
+  if (pending.user) {
+    await rememberConsent(as, pending, pending.user);
+    return issue(as, { ...pending, user: who.user ?? pending.user }, 303);
+  }
+  // Approved before signing in: now the chosen login method.
+  const chosen = decision.startsWith("approve:") ? decision.slice("approve:".length) : "";
+  const method =
+    as.logins.methods.get(chosen) ?? (as.logins.interactive.length === 1 ? as.logins.interactive[0] : undefined);
+  if (!method)
+    return page(400, "Choose how to sign in", "The form named no sign-in method. Start again from your app.");
+  pendings.add({ ...pending, expiresAt: as.clock.now() + PENDING_TTL_MS }); // kept until the login completes
+  const tx = as.logins.begin(method.config.id, pending.id);
+  const loginCookie = as.cookies.login(tx.browser);
+  as.log.info("login: starting", { client_id: pending.client.client_id, method: method.config.id });
+  if (method.local) {
+    return {
+      kind: "redirect",
+      status: 303,
+      location: `${as.config.issuerUrl}/login/${method.config.id}?state=${tx.state}`,
+      cookies: [loginCookie],
+    };
+  }
+  let location: string;
+  try {
+    location = await (method.upstream as NonNullable<LoginMethod["upstream"]>).start(
+      tx,
+      as.logins.callbackUrl(method.config.id),
+    );
+  } catch (e) {
+    as.log.warn("login: the identity provider cannot be reached", {
+      method: method.config.id,
+      error: (e as Error).message,
+    });
+    return page(502, `Could not reach ${method.config.label}`, `${(e as Error).message}. Try again later.`);
+  }
+  return { kind: "redirect", status: 303, location, cookies: [loginCookie] };
+}
+
+async function rememberConsent(as: AuthorizationServer, pending: PendingAuthorization, user: User): Promise<void> {
   await as.store.putConsent({
-    subject: pending.user.subject,
+    subject: user.subject,
     client_id: pending.client.client_id,
     scopes: pending.scopes,
     granted_at: as.clock.now(),
   });
   as.log.info("consent approved", {
     client_id: pending.client.client_id,
-    subject: pending.user.subject,
+    subject: user.subject,
     scopes: pending.scopes.join(" "),
   });
-  return issue(as, { ...pending, user: proxy.user }, 303);
+}
+
+/**
+ * The end of a login: the user the method signed in passes the allow rules, gets a browser session, and the consent
+ * given before the sign-in is recorded for them; then the client gets its code.
+ */
+export async function completeLogin(
+  as: AuthorizationServer,
+  pendings: PendingAuthorizations,
+  method: LoginMethod,
+  pendingId: string,
+  upstream: UpstreamUser,
+): Promise<AuthorizeOutcome> {
+  const label = upstream.email ?? upstream.subject;
+  if (!method.allows(upstream)) {
+    as.log.warn("login refused: not allowed by the allow rules", {
+      method: method.config.id,
+      subject: upstream.subject,
+      email: upstream.email,
+    });
+    return page(
+      403,
+      "This account is not allowed here",
+      `${label} signed in with ${method.config.label}, but is not allowed to use this Gatehouse. Ask its administrator, or sign in with another account.`,
+    );
+  }
+  const pending = pendings.take(pendingId, as.clock.now());
+  if (!pending) return page(400, "This sign-in took too long", "Start again from your app.");
+  const roles = as.logins.roles(method, upstream);
+  const { cookie } = await as.sessions.create({
+    subject: upstream.subject,
+    ...(upstream.email ? { email: upstream.email } : {}),
+    groups: upstream.groups,
+    roles,
+    method: method.config.id,
+  });
+  const user: User = { subject: upstream.subject, groups: upstream.groups, roles, method: method.config.id };
+  as.log.info("login: signed in", {
+    method: method.config.id,
+    subject: user.subject,
+    groups: user.groups.join(","),
+    client_id: pending.client.client_id,
+  });
+  await rememberConsent(as, pending, user);
+  const sealed = method.config.keepUpstreamTokens
+    ? await as.logins.sealUpstreamTokens(upstream.upstreamTokens)
+    : undefined;
+  return issue(as, { ...pending, user, ...(sealed ? { upstreamTokens: sealed } : {}) }, 303, [
+    as.cookies.session(cookie),
+    as.cookies.clearLogin(),
+  ]);
 }

@@ -3,7 +3,7 @@
 
 import { appendFileSync, closeSync, constants, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import type { ChildProcess, FileSystem, Spawner } from "./types.ts";
+import type { ChildProcess, FileSystem, PasswordHasher, Spawner } from "./types.ts";
 
 export const bunSpawner: Spawner = {
   spawn({ command, args, env, cwd }): ChildProcess {
@@ -79,3 +79,15 @@ export function bufferedAppender(path: string): { append(line: string): void; fl
     flush,
   };
 }
+
+/** argon2id through Bun's built-in password hashing (no dependency). */
+export const bunPasswords: PasswordHasher = {
+  hash: (password) => Bun.password.hash(password, { algorithm: "argon2id" }),
+  verify: async (password, hash) => {
+    try {
+      return await Bun.password.verify(password, hash);
+    } catch {
+      return false; // a malformed hash never matches
+    }
+  },
+};

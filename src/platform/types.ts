@@ -32,6 +32,12 @@ export interface FileSystem {
   writeAtomic(path: string, data: string, mode?: number): Promise<void>;
 }
 
+/** Password hashing (argon2id) for local accounts. */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(password: string, hash: string): Promise<boolean>;
+}
+
 export type TimerHandle = { readonly __timer: unique symbol } | number | object;
 
 export interface Clock {

@@ -82,6 +82,8 @@ export function parseSnapshot(value: unknown): Snapshot {
     refresh_tokens: refresh as Snapshot["refresh_tokens"],
     keys: keys as Snapshot["keys"],
     revoked_access_tokens: section("revoked_access_tokens") as Snapshot["revoked_access_tokens"],
+    sessions: section("sessions") as Snapshot["sessions"],
+    secrets: section("secrets") as Snapshot["secrets"],
   };
 }
 

@@ -9,6 +9,7 @@ import type {
   KeyRecord,
   RefreshTokenRecord,
   RotateOutcome,
+  SessionRecord,
   Store,
 } from "./types.ts";
 import { USED_REFRESH_TOKEN_MEMORY_MS } from "./types.ts";
@@ -19,7 +20,9 @@ export type Mutation =
   | { t: "grant"; k: string; v: GrantRecord | null }
   | { t: "refresh"; k: string; v: RefreshTokenRecord | null }
   | { t: "keys"; k: ""; v: KeyRecord[] }
-  | { t: "jti"; k: string; v: number | null };
+  | { t: "jti"; k: string; v: number | null }
+  | { t: "session"; k: string; v: SessionRecord | null }
+  | { t: "secret"; k: string; v: string | null };
 
 /** The whole state as the JSON file holds it (see README, "State file"). */
 export interface Snapshot {
@@ -30,6 +33,8 @@ export interface Snapshot {
   refresh_tokens: Record<string, RefreshTokenRecord>;
   keys: KeyRecord[];
   revoked_access_tokens: Record<string, number>;
+  sessions: Record<string, SessionRecord>;
+  secrets: Record<string, string>;
 }
 
 const consentKey = (subject: string, clientId: string) => `${clientId}\u0000${subject}`;
@@ -42,6 +47,8 @@ export class MemoryStore implements Store {
   protected refresh = new Map<string, RefreshTokenRecord>();
   protected keys: KeyRecord[] = [];
   protected jtis = new Map<string, number>();
+  protected sessions = new Map<string, SessionRecord>();
+  protected secrets = new Map<string, string>();
   /** Codes are never persisted (and so never journaled). */
   private codes = new Map<string, CodeRecord>();
   /** Indexes kept in step with the maps. */
@@ -90,6 +97,14 @@ export class MemoryStore implements Store {
       case "jti":
         if (op.v === null) this.jtis.delete(op.k);
         else this.jtis.set(op.k, op.v);
+        break;
+      case "session":
+        if (op.v) this.sessions.set(op.k, op.v);
+        else this.sessions.delete(op.k);
+        break;
+      case "secret":
+        if (op.v === null) this.secrets.delete(op.k);
+        else this.secrets.set(op.k, op.v);
         break;
     }
   }
@@ -189,6 +204,29 @@ export class MemoryStore implements Store {
     await this.change([{ t: "keys", k: "", v: keys }]);
   }
 
+  async putSession(session: SessionRecord) {
+    await this.change([{ t: "session", k: session.id, v: session }]);
+  }
+  async getSession(id: string) {
+    return this.sessions.get(id);
+  }
+  async revokeSession(id: string, at: number) {
+    const s = this.sessions.get(id);
+    if (!s || s.revoked_at !== undefined) return false;
+    await this.change([{ t: "session", k: id, v: { ...s, revoked_at: at } }]);
+    return true;
+  }
+  async listSessions() {
+    return [...this.sessions.values()];
+  }
+
+  async getSecret(name: string) {
+    return this.secrets.get(name);
+  }
+  async putSecret(name: string, value: string) {
+    await this.change([{ t: "secret", k: name, v: value }]);
+  }
+
   async revokeAccessToken(jti: string, exp: number) {
     await this.change([{ t: "jti", k: jti, v: exp }]);
   }
@@ -205,6 +243,7 @@ export class MemoryStore implements Store {
     }
     for (const [k, g] of this.grants) if (g.expires_at < now) this.apply({ t: "grant", k, v: null });
     for (const [k, exp] of this.jtis) if (exp < now) this.jtis.delete(k);
+    for (const [k, s] of this.sessions) if (s.expires_at < now) this.sessions.delete(k);
     this.keys = this.keys.filter((key) => key.expires_at === undefined || key.expires_at >= now);
   }
 
@@ -223,6 +262,8 @@ export class MemoryStore implements Store {
       refresh_tokens: Object.fromEntries(this.refresh),
       keys: this.keys,
       revoked_access_tokens: Object.fromEntries(this.jtis),
+      sessions: Object.fromEntries(this.sessions),
+      secrets: Object.fromEntries(this.secrets),
     };
   }
 
@@ -234,10 +275,19 @@ export class MemoryStore implements Store {
     for (const [k, v] of Object.entries(s.refresh_tokens)) this.apply({ t: "refresh", k, v });
     this.apply({ t: "keys", k: "", v: s.keys });
     for (const [k, v] of Object.entries(s.revoked_access_tokens)) this.apply({ t: "jti", k, v });
+    for (const [k, v] of Object.entries(s.sessions)) this.apply({ t: "session", k, v });
+    for (const [k, v] of Object.entries(s.secrets)) this.apply({ t: "secret", k, v });
   }
 
   /** Number of records, to decide when a journal is worth compacting. */
   protected size(): number {
-    return this.clients.size + this.consents.size + this.grants.size + this.refresh.size + this.jtis.size;
+    return (
+      this.clients.size +
+      this.consents.size +
+      this.grants.size +
+      this.refresh.size +
+      this.jtis.size +
+      this.sessions.size
+    );
   }
 }

@@ -47,6 +47,8 @@ export interface GrantRecord {
   expires_at: number;
   revoked_at?: number;
   revoked_reason?: string;
+  /** The user's upstream identity-provider tokens, as a JWE encrypted with oauthAs.upstreamTokenKey. */
+  upstream_tokens?: string;
 }
 
 export interface RefreshTokenRecord {
@@ -70,6 +72,22 @@ export interface CodeRecord {
   expires_at: number;
   /** Set when the code was exchanged, so that a replay can revoke what it produced (RFC 6749 §4.1.2). */
   grant_id?: string;
+  /** The user's upstream tokens, encrypted (kept only when a login method asks for it). */
+  upstream_tokens?: string;
+}
+
+/** A browser session at the authorization server (a user signed in through one of the login methods). */
+export interface SessionRecord {
+  id: string;
+  subject: string;
+  email?: string;
+  groups: string[];
+  roles: string[];
+  /** The login method (its id) that signed the user in. */
+  method: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at?: number;
 }
 
 export interface KeyRecord {
@@ -133,6 +151,16 @@ export interface Store {
 
   getKeys(): Promise<KeyRecord[]>;
   putKeys(keys: KeyRecord[]): Promise<void>;
+
+  putSession(session: SessionRecord): Promise<void>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  /** Marks a session revoked: its cookie no longer signs anyone in. */
+  revokeSession(id: string, at: number): Promise<boolean>;
+  listSessions(): Promise<SessionRecord[]>;
+
+  /** Secrets Gatehouse generates for itself (the session cookie key), by name. */
+  getSecret(name: string): Promise<string | undefined>;
+  putSecret(name: string, value: string): Promise<void>;
 
   /** Access tokens revoked before their expiry (RFC 7009), by `jti`, remembered until `exp`. */
   revokeAccessToken(jti: string, exp: number): Promise<void>;

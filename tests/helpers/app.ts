@@ -4,7 +4,7 @@
 import { type AppDeps, createApp, type GatehouseApp } from "../../src/app.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { memoryLogger } from "../../src/log.ts";
-import { bunSpawner } from "../../src/platform/bun.ts";
+import { bunPasswords, bunSpawner } from "../../src/platform/bun.ts";
 import { systemClock } from "../../src/platform/types.ts";
 import { ROOT } from "./paths.ts";
 
@@ -33,6 +33,7 @@ export async function testApp(config: unknown, options: TestAppOptions = {}): Pr
     log,
     clock: systemClock,
     spawner: bunSpawner,
+    passwords: bunPasswords,
     version: "0.0.0-test",
     peerAddress: (r) => peers.get(r),
     childEnv: fullEnv,

@@ -13,6 +13,10 @@ export interface BrowserOptions {
   /** Headers the reverse proxy would add (x-forwarded-user …). */
   headers?: Record<string, string>;
   decision?: "approve" | "deny";
+  /** The browser's cookies, shared between runs to act as the same browser (cookies ignore ports, as browsers do). */
+  jar?: Map<string, string>;
+  /** Stop (without requesting it) at the first URL this returns true for. */
+  stopAt?: (url: string) => boolean;
   /** Fetch from this local address (node:http) instead of Bun's fetch; used for 127.0.0.2 tests. */
   fetchImpl?: (
     url: string,
@@ -23,6 +27,10 @@ export interface BrowserOptions {
 export interface BrowserResult {
   /** Where the authorization server finally sent the browser (the client's redirect URI with its query). */
   landed?: URL;
+  /** The URL where `stopAt` stopped the browser. */
+  stoppedAt?: string;
+  /** Every URL requested, in order. */
+  visited: string[];
   /** The last page shown when it never got there. */
   status: number;
   page?: string;
@@ -41,13 +49,16 @@ export async function browse(
   o: BrowserOptions = {},
 ): Promise<BrowserResult> {
   const doFetch = o.fetchImpl ?? defaultFetch;
-  const cookies = new Map<string, string>();
+  const cookies = o.jar ?? new Map<string, string>();
+  const visited: string[] = [];
   let url = authorizationUrl;
   let method = "GET";
   let body: string | undefined;
   let consentShown = false;
-  for (let hop = 0; hop < 10; hop++) {
-    if (url.startsWith(redirectPrefix)) return { landed: new URL(url), status: 302, consentShown };
+  for (let hop = 0; hop < 20; hop++) {
+    if (url.startsWith(redirectPrefix)) return { landed: new URL(url), status: 302, consentShown, visited };
+    if (o.stopAt?.(url)) return { stoppedAt: url, status: 0, consentShown, visited };
+    visited.push(url);
     const headers: Record<string, string> = { ...o.headers };
     if (cookies.size > 0) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
     if (body !== undefined) headers["content-type"] = "application/x-www-form-urlencoded";
@@ -65,7 +76,7 @@ export async function browse(
       continue;
     }
     const form = /<form method="post" action="([^"]+)">/.exec(res.text);
-    if (res.status === 200 && form) {
+    if (res.status === 200 && form && res.text.includes('name="request_id"')) {
       consentShown = true;
       const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(res.text)?.[1] ?? "";
       url = new URL(form[1] as string, url).href;
@@ -77,7 +88,7 @@ export async function browse(
       }).toString();
       continue;
     }
-    return { status: res.status, page: res.text, consentShown };
+    return { status: res.status, page: res.text, consentShown, visited };
   }
   throw new Error("too many redirects");
 }

@@ -154,6 +154,36 @@ export function storeContract(
     );
 
     test(
+      "browser sessions: put, get, list, revoke once",
+      withStore(async (s) => {
+        await s.putSession({
+          id: "s1",
+          subject: "alice",
+          groups: ["g"],
+          roles: [],
+          method: "corp",
+          created_at: 1,
+          expires_at: 10_000_000,
+        });
+        expect((await s.getSession("s1"))?.subject).toBe("alice");
+        expect((await s.listSessions()).length).toBe(1);
+        expect(await s.revokeSession("s1", 5)).toBe(true);
+        expect(await s.revokeSession("s1", 6)).toBe(false);
+        expect((await s.getSession("s1"))?.revoked_at).toBe(5);
+        expect(await s.revokeSession("nope", 5)).toBe(false);
+      }),
+    );
+
+    test(
+      "secrets by name",
+      withStore(async (s) => {
+        expect(await s.getSecret("session-key")).toBeUndefined();
+        await s.putSecret("session-key", "abc");
+        expect(await s.getSecret("session-key")).toBe("abc");
+      }),
+    );
+
+    test(
       "sweep forgets what expired and keeps the rest",
       withStore(async (s) => {
         await s.putGrant(grant("old", "c", { expires_at: 50 }));

@@ -1,104 +1,162 @@
-// GET /authorize (the authorization request) and POST /authorize (the consent form's answer). Pages carry
-// anti-framing, no-referrer and no-store headers; the consent form is bound to the browser by a cookie — `__Host-`
-// prefixed and Secure on an https issuer — with SameSite=Lax, and answered with 303 (RFC 9700 §4.12).
+// The authorization server's browser pages: GET /authorize (the authorization request), POST /authorize (the
+// consent form's answer), and the login steps — GET /login/{id}/callback (back from an identity provider),
+// GET/POST /login/{id} (the local password form) and /logout. Pages carry anti-framing, no-referrer and no-store
+// headers; forms are bound to the browser by SameSite=Lax cookies and answered with 303 (RFC 9700 §4.12).
 
 import { Elysia } from "elysia";
+import { Cookies } from "../../login/cookies.ts";
+import { loginCallback, logout, passwordForm, passwordSubmit } from "../../login/flow.ts";
 import { type AuthorizeOutcome, authorize, decideConsent, type PendingAuthorization } from "../../oauth/authorize.ts";
 import { isLoopback } from "../../oauth/redirect-uri.ts";
 import { readLimited } from "../body.ts";
 import { type OAuthHttpDeps, routes } from "./common.ts";
-import { consentPage, errorPage, pageHeaders } from "./pages.ts";
+import { consentPage, errorPage, logoutPage, pageHeaders, passwordPage } from "./pages.ts";
 
 const SCOPE_DESCRIPTIONS: Record<string, string> = {
   mcp: "use the MCP tools, resources and prompts you are allowed to use",
   offline_access: "stay connected while you are away (refresh tokens)",
 };
 
-/**
- * Browsers keep Secure (and so `__Host-`) cookies only for https pages — and for http://localhost, which they
- * treat as a secure context. On any other plain-http issuer the cookie goes without the prefix.
- */
-function secureCookies(issuer: string): boolean {
-  const u = new URL(issuer);
-  return u.protocol === "https:" || u.hostname === "localhost";
-}
-
-function readCookie(request: Request, name: string): string | undefined {
-  for (const part of (request.headers.get("cookie") ?? "").split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
 /** The CSP form-action must allow where the 303 after the form goes (browsers check redirects of form posts). */
-function formAction(p: PendingAuthorization): string {
+function formAction(p: PendingAuthorization, extra: string[]): string {
   const u = new URL(p.redirectUri);
   const target = u.protocol === "http:" || u.protocol === "https:" ? u.origin : u.protocol;
-  return `'self' ${target}`;
+  return ["'self'", target, ...extra].join(" ");
+}
+
+async function readForm(request: Request): Promise<URLSearchParams> {
+  const body = await readLimited(request, 16 * 1024);
+  return new URLSearchParams(body.ok ? body.text : "");
 }
 
 export const authorization = (deps: OAuthHttpDeps) => {
   const { as, pendings } = deps;
   const issuer = as.config.issuerUrl;
-  const secure = secureCookies(issuer);
-  const cookie = secure ? "__Host-gatehouse-consent" : "gatehouse-consent";
-  const action = `${new URL(issuer).pathname.replace(/\/$/, "")}/authorize`;
+  const base = new URL(issuer).pathname.replace(/\/$/, "");
+  // Where a login may send the browser after the consent form (the providers' authorization endpoints).
+  const upstreamOrigins = as.logins.interactive.flatMap((m) => {
+    const c = m.config;
+    if (c.type === "oidc") return [new URL(c.oidc.issuer).origin];
+    if (c.type === "github") return [new URL(c.github.baseUrl).origin];
+    return [];
+  });
 
   const render = (outcome: AuthorizeOutcome): Response => {
-    if (outcome.kind === "page") {
-      return new Response(errorPage(outcome.title, outcome.detail), { status: outcome.status, headers: pageHeaders() });
+    switch (outcome.kind) {
+      case "page":
+        return new Response(errorPage(outcome.title, outcome.detail), {
+          status: outcome.status,
+          headers: pageHeaders(),
+        });
+      case "redirect": {
+        const headers = new Headers({
+          location: outcome.location,
+          "cache-control": "no-store",
+          "referrer-policy": "no-referrer",
+        });
+        for (const c of outcome.cookies ?? []) headers.append("set-cookie", c);
+        return new Response(null, { status: outcome.status ?? 302, headers });
+      }
+      case "password":
+        return new Response(
+          passwordPage({
+            action: `${base}/login/${outcome.method.config.id}`,
+            state: outcome.tx.state,
+            csrf: outcome.tx.csrf,
+            label: outcome.method.config.label,
+            ...(outcome.error ? { error: outcome.error } : {}),
+          }),
+          { status: outcome.status ?? 200, headers: pageHeaders() },
+        );
+      case "consent": {
+        const p = outcome.pending;
+        pendings.add(p);
+        const redirect = new URL(p.redirectUri);
+        const html = consentPage({
+          requestId: p.id,
+          csrf: p.csrf,
+          action: `${base}/authorize`,
+          clientName: p.client.client_name,
+          clientId: p.client.client_id,
+          redirectHost: redirect.host || redirect.protocol,
+          redirectIsLoopback: isLoopback(redirect),
+          user: p.user?.subject,
+          logins: outcome.logins.map((l) => ({ id: l.config.id, label: l.config.label })),
+          scopes: p.scopes.map((name) => ({
+            name,
+            description: SCOPE_DESCRIPTIONS[name] ?? "a scope this server defines",
+          })),
+        });
+        const extra = p.user ? [] : [`${issuer}`, ...upstreamOrigins];
+        return new Response(html, {
+          status: 200,
+          headers: { ...pageHeaders(formAction(p, extra)), "set-cookie": as.cookies.consent(p.browser) },
+        });
+      }
     }
-    if (outcome.kind === "redirect") {
-      return new Response(null, {
-        status: outcome.status ?? 302,
-        headers: { location: outcome.location, "cache-control": "no-store", "referrer-policy": "no-referrer" },
-      });
-    }
-    const p = outcome.pending;
-    pendings.add(p);
-    const cookieValue = `${cookie}=${p.browser}; Path=/; HttpOnly; SameSite=Lax; Max-Age=600${secure ? "; Secure" : ""}`;
-    const redirect = new URL(p.redirectUri);
-    const html = consentPage({
-      requestId: p.id,
-      csrf: p.csrf,
-      action,
-      clientName: p.client.client_name,
-      clientId: p.client.client_id,
-      redirectHost: redirect.host || redirect.protocol,
-      redirectIsLoopback: isLoopback(redirect),
-      user: p.user.subject,
-      scopes: p.scopes.map((name) => ({
-        name,
-        description: SCOPE_DESCRIPTIONS[name] ?? "a scope this server defines",
-      })),
-    });
-    return new Response(html, { status: 200, headers: { ...pageHeaders(formAction(p)), "set-cookie": cookieValue } });
   };
+
+  const browser = (request: Request) => ({
+    headers: request.headers,
+    peer: deps.peerAddress(request),
+    session: Cookies.read(request.headers, as.cookies.sessionName),
+  });
 
   const app = new Elysia({ name: "authorization" });
   for (const path of routes(issuer, "/authorize")) {
     app.get(path, async ({ request }) =>
-      render(
-        await authorize(as, {
-          params: new URL(request.url).searchParams,
-          headers: request.headers,
-          peer: deps.peerAddress(request),
-        }),
-      ),
+      render(await authorize(as, { params: new URL(request.url).searchParams, ...browser(request) })),
     );
     app.post(
       path,
+      async ({ request }) =>
+        render(
+          await decideConsent(as, pendings, {
+            form: await readForm(request),
+            cookie: Cookies.read(request.headers, as.cookies.consentName),
+            ...browser(request),
+          }),
+        ),
+      { parse: "none" },
+    );
+  }
+  for (const path of routes(issuer, "/login/:id/callback")) {
+    app.get(path, async ({ request, params }) =>
+      render(
+        await loginCallback(
+          as,
+          pendings,
+          (params as { id: string }).id,
+          new URL(request.url).searchParams,
+          request.headers,
+        ),
+      ),
+    );
+  }
+  for (const path of routes(issuer, "/login/:id")) {
+    app.get(path, ({ request, params }) =>
+      render(passwordForm(as, (params as { id: string }).id, new URL(request.url).searchParams, request.headers)),
+    );
+    app.post(
+      path,
+      async ({ request, params }) =>
+        render(
+          await passwordSubmit(as, pendings, (params as { id: string }).id, await readForm(request), request.headers),
+        ),
+      {
+        parse: "none",
+      },
+    );
+  }
+  for (const path of routes(issuer, "/logout")) {
+    app.get(path, () => new Response(logoutPage(undefined, `${base}/logout`), { headers: pageHeaders() }));
+    app.post(
+      path,
       async ({ request }) => {
-        const body = await readLimited(request, 16 * 1024);
-        const form = new URLSearchParams(body.ok ? body.text : "");
-        const outcome = await decideConsent(as, pendings, {
-          form,
-          cookie: readCookie(request, cookie),
-          headers: request.headers,
-          peer: deps.peerAddress(request),
-        });
-        return render(outcome);
+        const subject = await logout(as, request.headers);
+        const headers = new Headers(pageHeaders());
+        headers.append("set-cookie", as.cookies.clearSession());
+        return new Response(logoutPage(subject ?? "", `${base}/logout`), { headers });
       },
       { parse: "none" },
     );

@@ -13,6 +13,8 @@ const STYLE = `
   button.primary { background: #1f5fbf; border-color: #1f5fbf; color: #fff; }
   button:focus-visible { outline: 3px solid #f4b400; outline-offset: 2px; }
   .warning { background: #fff4e5; border-left: 4px solid #f0a020; padding: .5rem .8rem; }
+  input { font: inherit; padding: .4rem; width: 100%; box-sizing: border-box; border: 1px solid #888; border-radius: 4px; }
+  .actions { flex-wrap: wrap; }
   .muted { color: #5f6368; font-size: .9rem; }
 `;
 
@@ -56,7 +58,9 @@ export interface ConsentView {
   clientId: string;
   redirectHost: string;
   redirectIsLoopback: boolean;
-  user: string;
+  /** The signed-in user; undefined when the user signs in after approving (then `logins` are offered). */
+  user: string | undefined;
+  logins: { id: string; label: string }[];
   scopes: { name: string; description: string }[];
 }
 
@@ -69,10 +73,21 @@ export function consentPage(v: ConsentView): string {
   const scopes = v.scopes
     .map((s) => `<li><code>${escapeHtml(s.name)}</code> — ${escapeHtml(s.description)}</li>`)
     .join("");
+  const who = v.user
+    ? `<p>You are signed in as <strong>${escapeHtml(v.user)}</strong>. If you allow it, this app can call the tools Gatehouse gives you, on your behalf, until you revoke it.</p>`
+    : "<p>If you allow it, you sign in next, and this app can then call the tools Gatehouse gives you, on your behalf, until you revoke it.</p>";
+  const approve = v.user
+    ? `<button type="submit" name="decision" value="approve" class="primary">Allow</button>`
+    : v.logins
+        .map(
+          (l) =>
+            `<button type="submit" name="decision" value="approve:${escapeHtml(l.id)}" class="primary">Allow and sign in with ${escapeHtml(l.label)}</button>`,
+        )
+        .join("");
   return layout(
     "Allow access?",
     `<h1>Allow <strong>${name}</strong> to use your MCP tools?</h1>
-<p>You are signed in as <strong>${escapeHtml(v.user)}</strong>. If you allow it, this app can call the tools Gatehouse gives you, on your behalf, until you revoke it.</p>
+${who}
 <dl>
   <dt>App</dt><dd>${name}</dd>
   <dt>Client ID</dt><dd><code>${escapeHtml(v.clientId)}</code></dd>
@@ -84,10 +99,47 @@ ${warnings.map((w) => `<p class="warning">${escapeHtml(w)}</p>`).join("")}
   <input type="hidden" name="request_id" value="${escapeHtml(v.requestId)}">
   <input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}">
   <div class="actions">
-    <button type="submit" name="decision" value="approve" class="primary">Allow</button>
+    ${approve}
     <button type="submit" name="decision" value="deny">Deny</button>
   </div>
 </form>
 <p class="muted">Gatehouse remembers your answer for this app. An administrator can revoke it with <code>gatehouse clients revoke</code>.</p>`,
+  );
+}
+
+export interface PasswordView {
+  action: string;
+  state: string;
+  csrf: string;
+  label: string;
+  error?: string;
+  username?: string;
+}
+
+export function passwordPage(v: PasswordView): string {
+  return layout(
+    "Sign in",
+    `<h1>Sign in with ${escapeHtml(v.label)}</h1>
+${v.error ? `<p class="warning" role="alert">${escapeHtml(v.error)}</p>` : ""}
+<form method="post" action="${escapeHtml(v.action)}" class="stack">
+  <input type="hidden" name="state" value="${escapeHtml(v.state)}">
+  <input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}">
+  <p><label for="username">Username</label><br><input id="username" name="username" autocomplete="username" required value="${escapeHtml(v.username ?? "")}"></p>
+  <p><label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password" required></p>
+  <div class="actions"><button type="submit" class="primary">Sign in</button></div>
+</form>`,
+  );
+}
+
+export function logoutPage(signedOut: string | undefined, action: string): string {
+  if (signedOut !== undefined) {
+    return layout(
+      "Signed out",
+      `<h1>You are signed out</h1><p>${signedOut ? `${escapeHtml(signedOut)} is no longer signed in to Gatehouse in this browser.` : "No one was signed in to Gatehouse in this browser."} Apps you connected keep their access until you revoke them.</p>`,
+    );
+  }
+  return layout(
+    "Sign out",
+    `<h1>Sign out of Gatehouse?</h1><form method="post" action="${escapeHtml(action)}"><div class="actions"><button type="submit" class="primary">Sign out</button></div></form>`,
   );
 }

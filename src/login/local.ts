@@ -1,0 +1,67 @@
+// Local accounts: users with argon2id password hashes in the configuration (`gatehouse hash-password` prints one).
+// Unknown usernames cost the same as known ones (a dummy hash is checked), and failures lock the username out with a
+// growing delay, so the login form reveals neither which accounts exist nor lets passwords be guessed quickly.
+
+import { randomId } from "../crypto.ts";
+import type { PasswordHasher } from "../platform/types.ts";
+import type { UpstreamUser } from "./types.ts";
+
+export interface LocalUser {
+  passwordHash: string;
+  groups: string[];
+  email?: string;
+  name?: string;
+}
+
+export interface LockoutPolicy {
+  /** Failures allowed before the username is locked. */
+  maxAttempts: number;
+  /** The first lock; each further failure doubles it, up to maxLockMs. */
+  baseLockMs: number;
+  maxLockMs: number;
+}
+
+export type LocalOutcome =
+  | { ok: true; user: UpstreamUser }
+  | { ok: false; reason: "invalid" | "locked"; retryAfterMs?: number };
+
+export class LocalAccounts {
+  private failures = new Map<string, { count: number; until: number }>();
+  private dummy: Promise<string>;
+
+  constructor(
+    readonly id: string,
+    readonly label: string,
+    private readonly users: Record<string, LocalUser>,
+    private readonly passwords: PasswordHasher,
+    private readonly policy: LockoutPolicy,
+    private readonly now: () => number,
+  ) {
+    this.dummy = passwords.hash(randomId(16));
+  }
+
+  async verify(username: string, password: string): Promise<LocalOutcome> {
+    const key = username.trim().toLowerCase();
+    const now = this.now();
+    const f = this.failures.get(key);
+    if (f && f.until > now) return { ok: false, reason: "locked", retryAfterMs: f.until - now };
+    const user = Object.hasOwn(this.users, key) ? this.users[key] : undefined;
+    // The same work whether or not the user exists.
+    const ok = await this.passwords.verify(password, user?.passwordHash ?? (await this.dummy));
+    if (!ok || !user) {
+      const count = (f?.count ?? 0) + 1;
+      const over = count - this.policy.maxAttempts;
+      const until = over >= 0 ? now + Math.min(this.policy.maxLockMs, this.policy.baseLockMs * 2 ** over) : 0;
+      this.failures.set(key, { count, until });
+      if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value as string);
+      return until > now
+        ? { ok: false, reason: "locked", retryAfterMs: until - now }
+        : { ok: false, reason: "invalid" };
+    }
+    this.failures.delete(key);
+    const u: UpstreamUser = { subject: key, emailVerified: user.email !== undefined, groups: user.groups };
+    if (user.email) u.email = user.email;
+    if (user.name) u.name = user.name;
+    return { ok: true, user: u };
+  }
+}
