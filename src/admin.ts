@@ -52,6 +52,32 @@ export async function revokeClient(d: AdminDeps, id: string): Promise<boolean> {
   return d.store.deleteClient(id, d.now());
 }
 
+export async function listSessions(d: AdminDeps): Promise<Record<string, unknown>[]> {
+  const now = d.now();
+  return (await d.store.listSessions())
+    .filter((s) => s.revoked_at === undefined && s.expires_at > now)
+    .sort((a, b) => a.created_at - b.created_at)
+    .map((s) => ({
+      id: s.id,
+      subject: s.subject,
+      method: s.method,
+      created_at: new Date(s.created_at).toISOString(),
+      expires_at: new Date(s.expires_at).toISOString(),
+    }));
+}
+
+/** Revokes one session by id, or every session of a subject (`subject:alice`). Returns how many. */
+export async function revokeSessions(d: AdminDeps, target: string): Promise<number> {
+  const subject = target.startsWith("subject:") ? target.slice("subject:".length) : undefined;
+  let n = 0;
+  for (const s of await d.store.listSessions()) {
+    if (subject !== undefined ? s.subject === subject : s.id === target) {
+      if (await d.store.revokeSession(s.id, d.now())) n++;
+    }
+  }
+  return n;
+}
+
 export async function rotateKeys(d: AdminDeps): Promise<string> {
   return d.keys.rotate(d.now(), "gatehouse keys rotate");
 }
@@ -67,6 +93,11 @@ export const adminApi = (d: AdminDeps) =>
     .delete("/clients/:id", async ({ params }) => {
       const ok = await revokeClient(d, decodeURIComponent(params.id));
       return ok ? Response.json({ revoked: true }) : Response.json({ error: "not_found" }, { status: 404 });
+    })
+    .get("/sessions", async () => Response.json(await listSessions(d)))
+    .delete("/sessions/:id", async ({ params }) => {
+      const n = await revokeSessions(d, decodeURIComponent(params.id));
+      return n > 0 ? Response.json({ revoked: n }) : Response.json({ error: "not_found" }, { status: 404 });
     })
     .post("/keys/rotate", async () => {
       try {

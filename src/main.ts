@@ -6,7 +6,16 @@ import pkg from "../package.json" with { type: "json" };
 import { adminApi } from "./admin.ts";
 import { createApp } from "./app.ts";
 import { parseArgs, parseBind, UsageError } from "./cli/args.ts";
-import { CHECK_HELP, CLIENTS_HELP, HASH_TOKEN_HELP, KEYS_HELP, MAIN_HELP, SERVE_HELP } from "./cli/help.ts";
+import {
+  CHECK_HELP,
+  CLIENTS_HELP,
+  HASH_PASSWORD_HELP,
+  HASH_TOKEN_HELP,
+  KEYS_HELP,
+  MAIN_HELP,
+  SERVE_HELP,
+  SESSIONS_HELP,
+} from "./cli/help.ts";
 import { adminSocketPath, stateCommand } from "./cli/state-commands.ts";
 import { ConfigError, loadConfig, locateConfig } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
@@ -187,9 +196,9 @@ function startAdminSocket(
   }
 }
 
-async function stateAdmin(command: "clients" | "keys", argv: string[]): Promise<number> {
+async function stateAdmin(command: "clients" | "keys" | "sessions", argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, { config: { value: true }, json: {}, help: {} }, 2);
-  if (flags.help) return print(command === "keys" ? KEYS_HELP : CLIENTS_HELP);
+  if (flags.help) return print(command === "keys" ? KEYS_HELP : command === "sessions" ? SESSIONS_HELP : CLIENTS_HELP);
   const config = await readConfig(flags.config as string | undefined);
   return stateCommand(command, positionals[0], positionals[1], {
     config,
@@ -224,6 +233,17 @@ async function hashToken(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function hashPassword(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { help: {} }, 1);
+  if (flags.help) return print(HASH_PASSWORD_HELP);
+  let password = positionals[0];
+  if (password === undefined && !process.stdin.isTTY) password = (await Bun.stdin.text()).replace(/\r?\n$/, "");
+  if (!password)
+    throw new UsageError("give the password as an argument or on standard input (see gatehouse hash-password --help)");
+  process.stdout.write(`${await bunPasswords.hash(password)}\n`);
+  return 0;
+}
+
 function print(text: string): number {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   return 0;
@@ -250,7 +270,10 @@ export async function main(argv: string[]): Promise<number> {
         return await hashToken(rest);
       case "clients":
       case "keys":
+      case "sessions":
         return await stateAdmin(command, rest);
+      case "hash-password":
+        return await hashPassword(rest);
       default:
         throw new UsageError(`unknown command "${command}" (see gatehouse --help)`);
     }

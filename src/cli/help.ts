@@ -8,6 +8,8 @@ Usage:
   gatehouse hash-token [TOKEN]                                      print a sha256: key for bearer.tokens
   gatehouse clients list|show ID|revoke ID [--config PATH] [--json] manage registered OAuth clients
   gatehouse keys rotate [--config PATH]                             start signing with a new key
+  gatehouse sessions list | revoke ID | revoke subject:USER          browser sessions of the login methods
+  gatehouse hash-password [PASSWORD]                                an argon2id hash for a local account
   gatehouse --version                                               print the version
   gatehouse <command> --help                                        help for one command
 
@@ -67,4 +69,22 @@ Starts signing access tokens with a newly generated ES256 key. The previous key 
 the tokens it signed until they expire, so nobody is logged out. Keys also rotate on their own every
 oauthAs.signingKeyRotationDays (default 30). With oauthAs.jwtSecret (HS256) there is nothing to rotate: change the
 secret instead (which invalidates every token).
+`;
+
+export const SESSIONS_HELP = `Usage: gatehouse sessions list [--json]
+       gatehouse sessions revoke SESSION_ID
+       gatehouse sessions revoke subject:USER
+       (each takes --config PATH)
+
+The browser sessions of users who signed in through oauthAs.logins. Revoking one makes that browser sign in again
+before it can authorize another app (tokens already issued keep working: revoke the app with gatehouse clients).
+`;
+
+export const HASH_PASSWORD_HELP = `Usage: gatehouse hash-password [PASSWORD]
+
+Prints an argon2id hash for a local account (oauthAs.logins, type "local"):
+
+  "users": { "alice": { "passwordHash": "$argon2id$v=19$…", "groups": ["admins"] } }
+
+The password is read from the argument, else from standard input (echo -n 'secret' | gatehouse hash-password).
 `;

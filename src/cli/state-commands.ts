@@ -3,7 +3,15 @@
 // directly (taking its lock, so they never race a server).
 
 import { existsSync } from "node:fs";
-import { type AdminDeps, listClients, revokeClient, rotateKeys, showClient } from "../admin.ts";
+import {
+  type AdminDeps,
+  listClients,
+  listSessions,
+  revokeClient,
+  revokeSessions,
+  rotateKeys,
+  showClient,
+} from "../admin.ts";
 import type { Config } from "../config/types.ts";
 import { createLogger } from "../log.ts";
 import { KeyRing } from "../oauth/keys.ts";
@@ -59,7 +67,7 @@ function table(rows: Record<string, unknown>[], columns: [string, string][]): st
 }
 
 export async function stateCommand(
-  command: "clients" | "keys",
+  command: "clients" | "keys" | "sessions",
   sub: string | undefined,
   arg: string | undefined,
   options: { config: Config; json: boolean; out: (s: string) => void },
@@ -80,6 +88,35 @@ export async function stateCommand(
   };
   const print = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
 
+  if (command === "sessions") {
+    if (sub === "list") {
+      const r = await run({ method: "GET", path: "/sessions" }, (d) => listSessions(d));
+      const rows = r.body as Record<string, unknown>[];
+      if (options.json) print(rows);
+      else if (rows.length === 0) out("no active browser sessions\n");
+      else {
+        out(
+          `${table(rows, [
+            ["id", "SESSION"],
+            ["subject", "USER"],
+            ["method", "SIGNED IN WITH"],
+            ["created_at", "SINCE"],
+            ["expires_at", "UNTIL"],
+          ])}\n`,
+        );
+      }
+      return 0;
+    }
+    if (sub === "revoke" && arg) {
+      const r = await run({ method: "DELETE", path: `/sessions/${encodeURIComponent(arg)}` }, (d) =>
+        revokeSessions(d, arg),
+      );
+      if (r.status === 404 || r.body === 0) throw new UsageError(`no active session matches ${arg}`);
+      out(`revoked ${(r.body as { revoked?: number }).revoked ?? r.body} session(s): the browser must sign in again\n`);
+      return 0;
+    }
+    throw new UsageError("usage: gatehouse sessions list | revoke SESSION_ID | revoke subject:USER");
+  }
   if (command === "keys") {
     if (sub !== "rotate") throw new UsageError("usage: gatehouse keys rotate");
     const r = await run({ method: "POST", path: "/keys/rotate" }, async (d) => ({ kid: await rotateKeys(d) }));

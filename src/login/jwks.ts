@@ -56,9 +56,13 @@ export class RemoteJwks {
   /** The key for a token's header, for jose's jwtVerify. */
   async key(header: JWSHeaderParameters): Promise<Key> {
     const now = this.o.now();
-    if (now - this.loadedAt > (this.o.maxAgeMs ?? 3_600_000)) await this.load();
+    let fresh = false;
+    if (now - this.loadedAt > (this.o.maxAgeMs ?? 3_600_000)) {
+      await this.load();
+      fresh = true;
+    }
     let jwk = this.find(header);
-    if (!jwk && now - this.lastUnknownRefetch >= (this.o.cooldownMs ?? 10_000) && this.loadedAt !== now) {
+    if (!jwk && !fresh && now - this.lastUnknownRefetch >= (this.o.cooldownMs ?? 10_000)) {
       this.lastUnknownRefetch = now;
       await this.load();
       jwk = this.find(header);

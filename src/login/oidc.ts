@@ -222,12 +222,6 @@ export class OidcLogin implements InteractiveLogin {
     }
     if (p.nonce !== nonce)
       throw new UpstreamError(this.id, "the ID token was refused: its nonce does not match this sign-in");
-    if (this.settings.hostedDomain && p.hd !== this.settings.hostedDomain) {
-      throw new UpstreamError(
-        this.id,
-        `the account is not in the ${this.settings.hostedDomain} Google Workspace domain`,
-      );
-    }
     return p;
   }
 
@@ -254,6 +248,8 @@ export class OidcLogin implements InteractiveLogin {
     if (email) user.email = email;
     const name = str(claims.name) ?? str(claims.preferred_username);
     if (name) user.name = name;
+    const hd = str(claims.hd);
+    if (hd) user.hostedDomain = hd;
     return user;
   }
 }

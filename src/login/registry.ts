@@ -47,7 +47,10 @@ export class Logins {
     this.globalAllow = allowChecker(config.allow);
     for (const l of config.logins) {
       const methodAllow = allowChecker(l.allow);
-      const m: LoginMethod = { config: l, allows: (u) => this.globalAllow(u) && methodAllow(u) };
+      // Google Workspace: only accounts of the configured domain (the `hd` claim), whatever else the rules say.
+      const domain = l.type === "oidc" ? l.oidc.hostedDomain : undefined;
+      const inDomain = (u: UpstreamUser) => domain === undefined || u.hostedDomain === domain;
+      const m: LoginMethod = { config: l, allows: (u) => inDomain(u) && this.globalAllow(u) && methodAllow(u) };
       if (l.type === "oidc") m.upstream = new OidcLogin(l.oidc, now, deps.fetch);
       if (l.type === "github") m.upstream = new GithubLogin(l.github, deps.fetch);
       if (l.type === "local") {

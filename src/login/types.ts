@@ -10,7 +10,9 @@ export interface UpstreamUser {
   name?: string;
   /** Upstream groups (OIDC groups claim, GitHub orgs and org/team slugs, local groups). */
   groups: string[];
-  /** Extra facts allow rules can check (Google's hosted domain, GitHub orgs and teams). */
+  /** Google Workspace domain (the ID token's `hd`). */
+  hostedDomain?: string;
+  /** Extra facts allow rules can check (GitHub orgs and teams). */
   githubOrgs?: string[];
   githubTeams?: string[];
   /** The provider's own tokens: never given to MCP clients; kept (encrypted) only when configured. */

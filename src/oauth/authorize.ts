@@ -48,7 +48,7 @@ export type AuthorizeOutcome =
   | { kind: "consent"; pending: PendingAuthorization; logins: LoginMethod[] }
   | {
       kind: "password";
-      tx: { state: string; csrf: string; browser: string };
+      tx: { state: string; csrf: string; pendingId: string };
       method: LoginMethod;
       error?: string;
       status?: 200 | 401 | 429;

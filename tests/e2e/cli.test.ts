@@ -85,4 +85,11 @@ describe("gatehouse CLI", () => {
     expect(run(["hash-token", "s3cret"]).out.trim()).toBe(`sha256:${sha256Hex("s3cret")}`);
     expect(run(["hash-token"], { stdin: "s3cret\n" }).out.trim()).toBe(`sha256:${sha256Hex("s3cret")}`);
   });
+
+  test("hash-password prints an argon2id hash that verifies", async () => {
+    const r = run(["hash-password", "s3cret pass"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toStartWith("$argon2id$");
+    expect(await Bun.password.verify("s3cret pass", r.out.trim())).toBe(true);
+  });
 });

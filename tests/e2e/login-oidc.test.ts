@@ -12,12 +12,14 @@ import { type OidcFixture, startOidcProvider } from "../fixtures/oidc-provider.t
 import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
 import { freePort } from "../helpers/net.ts";
 import { browse, HeadlessOAuthProvider } from "../helpers/oauth-client.ts";
+import { BUN, MAIN, ROOT } from "../helpers/paths.ts";
 import { writeConfig } from "../helpers/temp.ts";
 
 let backend: HttpBackend;
 let idp: OidcFixture;
 let gh: Running;
 let mcpUrl: URL;
+let configPath: string;
 
 beforeAll(async () => {
   backend = await startHttpBackend();
@@ -37,7 +39,7 @@ beforeAll(async () => {
       carol: { sub: "carol-sub", email: "carol@example.com", email_verified: true, groups: ["sales"] },
     },
   });
-  const config = writeConfig({
+  configPath = writeConfig({
     mcpServers: { web: { url: backend.url } },
     serverAuth: {
       providers: ["oauth_as"],
@@ -63,7 +65,7 @@ beforeAll(async () => {
       },
     },
   });
-  gh = await startGatehouse({ config, port });
+  gh = await startGatehouse({ config: configPath, port });
   mcpUrl = new URL(`${issuer}/mcp`);
 }, 60_000);
 
@@ -193,5 +195,22 @@ describe("login through an OpenID provider", () => {
     expect(second.provider.lastBrowse?.consentShown).toBe(true); // a new client still needs the user's consent
     expect(second.provider.lastBrowse?.visited.some((u) => u.startsWith(idp.issuer))).toBe(false);
     await second.client.close();
+  });
+
+  test("gatehouse sessions list/revoke: a revoked session makes the browser sign in again", async () => {
+    const jar = new Map<string, string>();
+    const first = await connectAs("alice", jar);
+    await first.client.close();
+    const cli = (...args: string[]) =>
+      Bun.spawnSync([BUN, MAIN, "sessions", ...args, "--config", configPath], { cwd: ROOT, timeout: 20_000 });
+    const listed = cli("list");
+    expect(listed.exitCode).toBe(0);
+    expect(listed.stdout.toString()).toContain("alice@example.com");
+    const revoked = cli("revoke", "subject:alice@example.com");
+    expect(revoked.exitCode).toBe(0);
+    expect(revoked.stdout.toString()).toMatch(/revoked [1-9]\d* session/);
+    const again = await connectAs("alice", jar);
+    expect(again.provider.lastBrowse?.visited.some((u) => u.startsWith(idp.issuer))).toBe(true);
+    await again.client.close();
   });
 });

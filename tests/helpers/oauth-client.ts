@@ -13,6 +13,8 @@ export interface BrowserOptions {
   /** Headers the reverse proxy would add (x-forwarded-user …). */
   headers?: Record<string, string>;
   decision?: "approve" | "deny";
+  /** The login method to choose on a consent page that offers several. */
+  login?: string;
   /** The browser's cookies, shared between runs to act as the same browser (cookies ignore ports, as browsers do). */
   jar?: Map<string, string>;
   /** Stop (without requesting it) at the first URL this returns true for. */
@@ -81,11 +83,8 @@ export async function browse(
       const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(res.text)?.[1] ?? "";
       url = new URL(form[1] as string, url).href;
       method = "POST";
-      body = new URLSearchParams({
-        request_id: field("request_id"),
-        csrf: field("csrf"),
-        decision: o.decision ?? "approve",
-      }).toString();
+      const decision = o.decision === "deny" ? "deny" : o.login ? `approve:${o.login}` : "approve";
+      body = new URLSearchParams({ request_id: field("request_id"), csrf: field("csrf"), decision }).toString();
       continue;
     }
     return { status: res.status, page: res.text, consentShown, visited };

@@ -57,7 +57,10 @@ export const authorization = (deps: OAuthHttpDeps) => {
         for (const c of outcome.cookies ?? []) headers.append("set-cookie", c);
         return new Response(null, { status: outcome.status ?? 302, headers });
       }
-      case "password":
+      case "password": {
+        // After the form, the browser goes on to the app: the CSP must let the form's redirect go there.
+        const pending = pendings.peek(outcome.tx.pendingId);
+        const action = pending ? formAction(pending, []) : "'self'";
         return new Response(
           passwordPage({
             action: `${base}/login/${outcome.method.config.id}`,
@@ -66,8 +69,9 @@ export const authorization = (deps: OAuthHttpDeps) => {
             label: outcome.method.config.label,
             ...(outcome.error ? { error: outcome.error } : {}),
           }),
-          { status: outcome.status ?? 200, headers: pageHeaders() },
+          { status: outcome.status ?? 200, headers: pageHeaders(action) },
         );
+      }
       case "consent": {
         const p = outcome.pending;
         pendings.add(p);
