@@ -2,6 +2,7 @@
 // until it listens, and stops it (SIGTERM, then SIGKILL) — also when a test fails.
 
 import type { Subprocess } from "bun";
+import { onCleanup } from "./cleanup.ts";
 import { freePort } from "./net.ts";
 import { BINARY, BUN, MAIN, ROOT } from "./paths.ts";
 
@@ -15,11 +16,6 @@ export interface Running {
   waitForLog(text: string | RegExp): Promise<string>;
   stop(signal?: "SIGTERM" | "SIGINT"): Promise<number | null>;
 }
-
-const running = new Set<Running>();
-process.on("exit", () => {
-  for (const r of running) r.proc.kill("SIGKILL");
-});
 
 export async function startGatehouse(options: {
   config: string;
@@ -48,6 +44,9 @@ export async function startGatehouse(options: {
   };
   void pump(proc.stdout);
   void pump(proc.stderr);
+  const forget = onCleanup(() => {
+    proc.kill("SIGKILL");
+  });
   const ready = options.ready ?? /listening/;
   const deadline = Date.now() + 20_000;
   while (!ready.test(out)) {
@@ -72,7 +71,7 @@ export async function startGatehouse(options: {
       return out;
     },
     async stop(signal = "SIGTERM") {
-      running.delete(r);
+      forget();
       if (proc.exitCode !== null) return proc.exitCode;
       proc.kill(signal);
       const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
@@ -81,6 +80,5 @@ export async function startGatehouse(options: {
       return code;
     },
   };
-  running.add(r);
   return r;
 }

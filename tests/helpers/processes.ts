@@ -1,7 +1,8 @@
 // Real backend processes for end-to-end tests: server-everything over Streamable HTTP or the 2024-11-05 SSE
-// transport, on a free port, stopped by the test (and killed when the test process exits).
+// transport, on a free port, stopped by the test (and killed after the tests if a test failed first).
 
 import type { Subprocess } from "bun";
+import { onCleanup } from "./cleanup.ts";
 import { freePort } from "./net.ts";
 import { BUN, EVERYTHING } from "./paths.ts";
 
@@ -10,11 +11,6 @@ export interface BackendProcess {
   proc: Subprocess;
   stop(): Promise<void>;
 }
-
-const alive = new Set<Subprocess>();
-process.on("exit", () => {
-  for (const p of alive) p.kill("SIGKILL");
-});
 
 /** Descendant pids of a process (children first), from /proc. */
 export function childPids(pid: number): number[] {
@@ -65,13 +61,20 @@ export async function startEverything(mode: "streamableHttp" | "sse"): Promise<B
     stdout: "ignore",
     stderr: "pipe",
   }) as unknown as Subprocess<"ignore", "pipe", "pipe">;
-  alive.add(proc);
-  await waitFor(proc, /listening on port|running on port/i, `server-everything ${mode}`);
+  const forget = onCleanup(() => {
+    proc.kill("SIGKILL");
+  });
+  try {
+    await waitFor(proc, /listening on port|running on port/i, `server-everything ${mode}`);
+  } catch (e) {
+    proc.kill("SIGKILL");
+    throw e;
+  }
   return {
     url: `http://127.0.0.1:${port}/${mode === "sse" ? "sse" : "mcp"}`,
     proc,
     async stop() {
-      alive.delete(proc);
+      forget();
       proc.kill("SIGKILL");
       await proc.exited;
     },

@@ -1,17 +1,13 @@
-// Temporary directories and config files, removed when the test process exits.
+// Temporary directories and config files, removed after the tests (tests/setup.ts).
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-const dirs: string[] = [];
-process.on("exit", () => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+import { onCleanup } from "./cleanup.ts";
 
 export function tempDir(prefix = "gatehouse-test-"): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
+  onCleanup(() => rmSync(d, { recursive: true, force: true }));
   return d;
 }
 
