@@ -5,7 +5,7 @@
 import { Elysia } from "elysia";
 import { createAuditor } from "./audit.ts";
 import { buildChain } from "./auth/chain.ts";
-import type { AuthFailure, AuthResult, Identity } from "./auth/identity.ts";
+import { type AuthFailure, type AuthResult, type Identity, insufficientScope } from "./auth/identity.ts";
 import type { BackendConfig, Config } from "./config/types.ts";
 import { errors } from "./http/errors.ts";
 import { health } from "./http/health.ts";
@@ -25,7 +25,7 @@ import type { Backend } from "./mcp/catalog.ts";
 import { Gateway } from "./mcp/gateway.ts";
 import { AuthorizationServer } from "./oauth/authorization-server.ts";
 import { PendingAuthorizations } from "./oauth/authorize.ts";
-import { challenge, oauthProvider } from "./oauth/bearer-verifier.ts";
+import { oauthProvider } from "./oauth/bearer-verifier.ts";
 import { hasAll } from "./oauth/scopes.ts";
 import type { Clock, PasswordHasher, Spawner } from "./platform/types.ts";
 import { Acl } from "./policy/acl.ts";
@@ -126,17 +126,16 @@ export async function createApp(config: Config, deps: AppDeps) {
       );
     }
   }
-  const chain = buildChain(config.auth, as ? { oauth_as: oauthProvider(as) } : {});
-  const required = as?.config.requiredScopes ?? [];
+  const chain = buildChain(config.auth, as ? { oauth_as: oauthProvider(as) } : {}, {
+    now: () => deps.clock.now(),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+  });
+  /** A token without its provider's requiredScopes gets 403 insufficient_scope (RFC 6750 §3.1). */
   const checkScopes = (identity: Identity): AuthFailure | undefined => {
-    if (!as || identity.scopes === undefined || hasAll(identity.scopes, required)) return undefined;
-    const description = `the token lacks the scope(s) ${required.filter((s) => !identity.scopes?.includes(s)).join(" ")}`;
-    return {
-      status: 403,
-      error: "insufficient_scope",
-      description,
-      challenge: challenge(as, { error: "insufficient_scope", description, scope: required }),
-    };
+    const required = identity.requiredScopes ?? [];
+    if (identity.scopes === undefined || hasAll(identity.scopes, required)) return undefined;
+    const missing = required.filter((s) => !identity.scopes?.includes(s));
+    return insufficientScope(identity, required, `the token lacks the scope(s) ${missing.join(" ")}`);
   };
   const authLog = log.child("auth");
   const authenticate = async (request: Request): Promise<AuthResult> => {

@@ -2,6 +2,8 @@
 
 import type { AuthConfig } from "../config/types.ts";
 import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
+import { introspectionProvider } from "./introspection.ts";
+import { jwtProvider } from "./jwt.ts";
 import { bearerProvider, forwardedProvider, noneProvider, providerChain } from "./providers.ts";
 
 /** Providers that need more than configuration (the OAuth authorization server's token verifier). */
@@ -9,7 +11,16 @@ export interface ExtraProviders {
   oauth_as?: AuthProvider;
 }
 
-export function buildChain(auth: AuthConfig, extra: ExtraProviders = {}): (req: AuthRequest) => Promise<AuthResult> {
+export interface ChainDeps {
+  now(): number;
+  fetch?: typeof fetch;
+}
+
+export function buildChain(
+  auth: AuthConfig,
+  extra: ExtraProviders,
+  deps: ChainDeps,
+): (req: AuthRequest) => Promise<AuthResult> {
   const providers: AuthProvider[] = auth.providers.map((kind): AuthProvider => {
     switch (kind) {
       case "none":
@@ -22,6 +33,12 @@ export function buildChain(auth: AuthConfig, extra: ExtraProviders = {}): (req: 
       case "oauth_as":
         if (!extra.oauth_as) throw new Error("the oauth_as provider needs the authorization server");
         return extra.oauth_as;
+      case "jwt":
+        if (!auth.jwt) throw new Error("jwt provider without configuration");
+        return jwtProvider(auth.jwt, deps);
+      case "introspection":
+        if (!auth.introspection) throw new Error("introspection provider without configuration");
+        return introspectionProvider(auth.introspection, deps);
       default:
         throw new Error(`unknown provider ${kind satisfies never}`);
     }

@@ -1,6 +1,6 @@
 // Who is calling, as every provider in the chain describes it, and how a provider says yes or no.
 
-export type ProviderKind = "none" | "bearer" | "forwarded" | "oauth_as";
+export type ProviderKind = "none" | "bearer" | "forwarded" | "oauth_as" | "jwt" | "introspection";
 
 export interface Identity {
   /** Stable user id: the bearer token's subject, the forwarded user, the token's `sub`; "anonymous" for none. */
@@ -12,12 +12,17 @@ export interface Identity {
   provider: ProviderKind;
   /** OAuth scopes granted to the token; undefined when the provider has no notion of scopes. */
   scopes?: string[];
+  /** Scopes every request needs (the provider's requiredScopes); a token without them gets 403 insufficient_scope. */
+  requiredScopes?: string[];
+  /** The protected resource metadata URL to name in challenges (RFC 9728 §5.1), for providers that serve one. */
+  resourceMetadata?: string;
   clientId?: string;
+  email?: string;
 }
 
 /** Why a provider refused; the first provider's refusal is what the client sees if every provider refuses. */
 export interface AuthFailure {
-  status: 401 | 403;
+  status: 401 | 403 | 503;
   /** RFC 6750 §3.1 error code, absent when no credentials were presented at all. */
   error?: "invalid_request" | "invalid_token" | "insufficient_scope";
   description: string;
@@ -43,4 +48,13 @@ export interface AuthProvider {
 /** The key a session is bound to: the same human through another provider is another principal. */
 export function principalKey(identity: Identity): string {
   return `${identity.provider}:${identity.subject}`;
+}
+
+/** 403 for a token without the scopes an operation needs (RFC 6750 §3.1; MCP: all scopes the operation needs). */
+export function insufficientScope(identity: Identity, needed: string[], description: string): AuthFailure {
+  const scope = [...new Set(needed)].join(" ");
+  let challenge = `Bearer error="insufficient_scope", scope="${scope}"`;
+  if (identity.resourceMetadata) challenge += `, resource_metadata="${identity.resourceMetadata}"`;
+  challenge += `, error_description="${description.replace(/["\\]/g, "'").replace(/=/g, ":")}"`;
+  return { status: 403, error: "insufficient_scope", description, challenge };
 }

@@ -98,27 +98,29 @@ export function forwardedProvider(config: ForwardedConfig): AuthProvider {
 /**
  * Tries providers in order; the first that accepts wins. When all refuse, the answer is the first provider's
  * refusal, so that the order of providers, not the last one tried, decides what a client is told — except that
- * when the chain includes the OAuth provider, its challenge is the one sent: MCP clients start their OAuth
- * discovery from `resource_metadata` in every 401 (MCP authorization, RFC 9728 §5.1).
+ * when a provider's challenge names protected resource metadata (oauth_as, or jwt/introspection serving discovery),
+ * that challenge is the one sent: MCP clients start their OAuth discovery from `resource_metadata` in every 401
+ * (MCP authorization, RFC 9728 §5.1).
  */
 export function providerChain(providers: AuthProvider[]): (req: AuthRequest) => Promise<AuthResult> {
   if (providers.length === 0) return async (req) => noneProvider.authenticate(req);
   return async (req) => {
     let first: AuthFailure | undefined;
-    let oauth: AuthFailure | undefined;
+    let discoverable: AuthFailure | undefined;
     const reasons: string[] = [];
     for (const p of providers) {
       const r = await p.authenticate(req);
       if (r.ok) return r;
       first ??= r.failure;
-      if (p.kind === "oauth_as") oauth ??= r.failure;
+      // The first refusal that points at protected resource metadata (oauth_as, jwt/introspection with discovery).
+      if (r.failure.challenge.includes("resource_metadata=")) discoverable ??= r.failure;
       reasons.push(`${p.kind}: ${r.failure.description}`);
     }
     const answer = first as AuthFailure;
-    const failure: AuthFailure = oauth
-      ? { ...answer, status: oauth.status, challenge: oauth.challenge }
+    const failure: AuthFailure = discoverable
+      ? { ...answer, status: discoverable.status, challenge: discoverable.challenge }
       : { ...answer };
-    if (oauth?.error) failure.error = oauth.error;
+    if (discoverable?.error) failure.error = discoverable.error;
     failure.tried = reasons.join("; ");
     return { ok: false, failure };
   };

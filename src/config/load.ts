@@ -12,6 +12,7 @@ import { DEFAULT_REDIRECT_ALLOWLIST } from "../oauth/redirect-uri.ts";
 import type { AclConfig, Grant } from "../policy/acl.ts";
 import { parseDuration } from "./duration.ts";
 import { joinPath, substituteEnv } from "./env.ts";
+import { introspectionConfig, jwtConfig } from "./external.ts";
 import { describeJsonError, stripJsonComments } from "./jsonc.ts";
 import { allowRulesProblems, loadLogins } from "./logins.ts";
 import {
@@ -21,6 +22,10 @@ import {
   type GrantInput,
   HttpServer,
   type HttpServerInput,
+  Introspection,
+  type IntrospectionInput,
+  Jwt,
+  type JwtInput,
   LegacyAcl,
   type LegacyAclInput,
   OAuthAs,
@@ -66,7 +71,7 @@ export class ConfigError extends Error {
   }
 }
 
-const PROVIDERS: readonly ProviderKind[] = ["none", "bearer", "forwarded", "oauth_as"];
+const PROVIDERS: readonly ProviderKind[] = ["none", "bearer", "forwarded", "oauth_as", "jwt", "introspection"];
 
 /** A short rendering of a bad value for error messages (never the whole object). */
 function found(value: unknown): string {
@@ -534,7 +539,7 @@ function bearerTokens(raw: unknown, path: string, problems: ConfigProblem[]): Be
 }
 
 function serverAuth(raw: unknown, problems: ConfigProblem[]): AuthConfig {
-  const auth: AuthConfig = { providers: [] };
+  const auth: AuthConfig = { providers: [], toolScopes: {} };
   if (raw === undefined) return auth;
   const path = "serverAuth";
   if (raw && typeof raw === "object" && !Array.isArray(raw) && "provider" in raw) {
@@ -560,10 +565,15 @@ function serverAuth(raw: unknown, problems: ConfigProblem[]): AuthConfig {
     }
     auth.providers.push(p as ProviderKind);
   }
-  const blockFor: Record<Exclude<ProviderKind, "none">, "bearer" | "forwarded" | "oauthAs"> = {
+  const blockFor: Record<
+    Exclude<ProviderKind, "none">,
+    "bearer" | "forwarded" | "oauthAs" | "jwt" | "introspection"
+  > = {
     bearer: "bearer",
     forwarded: "forwarded",
     oauth_as: "oauthAs",
+    jwt: "jwt",
+    introspection: "introspection",
   };
   for (const p of new Set(auth.providers)) {
     if (p === "none") continue;
@@ -588,6 +598,18 @@ function serverAuth(raw: unknown, problems: ConfigProblem[]): AuthConfig {
   if (s.oauthAs !== undefined && check(OAuthAs, s.oauthAs, `${path}.oauthAs`, problems)) {
     auth.oauthAs = oauthAs(s.oauthAs as OAuthAsInput, problems);
   }
+  if (s.jwt !== undefined && check(Jwt, s.jwt, `${path}.jwt`, problems)) {
+    auth.jwt = jwtConfig(s.jwt as JwtInput, `${path}.jwt`, problems, check);
+  }
+  if (s.introspection !== undefined && check(Introspection, s.introspection, `${path}.introspection`, problems)) {
+    auth.introspection = introspectionConfig(
+      s.introspection as IntrospectionInput,
+      `${path}.introspection`,
+      problems,
+      check,
+    );
+  }
+  auth.toolScopes = s.toolScopes ?? {};
   if (s.acl !== undefined) {
     const a = acl(s.acl, problems);
     if (a) auth.acl = a;

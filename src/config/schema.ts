@@ -225,6 +225,74 @@ export const LoginSchemas = {
   ),
 } as const;
 
+/** Which discovery documents Gatehouse serves for tokens from another issuer. */
+const ExternalDiscovery = T.Object(
+  {
+    /** "direct": protected resource metadata names the issuer; "proxy": it names Gatehouse, which republishes the
+     *  issuer's metadata with `issuer` rewritten; "none": nothing is served. */
+    mode: T.Optional(
+      T.Union([T.Literal("direct"), T.Literal("proxy"), T.Literal("none")], {
+        description: '"direct", "proxy" or "none"',
+      }),
+    ),
+    /** The public URL of /mcp (the `resource` of its metadata). */
+    resourceUrl: T.Optional(T.String({ minLength: 1 })),
+    /** Proxy mode: the public URL of Gatehouse (the rewritten `issuer`). */
+    publicUrl: T.Optional(T.String({ minLength: 1 })),
+    scopesSupported: T.Optional(StringList),
+    /** Registration shim for issuers without open registration: every caller gets this pre-registered client. */
+    staticClient: T.Optional(
+      T.Object({ clientId: T.String({ minLength: 1 }), clientSecret: T.Optional(T.String()) }, closed),
+    ),
+  },
+  closed,
+);
+
+export const Jwt = T.Object(
+  {
+    issuer: T.String({ minLength: 1 }),
+    audience: T.Union([T.String({ minLength: 1 }), StringList], { description: "a string or an array of strings" }),
+    jwksUri: T.Optional(T.String({ minLength: 1 })),
+    secret: T.Optional(T.String()),
+    algorithms: T.Optional(StringList),
+    clockSkew: T.Optional(Duration),
+    requireTyp: T.Optional(T.String({ minLength: 1 })),
+    requiredScopes: T.Optional(StringList),
+    allow: T.Optional(AllowRules),
+    subjectClaim: T.Optional(T.String({ minLength: 1 })),
+    groupsClaim: T.Optional(T.String({ minLength: 1 })),
+    timeout: T.Optional(Duration),
+    discovery: T.Optional(ExternalDiscovery),
+  },
+  closed,
+);
+
+export const Introspection = T.Object(
+  {
+    endpoint: T.String({ minLength: 1 }),
+    clientId: T.String({ minLength: 1 }),
+    clientSecret: T.String(),
+    authMethod: T.Optional(
+      T.Union([T.Literal("client_secret_basic"), T.Literal("client_secret_post")], {
+        description: '"client_secret_basic" or "client_secret_post"',
+      }),
+    ),
+    issuer: T.Optional(T.String()),
+    audience: T.Optional(
+      T.Union([T.String({ minLength: 1 }), StringList], { description: "a string or an array of strings" }),
+    ),
+    requiredScopes: T.Optional(StringList),
+    allow: T.Optional(AllowRules),
+    subjectClaim: T.Optional(T.String({ minLength: 1 })),
+    groupsClaim: T.Optional(T.String({ minLength: 1 })),
+    cacheMaxEntries: T.Optional(T.Integer({ minimum: 0 })),
+    cacheMaxTtl: T.Optional(Duration),
+    timeout: T.Optional(Duration),
+    discovery: T.Optional(ExternalDiscovery),
+  },
+  closed,
+);
+
 export const OAuthAs = T.Object(
   {
     issuerUrl: T.String({ minLength: 1 }),
@@ -314,6 +382,10 @@ export const ServerAuth = T.Object(
     bearer: T.Optional(T.Unknown()),
     forwarded: T.Optional(T.Unknown()),
     oauthAs: T.Optional(T.Unknown()),
+    jwt: T.Optional(T.Unknown()),
+    introspection: T.Optional(T.Unknown()),
+    /** Per-tool scopes: scope → tool patterns (prefixed names), as AuthSec's scope matrix. */
+    toolScopes: T.Optional(T.Record(T.String(), StringList, { description: "an object of scope → [tool pattern]" })),
     /** Legacy ({default, rules}) or role-based ({default, roles, subjects}). */
     acl: T.Optional(T.Unknown()),
   },
@@ -369,5 +441,7 @@ export type LegacyAclInput = Static<typeof LegacyAcl>;
 export type RoleAclInput = Static<typeof RoleAcl>;
 export type GrantInput = Static<typeof Grant>;
 export type OAuthAsInput = Static<typeof OAuthAs>;
+export type JwtInput = Static<typeof Jwt>;
+export type IntrospectionInput = Static<typeof Introspection>;
 export type AuditInput = Static<typeof Audit>;
 export type GatewayInput = Static<typeof Gateway>;

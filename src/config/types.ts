@@ -94,11 +94,59 @@ export interface OAuthAsConfig {
   upstreamTokenKey?: string;
 }
 
+/** Discovery documents served for tokens that another issuer mints (jwt / introspection providers). */
+export interface ExternalDiscoveryConfig {
+  mode: "direct" | "proxy" | "none";
+  /** The public URL of /mcp. */
+  resourceUrl?: string;
+  /** Proxy mode: Gatehouse's public URL (the rewritten issuer). */
+  publicUrl?: string;
+  scopesSupported: string[];
+  staticClient?: { clientId: string; clientSecret?: string };
+}
+
+export interface JwtConfig {
+  issuer: string;
+  audience: string[];
+  jwksUri?: string;
+  secret?: string;
+  algorithms: string[];
+  clockSkewSeconds: number;
+  requireTyp?: string;
+  requiredScopes: string[];
+  allow?: AllowRules;
+  subjectClaim: string;
+  groupsClaim: string;
+  timeoutMs: number;
+  discovery: ExternalDiscoveryConfig;
+}
+
+export interface IntrospectionConfig {
+  endpoint: string;
+  clientId: string;
+  clientSecret: string;
+  authMethod: "client_secret_basic" | "client_secret_post";
+  issuer?: string;
+  audience?: string[];
+  requiredScopes: string[];
+  allow?: AllowRules;
+  subjectClaim: string;
+  groupsClaim: string;
+  cacheMaxEntries: number;
+  cacheMaxTtlMs: number;
+  timeoutMs: number;
+  discovery: ExternalDiscoveryConfig;
+}
+
 export interface AuthConfig {
   providers: ProviderKind[];
   bearer?: { tokens: BearerEntry[] };
   forwarded?: ForwardedConfig;
   oauthAs?: OAuthAsConfig;
+  jwt?: JwtConfig;
+  introspection?: IntrospectionConfig;
+  /** Per-tool scopes: scope → patterns of prefixed tool names. */
+  toolScopes: Record<string, string[]>;
   acl?: AclConfig;
 }
 

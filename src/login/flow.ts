@@ -1,11 +1,11 @@
 // The steps of a login after the consent page: the callback from an upstream provider (state single-use, bound to
 // the browser by the login cookie, 10 minutes at most), the local password form, and logout.
 
+import { UpstreamError } from "../net/upstream.ts";
 import type { AuthorizationServer } from "../oauth/authorization-server.ts";
 import { type AuthorizeOutcome, completeLogin, type PendingAuthorizations } from "../oauth/authorize.ts";
 import { Cookies } from "./cookies.ts";
 import type { LoginMethod, PendingLogin } from "./registry.ts";
-import { UpstreamError } from "./upstream.ts";
 
 const page = (status: 400 | 403 | 429 | 502, title: string, detail: string): AuthorizeOutcome => ({
   kind: "page",

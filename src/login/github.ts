@@ -3,9 +3,9 @@
 // organizations (GET /user/orgs) and teams (GET /user/teams). Organizations become groups `org`, teams `org/team`.
 // Endpoint formats relied on are listed in README ("GitHub").
 
+import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
 import { pkceChallenge } from "./oidc.ts";
 import type { InteractiveLogin, LoginTransaction, UpstreamUser } from "./types.ts";
-import { fetchJson, isObject, UpstreamError } from "./upstream.ts";
 
 export interface GithubSettings {
   id: string;

@@ -6,9 +6,9 @@
 
 import { createHash } from "node:crypto";
 import { type JWTPayload, jwtVerify } from "jose";
-import { RemoteJwks } from "./jwks.ts";
+import { RemoteJwks } from "../net/jwks.ts";
+import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
 import type { InteractiveLogin, LoginTransaction, UpstreamUser } from "./types.ts";
-import { fetchJson, isObject, UpstreamError } from "./upstream.ts";
 
 export interface OidcSettings {
   id: string;

@@ -82,6 +82,8 @@ export function oauthProvider(as: AuthorizationServer): AuthProvider {
           groups: claims.groups,
           provider: "oauth_as",
           scopes: claims.scope.split(" ").filter((s) => s.length > 0),
+          requiredScopes: as.config.requiredScopes,
+          resourceMetadata: protectedResourceMetadataUrl(as.config.resourceUrl),
           clientId: claims.client_id,
         },
       };

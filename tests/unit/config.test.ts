@@ -101,7 +101,7 @@ describe("servers.json loading", () => {
         bad__name: { command: "x" },
         d: { comand: "typo" },
       },
-      serverAuth: { providers: ["bearer", "jwt"], forwarded: { trustedSourceCidrs: ["10.0.0.0/33"] } },
+      serverAuth: { providers: ["bearer", "jwtt"], forwarded: { trustedSourceCidrs: ["10.0.0.0/33"] } },
       gateway: { allowedOrigins: ["https://claude.ai/path"] },
       extra: true,
     });
@@ -113,7 +113,7 @@ describe("servers.json loading", () => {
     expect(byPath["mcpServers.c.idle_timeout"]).toContain('expected "adaptive", "never" or a duration');
     expect(byPath.mcpServers__bad__name ?? byPath["mcpServers.bad__name"]).toContain('must not contain "__"');
     expect(byPath["mcpServers.d"]).toContain('needs "command"');
-    expect(byPath["serverAuth.providers[1]"]).toContain('unknown auth provider "jwt"');
+    expect(byPath["serverAuth.providers[1]"]).toContain('unknown auth provider "jwtt"');
     expect(byPath["serverAuth.bearer"]).toContain('is required because "providers" lists "bearer"');
     expect(byPath["serverAuth.forwarded.trustedSourceCidrs[0]"]).toContain("expected a CIDR");
     expect(byPath["gateway.allowedOrigins[0]"]).toContain("expected an origin");

@@ -1,0 +1,86 @@
+// From the claims of a token another issuer minted (a JWT access token, or an introspection response) to an
+// Identity: subject, groups (→ roles), scopes, email; the allow-lists; and the 401/403 answers, which carry the
+// protected resource metadata challenge when Gatehouse serves discovery for that issuer.
+
+import type { ExternalDiscoveryConfig } from "../config/types.ts";
+import type { AllowRules, allowChecker } from "../login/allow.ts";
+import { protectedResourceMetadataUrl } from "../oauth/metadata.ts";
+import type { AuthFailure, Identity, ProviderKind } from "./identity.ts";
+
+export function scopesOf(claims: Record<string, unknown>): string[] {
+  if (typeof claims.scope === "string") return claims.scope.split(" ").filter((s) => s.length > 0);
+  if (Array.isArray(claims.scp)) return claims.scp.map(String);
+  if (typeof claims.scp === "string") return claims.scp.split(" ").filter((s) => s.length > 0);
+  return [];
+}
+
+export interface ClaimSettings {
+  subjectClaim: string;
+  groupsClaim: string;
+  requiredScopes: string[];
+  allow?: AllowRules;
+  discovery: ExternalDiscoveryConfig;
+}
+
+/** Builds the identity, or the refusal when the allow-lists say no. */
+export function identityFromClaims(
+  kind: ProviderKind,
+  claims: Record<string, unknown>,
+  s: ClaimSettings,
+  allows: ReturnType<typeof allowChecker>,
+): { ok: true; identity: Identity } | { ok: false; failure: AuthFailure } {
+  const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+  const subject = str(claims[s.subjectClaim]) ?? str(claims.sub) ?? str(claims.username);
+  if (!subject)
+    return { ok: false, failure: refusal(s.discovery, "the token names no subject", true, s.requiredScopes) };
+  const rawGroups = claims[s.groupsClaim];
+  const groups = Array.isArray(rawGroups) ? rawGroups.map(String) : typeof rawGroups === "string" ? [rawGroups] : [];
+  const roles = [...new Set([...groups, ...(Array.isArray(claims.roles) ? claims.roles.map(String) : [])])];
+  const email = str(claims.email);
+  const user = { subject, groups, emailVerified: claims.email_verified !== false, ...(email ? { email } : {}) };
+  if (!allows(user)) {
+    return {
+      ok: false,
+      failure: {
+        status: 403,
+        description: `${email ?? subject} is not allowed by ${kind}.allow`,
+        challenge: 'Bearer realm="gatehouse"',
+      },
+    };
+  }
+  const identity: Identity = {
+    subject,
+    roles,
+    groups,
+    provider: kind,
+    scopes: scopesOf(claims),
+    requiredScopes: s.requiredScopes,
+  };
+  if (s.discovery.mode !== "none" && s.discovery.resourceUrl)
+    identity.resourceMetadata = protectedResourceMetadataUrl(s.discovery.resourceUrl);
+  if (email) identity.email = email;
+  if (typeof claims.client_id === "string") identity.clientId = claims.client_id;
+  else if (typeof claims.azp === "string") identity.clientId = claims.azp;
+  return { ok: true, identity };
+}
+
+/** A 401 whose challenge lets MCP clients find the issuer (RFC 9728 §5.1) when discovery is served. */
+export function refusal(
+  d: ExternalDiscoveryConfig,
+  description: string,
+  presented: boolean,
+  scopes: string[],
+): AuthFailure {
+  let challenge = 'Bearer realm="gatehouse"';
+  if (d.mode !== "none" && d.resourceUrl) {
+    challenge = `Bearer resource_metadata="${protectedResourceMetadataUrl(d.resourceUrl)}"`;
+    const scope = (d.scopesSupported.length > 0 ? d.scopesSupported : scopes).join(" ");
+    if (scope) challenge += `, scope="${scope}"`;
+  }
+  const failure: AuthFailure = { status: 401, description, challenge };
+  if (presented) {
+    failure.error = "invalid_token";
+    failure.challenge += `, error="invalid_token", error_description="${description.replace(/["\\]/g, "'").replace(/=/g, ":")}"`;
+  }
+  return failure;
+}

@@ -1,0 +1,109 @@
+// The `introspection` provider: opaque tokens checked at the issuer's introspection endpoint (RFC 7662 §2), with
+// Gatehouse authenticated as a client. Active results are cached (by the token's hash) until the token expires —
+// at most cacheMaxTtl — in a bounded cache; inactive ones are not cached. An endpoint that cannot be reached gives
+// 503, not a refusal that would send clients back to sign in.
+
+import type { IntrospectionConfig } from "../config/types.ts";
+import { sha256Hex } from "../crypto.ts";
+import { allowChecker } from "../login/allow.ts";
+import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
+import { identityFromClaims, refusal } from "./claims.ts";
+import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
+import { bearerToken } from "./providers.ts";
+
+export function introspectionProvider(
+  c: IntrospectionConfig,
+  deps: { now(): number; fetch?: typeof fetch },
+): AuthProvider {
+  const allows = allowChecker(c.allow);
+  const cache = new Map<string, { claims: Record<string, unknown>; until: number }>();
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, "+");
+
+  return {
+    kind: "introspection",
+    async authenticate(req: AuthRequest): Promise<AuthResult> {
+      const token = bearerToken(req.headers);
+      if (!token)
+        return { ok: false, failure: refusal(c.discovery, "missing Authorization header", false, c.requiredScopes) };
+      const now = deps.now();
+      const key = sha256Hex(token);
+      const hit = cache.get(key);
+      if (hit && hit.until > now) return identityFromClaims("introspection", hit.claims, c, allows);
+      if (hit) cache.delete(key);
+
+      const form = new URLSearchParams({ token, token_type_hint: "access_token" });
+      const headers: Record<string, string> = {
+        "content-type": "application/x-www-form-urlencoded",
+        accept: "application/json",
+      };
+      if (c.authMethod === "client_secret_basic")
+        headers.authorization = `Basic ${btoa(`${enc(c.clientId)}:${enc(c.clientSecret)}`)}`;
+      else {
+        form.set("client_id", c.clientId);
+        form.set("client_secret", c.clientSecret);
+      }
+      let r: { status: number; body: unknown };
+      try {
+        r = await fetchJson(
+          c.endpoint,
+          { method: "POST", headers, body: form.toString() },
+          {
+            provider: "introspection",
+            timeoutMs: c.timeoutMs,
+            ...(deps.fetch ? { fetch: deps.fetch } : {}),
+          },
+        );
+      } catch (e) {
+        const message = e instanceof UpstreamError ? e.message : String(e);
+        return {
+          ok: false,
+          failure: {
+            status: 503,
+            description: `the token cannot be checked now: ${message}`,
+            challenge: 'Bearer realm="gatehouse"',
+          },
+        };
+      }
+      if (r.status !== 200 || !isObject(r.body)) {
+        return {
+          ok: false,
+          failure: {
+            status: 503,
+            description: `the introspection endpoint answered HTTP ${r.status}`,
+            challenge: 'Bearer realm="gatehouse"',
+          },
+        };
+      }
+      const claims = r.body;
+      if (claims.active !== true)
+        return { ok: false, failure: refusal(c.discovery, "the token is not active", true, c.requiredScopes) };
+      if (c.issuer && claims.iss !== undefined && claims.iss !== c.issuer) {
+        return {
+          ok: false,
+          failure: refusal(c.discovery, `the token was issued by ${String(claims.iss)}`, true, c.requiredScopes),
+        };
+      }
+      if (c.audience) {
+        const aud = Array.isArray(claims.aud)
+          ? claims.aud.map(String)
+          : claims.aud !== undefined
+            ? [String(claims.aud)]
+            : [];
+        if (!aud.some((a) => c.audience?.includes(a))) {
+          return {
+            ok: false,
+            failure: refusal(c.discovery, "the token is for another audience", true, c.requiredScopes),
+          };
+        }
+      }
+      const exp = typeof claims.exp === "number" ? claims.exp * 1000 : now + c.cacheMaxTtlMs;
+      if (exp <= now)
+        return { ok: false, failure: refusal(c.discovery, "the token has expired", true, c.requiredScopes) };
+      if (c.cacheMaxEntries > 0) {
+        if (cache.size >= c.cacheMaxEntries) cache.delete(cache.keys().next().value as string);
+        cache.set(key, { claims, until: Math.min(exp, now + c.cacheMaxTtlMs) });
+      }
+      return identityFromClaims("introspection", claims, c, allows);
+    },
+  };
+}
