@@ -17,6 +17,31 @@ export interface HttpTransportOptions {
 
 const STREAM_RETRY_MIN_MS = 1000;
 const STREAM_RETRY_MAX_MS = 30_000;
+/** Wait before resuming a response stream when the backend sent no `retry:` field. */
+const RESUME_DEFAULT_DELAY_MS = 1000;
+/** Failed reconnects in a row (no event stream came back) before a call whose response stream ended fails. */
+const RESUME_MAX_ATTEMPTS = 3;
+
+/** Where a response stream left off: what a reconnect sends as Last-Event-ID and how long it waits first. */
+interface StreamCursor {
+  lastEventId: string | undefined;
+  retryMs: number | undefined;
+}
+
+/** Waits `ms` unless the signal aborts first; resolves false when it did. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (waited: boolean) => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      resolve(waited);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
 
 function isInitialize(m: JsonRpcMessage): boolean {
   return "method" in m && m.method === "initialize" && "id" in m;
@@ -153,7 +178,7 @@ export class HttpTransport implements BackendTransport {
     if (res.status === 202 || !res.body) return;
     const type = res.headers.get("content-type") ?? "";
     if (type.includes("text/event-stream")) {
-      void this.consumeResponseStream(res.body, requestId);
+      void this.consumeResponseStream(res.body, requestId, signal);
       return;
     }
     const text = await res.text();
@@ -176,11 +201,58 @@ export class HttpTransport implements BackendTransport {
     return new TransportError(`HTTP ${res.status}${hint}${body ? `: ${body}` : ""}`, { status: res.status });
   }
 
-  /** Reads an SSE response to one POST; if it ends without the answer, the request fails instead of hanging. */
-  private async consumeResponseStream(body: ReadableStream<Uint8Array>, requestId: JsonRpcId | undefined) {
+  /**
+   * Reads an SSE response to one POST. If it ends without the answer after an event carrying an id, the stream is
+   * resumed with GET; if it cannot be, the request fails instead of hanging. `signal` is the request's own (aborted
+   * when the caller gives up on it).
+   */
+  private async consumeResponseStream(
+    body: ReadableStream<Uint8Array>,
+    requestId: JsonRpcId | undefined,
+    signal: AbortSignal | undefined,
+  ) {
+    const streams = this.streams.signal; // this connection's: a restarted transport must not resume old streams
+    const cursor: StreamCursor = { lastEventId: undefined, retryMs: undefined };
+    const answered = await this.readResponseStream(body, requestId, cursor, streams, false);
+    if (answered || requestId === undefined) return;
+    let failure: string | undefined;
+    // MCP 2025-11-25 basic/transports, "Sending Messages to the Server" and "Resumability and Redelivery"
+    // (SEP-1699): once it has sent an event with an id, the server MAY close the stream before the response; the
+    // client then resumes it with a GET carrying Last-Event-ID, after the `retry:` delay, and the response
+    // arrives on that stream. Without an id there is nothing to resume from.
+    if (cursor.lastEventId !== undefined) {
+      failure = await this.resumeResponseStream(requestId, cursor, streams, signal);
+      if (failure === undefined) return;
+    }
+    if (this.closed || streams.aborted || signal?.aborted) return;
+    const reason = "the backend closed its response stream before answering";
+    this.handlers?.onMessage(
+      errorResponse(
+        requestId,
+        ErrorCode.ConnectionClosed,
+        failure ? `${reason} (resuming it failed: ${failure})` : reason,
+      ),
+      requestId,
+    );
+  }
+
+  /**
+   * Reads one response stream, handing on its messages and moving the cursor; returns whether the answer to
+   * `requestId` came. A resumed stream is left once answered: a server replaying a stored response may keep it open.
+   */
+  private async readResponseStream(
+    body: ReadableStream<Uint8Array>,
+    requestId: JsonRpcId | undefined,
+    cursor: StreamCursor,
+    signal: AbortSignal,
+    stopWhenAnswered: boolean,
+  ): Promise<boolean> {
     let answered = requestId === undefined;
     try {
-      for await (const event of readSse(body, this.streams.signal)) {
+      for await (const event of readSse(body, signal)) {
+        // An empty id clears the last event id (WHATWG SSE): nothing to resume from then.
+        if (event.id !== undefined) cursor.lastEventId = event.id === "" ? undefined : event.id;
+        if (event.retry !== undefined) cursor.retryMs = event.retry;
         if (event.data.trim() === "") continue; // priming event
         let messages: JsonRpcMessage[];
         try {
@@ -193,16 +265,67 @@ export class HttpTransport implements BackendTransport {
           if (!("method" in m) && m.id === requestId) answered = true;
           this.handlers?.onMessage(m, requestId);
         }
+        if (answered && stopWhenAnswered) break;
       }
     } catch (e) {
       this.log.debug("backend response stream failed", { backend: this.name, error: (e as Error).message });
     }
-    if (!answered && requestId !== undefined && !this.closed) {
-      this.handlers?.onMessage(
-        errorResponse(requestId, ErrorCode.ConnectionClosed, "the backend closed its response stream before answering"),
-        requestId,
-      );
+    return answered;
+  }
+
+  /**
+   * Resumes a response stream until the answer comes (undefined) or it cannot be resumed (the reason). A stream
+   * that reopens and closes again is the server polling (SEP-1699), which may last as long as the call does, so
+   * only reconnects that fail in a row are bounded; the request's own deadline (its signal) bounds the rest.
+   */
+  private async resumeResponseStream(
+    requestId: JsonRpcId,
+    cursor: StreamCursor,
+    streams: AbortSignal,
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
+    const stop = signal ? AbortSignal.any([streams, signal]) : streams;
+    let failures = 0;
+    let failure = "";
+    while (cursor.lastEventId !== undefined && failures < RESUME_MAX_ATTEMPTS) {
+      const delay = Math.min(cursor.retryMs ?? RESUME_DEFAULT_DELAY_MS, STREAM_RETRY_MAX_MS);
+      if (!(await pause(delay, stop)) || this.closed) return "the connection was closed";
+      const res = await this.openResumedStream(cursor.lastEventId, signal ? stop : undefined);
+      if (!(res instanceof ReadableStream)) {
+        if (res.final) return res.reason;
+        failure = res.reason;
+        failures++;
+        continue;
+      }
+      failures = 0;
+      this.log.debug("resumed a backend response stream", { backend: this.name, last_event_id: cursor.lastEventId });
+      if (await this.readResponseStream(res, requestId, cursor, streams, true)) return undefined;
+      failure = "the resumed stream ended without the response";
     }
+    if (cursor.lastEventId === undefined) return "the backend cleared the event id";
+    return `${failure} (${RESUME_MAX_ATTEMPTS} attempts)`;
+  }
+
+  /**
+   * The GET that resumes a stream after `lastEventId`: its event stream, or why there is none. A 3xx/4xx is final
+   * (405: the backend offers no GET, 404: the session or the stream is gone); the rest may be worth another try.
+   */
+  private async openResumedStream(
+    lastEventId: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ReadableStream<Uint8Array> | { reason: string; final: boolean }> {
+    let res: Response;
+    try {
+      const extra = { accept: "text/event-stream", "last-event-id": lastEventId };
+      res = await this.request(this.options.url, { method: "GET", headers: this.headers(extra) }, signal);
+    } catch (e) {
+      return { reason: (e as Error).message, final: false };
+    }
+    const type = res.headers.get("content-type") ?? "";
+    if (res.ok && res.body && type.includes("text/event-stream")) return res.body;
+    await res.body?.cancel().catch(() => {});
+    if (res.ok) return { reason: `the GET answered with "${type}", not an event stream`, final: true };
+    return { reason: `HTTP ${res.status} to the GET`, final: res.status < 500 };
   }
 
   /** The optional GET stream for messages the backend sends on its own (list_changed, resource updates). */
