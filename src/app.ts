@@ -4,31 +4,36 @@
 
 import { Elysia } from "elysia";
 import { createAuditor } from "./audit.ts";
-import { buildChain } from "./auth/chain.ts";
-import { type AuthFailure, type AuthResult, type Identity, insufficientScope } from "./auth/identity.ts";
+import { type AuthFailure, type Identity, insufficientScope } from "./auth/identity.ts";
 import type { BackendConfig, Config } from "./config/types.ts";
 import { errors } from "./http/errors.ts";
+import { externalDiscovery } from "./http/external-discovery.ts";
+import { forwardAuth } from "./http/forward-auth.ts";
 import { health } from "./http/health.ts";
-import { mcp } from "./http/mcp.ts";
+import { type McpDeps, mcp } from "./http/mcp.ts";
 import { mcpSse } from "./http/mcp-sse.ts";
 import { authorization } from "./http/oauth/authorization.ts";
 import type { OAuthHttpDeps } from "./http/oauth/common.ts";
 import { discovery } from "./http/oauth/discovery.ts";
 import { registration } from "./http/oauth/registration.ts";
 import { tokenEndpoints } from "./http/oauth/token.ts";
+import { resourceMetadata } from "./http/resource-metadata.ts";
 import type { Logger } from "./log.ts";
 import { BackendClient } from "./mcp/backends/backend-client.ts";
 import { HttpTransport } from "./mcp/backends/http-transport.ts";
+import { idleTimeoutMs } from "./mcp/backends/idle.ts";
+import { SpawnedHttpTransport } from "./mcp/backends/spawned-http-transport.ts";
 import { StdioTransport } from "./mcp/backends/stdio-transport.ts";
 import type { BackendTransport } from "./mcp/backends/transport.ts";
 import type { Backend } from "./mcp/catalog.ts";
 import { Gateway } from "./mcp/gateway.ts";
 import { AuthorizationServer } from "./oauth/authorization-server.ts";
 import { PendingAuthorizations } from "./oauth/authorize.ts";
-import { oauthProvider } from "./oauth/bearer-verifier.ts";
 import { hasAll } from "./oauth/scopes.ts";
 import type { Clock, PasswordHasher, Spawner } from "./platform/types.ts";
 import { Acl } from "./policy/acl.ts";
+import { ToolScopes } from "./policy/tool-scopes.ts";
+import { buildRoutes, type McpRoute, reapIdleBackends } from "./routing.ts";
 import { MemoryStore } from "./store/memory.ts";
 import type { Store } from "./store/types.ts";
 
@@ -65,21 +70,26 @@ function transportFor(b: BackendConfig, deps: AppDeps): BackendTransport {
     };
     return new StdioTransport(b.name, options, deps.spawner, log);
   }
-  return new HttpTransport(
+  const url = t.kind === "http" ? t.url : `http://127.0.0.1:${t.port}${t.path}`;
+  const http = new HttpTransport(
     b.name,
-    {
-      url: t.url,
-      headers: t.headers,
-      connectTimeoutMs: b.startupTimeoutMs,
-      ...(deps.fetch ? { fetch: deps.fetch } : {}),
-    },
+    { url, headers: t.headers, connectTimeoutMs: b.startupTimeoutMs, ...(deps.fetch ? { fetch: deps.fetch } : {}) },
     log,
   );
+  if (t.kind === "http") return http;
+  const spawn = {
+    command: t.command,
+    args: t.args,
+    env: { ...deps.childEnv, ...t.env },
+    ...(t.cwd ? { cwd: t.cwd } : {}),
+  };
+  const options = { spawn, url, readyTimeoutMs: b.startupTimeoutMs, ...(deps.fetch ? { fetch: deps.fetch } : {}) };
+  return new SpawnedHttpTransport(b.name, options, deps.spawner, http, log);
 }
 
 export async function createApp(config: Config, deps: AppDeps) {
   const log = deps.log;
-  let gateway: Gateway | undefined;
+  const gateways: Gateway[] = [];
   const backends: Backend[] = config.backends.map((b) => ({
     config: b,
     client: new BackendClient({
@@ -90,19 +100,33 @@ export async function createApp(config: Config, deps: AppDeps) {
       version: deps.version,
       requestTimeoutMs: b.requestTimeoutMs,
       startupTimeoutMs: b.startupTimeoutMs,
-      onBroadcast: (name, n) => gateway?.onBackendBroadcast(name, n),
-      onReady: (name) => gateway?.catalog.invalidate(name),
+      // Backends are shared by every route: each gateway keeps what concerns its own backends.
+      onBroadcast: (name, n) => {
+        for (const g of gateways) g.onBackendBroadcast(name, n);
+      },
+      onReady: (name) => {
+        for (const g of gateways) g.catalog.invalidate(name);
+      },
     }),
   }));
-  gateway = new Gateway({
-    backends,
-    acl: new Acl(config.auth.acl),
-    log: log.child("gateway"),
-    clock: deps.clock,
-    version: deps.version,
-    config: config.gateway,
-    audit: createAuditor(config.audit, log, deps.appendAudit),
-  });
+  const toolScopes = new ToolScopes(config.auth.toolScopes);
+  const acl = new Acl(config.auth.acl);
+  const audit = createAuditor(config.audit, log, deps.appendAudit);
+  const newGateway = (members: Backend[], passthrough?: string): Gateway => {
+    const g = new Gateway({
+      backends: members,
+      acl,
+      log: log.child("gateway"),
+      clock: deps.clock,
+      version: deps.version,
+      config: config.gateway,
+      audit,
+      toolScopes,
+      ...(passthrough ? { passthrough } : {}),
+    });
+    gateways.push(g);
+    return g;
+  };
 
   // The authorization server runs when `oauth_as` is among the providers (an `oauthAs` block alone is only validated).
   let as: AuthorizationServer | undefined;
@@ -117,6 +141,7 @@ export async function createApp(config: Config, deps: AppDeps) {
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
     await as.init();
+    as.extraScopes = () => toolScopes.all();
     if (config.auth.oauthAs.issuerUrl.startsWith("http://")) {
       log.warn(
         "oauthAs.issuerUrl uses plain http: hosted clients (Claude, ChatGPT) need https, and tokens travel in clear",
@@ -126,10 +151,6 @@ export async function createApp(config: Config, deps: AppDeps) {
       );
     }
   }
-  const chain = buildChain(config.auth, as ? { oauth_as: oauthProvider(as) } : {}, {
-    now: () => deps.clock.now(),
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
-  });
   /** A token without its provider's requiredScopes gets 403 insufficient_scope (RFC 6750 §3.1). */
   const checkScopes = (identity: Identity): AuthFailure | undefined => {
     const required = identity.requiredScopes ?? [];
@@ -137,27 +158,67 @@ export async function createApp(config: Config, deps: AppDeps) {
     const missing = required.filter((s) => !identity.scopes?.includes(s));
     return insufficientScope(identity, required, `the token lacks the scope(s) ${missing.join(" ")}`);
   };
-  const authLog = log.child("auth");
-  const authenticate = async (request: Request): Promise<AuthResult> => {
-    const peer = deps.peerAddress(request);
-    const result = await chain({ headers: request.headers, peerAddress: peer });
-    if (!result.ok) {
-      authLog.info("request refused", {
-        status: result.failure.status,
-        reason: result.failure.tried ?? result.failure.description,
-        path: new URL(request.url).pathname,
-        peer,
+
+  const routes = buildRoutes(config, {
+    backends,
+    newGateway,
+    as,
+    chainDeps: { now: () => deps.clock.now(), ...(deps.fetch ? { fetch: deps.fetch } : {}) },
+    peerAddress: deps.peerAddress,
+    log: log.child("auth"),
+  });
+  for (const r of routes.all) {
+    if (r.policy.authType === "none") {
+      log.warn('route has authType "none": anyone who can reach it may use it, with no authentication at all', {
+        route: r.path,
+        server: r.name,
       });
     }
-    return result;
-  };
+  }
 
-  const mcpDeps = { gateway, authenticate, checkScopes, config: config.gateway, log: log.child("http") };
+  const mcpDeps = (route: (request: Request) => McpRoute): McpDeps => ({
+    route,
+    checkScopes,
+    config: config.gateway,
+    log: log.child("http"),
+  });
   const app = new Elysia({ name: "gatehouse" })
     .use(errors({ log: log.child("http"), origins: config.gateway.allowedOrigins }))
-    .use(health({ gateway }))
-    .use(mcp(mcpDeps))
-    .use(mcpSse(mcpDeps));
+    .use(health({ health: () => routes.health(deps.version) }))
+    .use(mcp("/mcp", mcpDeps(routes.mcpRoute)))
+    .use(mcpSse("/mcp", mcpDeps(routes.mcpRoute)));
+  for (const r of routes.servers.values()) {
+    app
+      .use(
+        mcp(
+          r.path,
+          mcpDeps(() => r),
+        ),
+      )
+      .use(
+        mcpSse(
+          r.path,
+          mcpDeps(() => r),
+        ),
+      );
+  }
+  app
+    .use(
+      resourceMetadata({
+        routes: routes.all,
+        mcpRoute: routes.mcpRoute,
+        hostOf: routes.hostOf,
+        log: log.child("oauth"),
+      }),
+    )
+    .use(
+      forwardAuth({
+        mcpRoute: routes.mcpRoute,
+        serverRoutes: routes.servers,
+        checkScopes,
+        log: log.child("auth"),
+      }),
+    );
   if (as) {
     const oauthDeps: OAuthHttpDeps = {
       as,
@@ -171,19 +232,47 @@ export async function createApp(config: Config, deps: AppDeps) {
       .use(registration(oauthDeps))
       .use(authorization(oauthDeps))
       .use(tokenEndpoints(oauthDeps));
+  } else {
+    // Tokens from another issuer: its metadata republished under Gatehouse's name, when asked to (proxy mode).
+    const external = config.auth.jwt ?? config.auth.introspection;
+    const issuer = config.auth.jwt?.issuer ?? config.auth.introspection?.issuer;
+    if (external && issuer) {
+      app.use(
+        externalDiscovery({
+          issuer,
+          discovery: external.discovery,
+          log: log.child("oauth"),
+          origins: config.gateway.allowedOrigins,
+          now: () => deps.clock.now(),
+          ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        }),
+      );
+    }
   }
-  gateway.start();
-  const maintenance = as ? deps.clock.setInterval(() => void as.maintain().catch(() => {}), 60_000) : undefined;
+  for (const g of gateways) g.start();
+  const timers = [
+    deps.clock.setInterval(
+      () =>
+        void reapIdleBackends(backends, gateways, deps.clock.now(), (b, now) =>
+          idleTimeoutMs(b.config.idle, b.client, now),
+        ),
+      30_000,
+    ),
+  ];
+  if (as) timers.push(deps.clock.setInterval(() => void as.maintain().catch(() => {}), 60_000));
 
-  const g = gateway;
+  const main = routes.main;
   return Object.assign(app, {
     gatehouse: {
-      gateway: g,
+      /** The gateway of /mcp. */
+      gateway: main.gateway,
+      routes,
       authorizationServer: as,
       /** Ends every session, stops every backend and closes the store. */
       shutdown: async () => {
-        if (maintenance !== undefined) deps.clock.clearInterval(maintenance);
-        await g.shutdown();
+        for (const t of timers) deps.clock.clearInterval(t);
+        for (const g of gateways) g.shutdown();
+        await Promise.allSettled(backends.map((b) => b.client.stop()));
         await deps.store?.close();
       },
     },

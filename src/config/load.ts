@@ -15,6 +15,7 @@ import { joinPath, substituteEnv } from "./env.ts";
 import { introspectionConfig, jwtConfig } from "./external.ts";
 import { describeJsonError, stripJsonComments } from "./jsonc.ts";
 import { allowRulesProblems, loadLogins } from "./logins.ts";
+import { publicUrlProblems, routePolicy, routeProblems, trustedProxies } from "./routes.ts";
 import {
   BearerToken,
   Forwarded,
@@ -32,9 +33,12 @@ import {
   type OAuthAsInput,
   RoleAcl,
   type RoleAclInput,
+  type RoutePolicyInput,
   ServerAuth,
   type ServerAuthInput,
   ServersFile,
+  SpawnedHttpServer,
+  type SpawnedHttpServerInput,
   StdioServer,
   type StdioServerInput,
 } from "./schema.ts";
@@ -139,7 +143,11 @@ function cidrs(list: string[] | undefined, path: string, problems: ConfigProblem
 
 // --- mcpServers --------------------------------------------------------------------------------------------------
 
-function idlePolicy(s: StdioServerInput | HttpServerInput, path: string, problems: ConfigProblem[]): IdlePolicy {
+function idlePolicy(
+  s: StdioServerInput | HttpServerInput | SpawnedHttpServerInput,
+  path: string,
+  problems: ConfigProblem[],
+): IdlePolicy {
   const minMs = duration(s.min_idle_timeout, `${path}.min_idle_timeout`, DEFAULTS.minIdleMs, problems);
   const maxMs = duration(s.max_idle_timeout, `${path}.max_idle_timeout`, DEFAULTS.maxIdleMs, problems);
   if (minMs > maxMs) {
@@ -159,7 +167,11 @@ function idlePolicy(s: StdioServerInput | HttpServerInput, path: string, problem
   return { kind: "fixed", ms };
 }
 
-function toolAcl(s: StdioServerInput | HttpServerInput, path: string, problems: ConfigProblem[]) {
+function toolAcl(
+  s: StdioServerInput | HttpServerInput | SpawnedHttpServerInput,
+  path: string,
+  problems: ConfigProblem[],
+) {
   const read = s.tool_acl?.read ?? [];
   const write = s.tool_acl?.write ?? [];
   for (const p of read) {
@@ -203,13 +215,29 @@ function backend(
     problems.push({ path, message: 'has both "command" and "url": a server is either stdio (command) or HTTP (url)' });
     return undefined;
   }
-  const common = (s: StdioServerInput | HttpServerInput) => ({
+  const common = (s: StdioServerInput | HttpServerInput | SpawnedHttpServerInput) => ({
     name,
+    route: routePolicy(s.route),
     toolAcl: toolAcl(s, path, problems),
     idle: idlePolicy(s, path, problems),
     requestTimeoutMs: duration(s.timeout, `${path}.timeout`, requestTimeoutDefault(env), problems),
     startupTimeoutMs: duration(s.startup_timeout, `${path}.startup_timeout`, startupTimeoutDefault(env), problems),
   });
+  if ("command" in entry && "port" in entry) {
+    if (!check(SpawnedHttpServer, entry, path, problems)) return undefined;
+    const s = entry as SpawnedHttpServerInput;
+    const transport: BackendConfig["transport"] = {
+      kind: "spawned-http",
+      command: s.command,
+      args: s.args ?? [],
+      env: s.env ?? {},
+      port: s.port,
+      path: s.path ?? "/mcp",
+      headers: s.headers ?? {},
+    };
+    if (s.cwd !== undefined) transport.cwd = resolve(dir, s.cwd);
+    return { ...common(s), transport };
+  }
   if ("command" in entry) {
     if (!check(StdioServer, entry, path, problems)) return undefined;
     const s = entry as StdioServerInput;
@@ -650,6 +678,12 @@ function gateway(g: Record<string, unknown> | undefined, problems: ConfigProblem
     eventBufferSize?: number;
     sseKeepalive?: string | number;
     shutdownGrace?: string | number;
+    passthrough?: string;
+    route?: RoutePolicyInput;
+    serverRoutes?: boolean;
+    publicUrl?: string;
+    hosts?: Record<string, string>;
+    trustedProxies?: string[];
   };
   const origins = x.allowedOrigins ?? DEFAULT_ALLOWED_ORIGINS;
   for (const [i, o] of origins.entries()) {
@@ -666,7 +700,7 @@ function gateway(g: Record<string, unknown> | undefined, problems: ConfigProblem
       });
     }
   }
-  return {
+  const out: GatewayConfig = {
     maxBodyBytes: x.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
     allowedOrigins: origins,
     sessionIdleTimeoutMs: duration(
@@ -679,7 +713,16 @@ function gateway(g: Record<string, unknown> | undefined, problems: ConfigProblem
     eventBufferSize: x.eventBufferSize ?? DEFAULTS.eventBufferSize,
     sseKeepaliveMs: duration(x.sseKeepalive, "gateway.sseKeepalive", DEFAULTS.sseKeepaliveMs, problems),
     shutdownGraceMs: duration(x.shutdownGrace, "gateway.shutdownGrace", DEFAULTS.shutdownGraceMs, problems),
+    route: routePolicy(x.route),
+    serverRoutes: x.serverRoutes ?? true,
+    hosts: x.hosts ?? {},
   };
+  if (x.passthrough !== undefined) out.passthrough = x.passthrough;
+  const publicUrl = publicUrlProblems(x.publicUrl, problems);
+  if (publicUrl) out.publicUrl = publicUrl;
+  const proxies = trustedProxies(x.trustedProxies, problems);
+  if (proxies) out.trustedProxies = proxies;
+  return out;
 }
 
 /** Parses and validates config text. Throws ConfigError listing every problem. */
@@ -726,6 +769,7 @@ export function parseConfig(
     audit: audit(root.audit as Record<string, unknown> | undefined, dir, env),
     gateway: gateway(root.gateway as Record<string, unknown> | undefined, problems),
   };
+  routeProblems(config.gateway, backends, auth, problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
   return config;
 }

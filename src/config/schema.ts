@@ -20,8 +20,28 @@ export const ToolAcl = T.Object(
   closed,
 );
 
+/** Who may use a route, per simple-rpc-ai-backend's policy knobs (on top of the ACL). */
+export const RoutePolicy = T.Object(
+  {
+    authType: T.Optional(
+      T.Union(
+        ["none", "oauth", "jwt", "both"].map((v) => T.Literal(v)),
+        { description: '"none", "oauth", "jwt" or "both"' },
+      ),
+    ),
+    requireAuthForToolsList: T.Optional(T.Boolean()),
+    requireAuthForToolsCall: T.Optional(T.Boolean()),
+    publicTools: T.Optional(StringList),
+    /** jwt / introspection tokens on this route must carry one of these audiences (default: the route's URL). */
+    audience: T.Optional(StringList),
+  },
+  closed,
+);
+
 /** Keys every backend accepts, whatever its transport. */
 const commonServerKeys = {
+  /** Policy of the backend's own route /servers/<name>/mcp. */
+  route: T.Optional(RoutePolicy),
   tool_acl: T.Optional(ToolAcl),
   /** `adaptive` (default), `never`, or a duration. */
   idle_timeout: T.Optional(T.String({ description: '"adaptive", "never" or a duration such as "2m"' })),
@@ -40,6 +60,22 @@ export const StdioServer = T.Object(
     args: T.Optional(StringList),
     env: T.Optional(StringMap),
     cwd: T.Optional(T.String()),
+    ...commonServerKeys,
+  },
+  closed,
+);
+
+/** An HTTP MCP server Gatehouse starts itself (MCP_SPAWN_CMD style), then reaches on 127.0.0.1:<port><path>. */
+export const SpawnedHttpServer = T.Object(
+  {
+    type: T.Optional(T.Literal("spawn")),
+    command: T.String({ minLength: 1 }),
+    args: T.Optional(StringList),
+    env: T.Optional(StringMap),
+    cwd: T.Optional(T.String()),
+    port: T.Integer({ minimum: 1, maximum: 65535 }),
+    path: T.Optional(T.String({ pattern: "^/" })),
+    headers: T.Optional(StringMap),
     ...commonServerKeys,
   },
   closed,
@@ -418,6 +454,18 @@ export const Gateway = T.Object(
     eventBufferSize: T.Optional(T.Integer({ minimum: 1, maximum: 100_000 })),
     sseKeepalive: T.Optional(Duration),
     shutdownGrace: T.Optional(Duration),
+    /** Serve one backend at /mcp unchanged instead of the aggregate. */
+    passthrough: T.Optional(T.String({ minLength: 1 })),
+    /** Policy of /mcp. */
+    route: T.Optional(RoutePolicy),
+    /** Serve every backend at /servers/<name>/mcp too (default true). */
+    serverRoutes: T.Optional(T.Boolean()),
+    /** Public base URL (https://mcp.example.com): routes' resource URLs derive from it. */
+    publicUrl: T.Optional(T.String()),
+    /** Host → backend: requests for that host reach the backend's own route at /mcp. */
+    hosts: T.Optional(StringMap),
+    /** Peers whose X-Forwarded-Host is believed (CIDRs). */
+    trustedProxies: T.Optional(StringList),
   },
   closed,
 );
@@ -435,6 +483,8 @@ export const ServersFile = T.Object(
 
 export type StdioServerInput = Static<typeof StdioServer>;
 export type HttpServerInput = Static<typeof HttpServer>;
+export type SpawnedHttpServerInput = Static<typeof SpawnedHttpServer>;
+export type RoutePolicyInput = Static<typeof RoutePolicy>;
 export type ServerAuthInput = Static<typeof ServerAuth>;
 export type ForwardedInput = Static<typeof Forwarded>;
 export type LegacyAclInput = Static<typeof LegacyAcl>;

@@ -16,7 +16,29 @@ export type IdlePolicy =
 
 export type BackendTransportConfig =
   | { kind: "stdio"; command: string; args: string[]; env: Record<string, string>; cwd?: string }
-  | { kind: "http"; url: string; headers: Record<string, string>; mode: "auto" | "sse" };
+  | { kind: "http"; url: string; headers: Record<string, string>; mode: "auto" | "sse" }
+  | {
+      kind: "spawned-http";
+      command: string;
+      args: string[];
+      env: Record<string, string>;
+      cwd?: string;
+      port: number;
+      path: string;
+      headers: Record<string, string>;
+    };
+
+/** Who may use a route, on top of the ACL (simple-rpc-ai-backend's knobs). */
+export interface RoutePolicy {
+  /** none: no credentials at all; oauth: Gatehouse's own tokens; jwt: tokens from elsewhere; both: any provider. */
+  authType: "none" | "oauth" | "jwt" | "both";
+  requireAuthForToolsList: boolean;
+  requireAuthForToolsCall: boolean;
+  /** Tools (patterns on the names the route shows) anyone may call. */
+  publicTools: string[];
+  /** Audiences jwt / introspection tokens must carry on this route. */
+  audience?: string[];
+}
 
 export interface BackendConfig {
   name: string;
@@ -27,6 +49,8 @@ export interface BackendConfig {
   startupTimeoutMs: number;
   /** HTTP backends: send the caller's subject (and roles) in these headers on calls. */
   forwardIdentity?: { header: string; rolesHeader?: string };
+  /** Policy of /servers/<name>/mcp. */
+  route: RoutePolicy;
 }
 
 export interface BearerEntry {
@@ -167,6 +191,13 @@ export interface GatewayConfig {
   eventBufferSize: number;
   sseKeepaliveMs: number;
   shutdownGraceMs: number;
+  /** /mcp passes this backend through instead of aggregating. */
+  passthrough?: string;
+  route: RoutePolicy;
+  serverRoutes: boolean;
+  publicUrl?: string;
+  hosts: Record<string, string>;
+  trustedProxies?: Cidr[];
 }
 
 export interface Config {

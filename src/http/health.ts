@@ -2,10 +2,9 @@
 // backends_connected, active_clients, tools, version). Unauthenticated, so it names no backend and no user.
 
 import { Elysia } from "elysia";
-import type { Gateway } from "../mcp/gateway.ts";
 import { json } from "./responses.ts";
 
-export const health = (deps: { gateway: Gateway }) =>
+export const health = (deps: { health(): Promise<Record<string, unknown>> }) =>
   new Elysia({ name: "health" }).get("/health", async () =>
-    json(await deps.gateway.health(), 200, { "cache-control": "no-store" }),
+    json(await deps.health(), 200, { "cache-control": "no-store" }),
   );

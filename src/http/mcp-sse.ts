@@ -9,37 +9,39 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from "../mcp/jsonrpc.ts";
-import { STANDALONE_STREAM } from "../mcp/session.ts";
+import { type ClientSession, STANDALONE_STREAM } from "../mcp/session.ts";
+import type { McpRoute } from "../routing.ts";
 import { readLimited } from "./body.ts";
 import { preflight, withCors } from "./cors.ts";
-import { admit, type McpDeps } from "./mcp.ts";
-import { rpcHttpError } from "./responses.ts";
+import { admit, gate, type McpDeps, stepUp } from "./mcp.ts";
+import { authFailureResponse, rpcHttpError } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
-async function open(request: Request, deps: McpDeps): Promise<Response> {
-  const admitted = await admit(request, deps);
+async function open(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
+  const admitted = await admit(request, route, deps);
   if ("response" in admitted) return admitted.response;
   let sessionId = "";
-  let session: ReturnType<McpDeps["gateway"]["openSession"]>;
+  let session: ClientSession;
   try {
-    session = deps.gateway.openSession(admitted.identity, "sse");
+    session = route.gateway.openSession(admitted.identity, "sse");
   } catch (e) {
     return rpcHttpError(503, ErrorCode.InternalError, (e as Error).message);
   }
   sessionId = session.id;
-  const s = sseStream({ legacy: true, onClose: () => deps.gateway.closeSession(sessionId, "SSE stream closed") });
-  // Relative to /mcp/sse, so it still resolves when a proxy mounts Gatehouse under a path prefix.
+  const s = sseStream({ legacy: true, onClose: () => route.gateway.closeSession(sessionId, "SSE stream closed") });
+  // Relative to the stream's URL (…/sse → …/message), so it still resolves when a proxy mounts Gatehouse under a
+  // path prefix; clients resolve it against the stream URL (2024-11-05 transports, "endpoint" event).
   s.write(`event: endpoint\ndata: message?session_id=${encodeURIComponent(sessionId)}\n\n`);
   session.attach(s.sink);
   return s.response;
 }
 
-async function message(request: Request, deps: McpDeps): Promise<Response> {
-  const admitted = await admit(request, deps);
+async function message(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
+  const admitted = await admit(request, route, deps);
   if ("response" in admitted) return admitted.response;
   const id = new URL(request.url).searchParams.get("session_id");
   if (!id) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: session_id query parameter is required");
-  const session = deps.gateway.findSession(id, admitted.identity);
+  const session = route.gateway.findSession(id, admitted.identity);
   if (session?.transport !== "sse") return rpcHttpError(404, -32001, "Session not found");
   const body = await readLimited(request, deps.config.maxBodyBytes);
   if (!body.ok)
@@ -52,7 +54,13 @@ async function message(request: Request, deps: McpDeps): Promise<Response> {
   }
   const kind = classify(parsed);
   if (kind === null) return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message");
-  const { gateway } = deps;
+  const { gateway } = route;
+  if (kind === "request") {
+    const req = parsed as JsonRpcRequest;
+    const refused = await gate(route, admitted, req);
+    if (refused && "auth" in refused) return authFailureResponse(refused.auth);
+    if (refused) return authFailureResponse(stepUp(admitted.identity, refused.scope, refused.tool));
+  }
   if (kind === "notification") gateway.handleNotification(session, parsed as JsonRpcNotification);
   else if (kind === "response") await gateway.handleResponse(session, parsed as JsonRpcResponse);
   else {
@@ -64,13 +72,16 @@ async function message(request: Request, deps: McpDeps): Promise<Response> {
   return new Response("Accepted", { status: 202 });
 }
 
-export const mcpSse = (deps: McpDeps) => {
+/** Elysia plugin: the legacy transport of a route, at `<path>/sse` and `<path>/message`. */
+export const mcpSse = (path: string, deps: McpDeps) => {
   const origins = deps.config.allowedOrigins;
-  return new Elysia({ name: "mcp-sse" })
-    .get("/mcp/sse", async ({ request }) => withCors(await open(request, deps), request, origins))
-    .post("/mcp/message", async ({ request }) => withCors(await message(request, deps), request, origins), {
-      parse: "none",
-    })
-    .options("/mcp/sse", ({ request }) => preflight(request, origins, "GET, OPTIONS"))
-    .options("/mcp/message", ({ request }) => preflight(request, origins, "POST, OPTIONS"));
+  const on =
+    (h: (request: Request, route: McpRoute, deps: McpDeps) => Promise<Response>) =>
+    async ({ request }: { request: Request }) =>
+      withCors(await h(request, deps.route(request), deps), request, origins);
+  return new Elysia({ name: `mcp-sse:${path}` })
+    .get(`${path}/sse`, on(open))
+    .post(`${path}/message`, on(message), { parse: "none" })
+    .options(`${path}/sse`, ({ request }) => preflight(request, origins, "GET, OPTIONS"))
+    .options(`${path}/message`, ({ request }) => preflight(request, origins, "POST, OPTIONS"));
 };

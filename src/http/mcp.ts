@@ -3,10 +3,10 @@
 // (resumable with Last-Event-ID), DELETE to end a session.
 
 import { Elysia } from "elysia";
-import type { AuthFailure, AuthResult, Identity } from "../auth/identity.ts";
+import { type AuthFailure, type Identity, insufficientScope } from "../auth/identity.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import { type Channel, type Gateway, SUPPORTED_PROTOCOL_VERSIONS } from "../mcp/gateway.ts";
+import { type Channel, type Gateway, insufficientScopeError, SUPPORTED_PROTOCOL_VERSIONS } from "../mcp/gateway.ts";
 import {
   classify,
   ErrorCode,
@@ -17,34 +17,57 @@ import {
   type JsonRpcResponse,
 } from "../mcp/jsonrpc.ts";
 import type { ClientSession } from "../mcp/session.ts";
+import { admitsAnonymous, anonymousMayCall } from "../policy/route.ts";
+import { grants } from "../policy/tool-scopes.ts";
+import type { McpRoute } from "../routing.ts";
 import { readLimited } from "./body.ts";
-import { originAllowed, preflight, withCors } from "./cors.ts";
+import { originAllowed, preflight, selfOrigins, withCors } from "./cors.ts";
 import { authFailureResponse, json, rpcHttpError } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
 export interface McpDeps {
-  gateway: Gateway;
-  authenticate(request: Request): Promise<AuthResult>;
+  /** The route a request is for: fixed per path, except /mcp with host-based routing. */
+  route(request: Request): McpRoute;
   /** A 403 when the caller's token lacks scopes the endpoint requires (RFC 6750 §3.1 insufficient_scope). */
   checkScopes?(identity: Identity): AuthFailure | undefined;
   config: GatewayConfig;
   log: Logger;
 }
 
+/** Who is calling. `challenge` is set for a caller without credentials let in by the route's policy. */
+export interface Admitted {
+  identity: Identity;
+  challenge?: AuthFailure;
+}
+
+function ownOrigins(route: McpRoute, request: Request): string[] {
+  return selfOrigins([route.resourceUrl], request);
+}
+
+const ANONYMOUS: Identity = { subject: "anonymous", roles: [], groups: [], provider: "none" };
+
 const METHODS = "GET, POST, DELETE, OPTIONS";
 
 /** Origin, then credentials: what every /mcp request passes before anything else is looked at. */
 export async function admit(
   request: Request,
-  deps: Pick<McpDeps, "authenticate" | "checkScopes" | "config" | "log">,
-): Promise<{ identity: Identity } | { response: Response }> {
+  route: McpRoute,
+  deps: Pick<McpDeps, "checkScopes" | "config" | "log">,
+): Promise<Admitted | { response: Response }> {
   const origin = request.headers.get("origin");
-  if (!originAllowed(origin, deps.config.allowedOrigins)) {
+  if (!originAllowed(origin, deps.config.allowedOrigins, ownOrigins(route, request))) {
     deps.log.warn("request refused: Origin not allowed (add it to gateway.allowedOrigins if it is yours)", { origin });
     return { response: rpcHttpError(403, ErrorCode.InvalidRequest, `Origin ${origin} is not allowed`) };
   }
-  const result = await deps.authenticate(request);
-  if (!result.ok) return { response: authFailureResponse(result.failure) };
+  const result = await route.authenticate(request);
+  if (!result.ok) {
+    // No credentials at all (not bad ones) on a route that lets anonymous callers do some things: each message is
+    // then checked against the policy, and the ones that need a user get this 401.
+    if (result.failure.status === 401 && !result.failure.error && admitsAnonymous(route.policy)) {
+      return { identity: ANONYMOUS, challenge: result.failure };
+    }
+    return { response: authFailureResponse(result.failure) };
+  }
   const scopeFailure = deps.checkScopes?.(result.identity);
   if (scopeFailure) {
     deps.log.info("request refused: insufficient scope", {
@@ -68,12 +91,12 @@ function acceptsSse(request: Request): boolean {
  */
 function respond(
   deps: McpDeps,
+  gateway: Gateway,
   session: ClientSession,
   identity: Identity,
   req: JsonRpcRequest,
   sse: boolean,
 ): Promise<Response> {
-  const { gateway } = deps;
   return new Promise<Response>((resolve) => {
     let stream: number | undefined;
     let done = false;
@@ -105,9 +128,36 @@ function respond(
   });
 }
 
-async function post(request: Request, deps: McpDeps): Promise<Response> {
-  const { gateway, log } = deps;
-  const admitted = await admit(request, deps);
+/**
+ * The route policy and tool scopes, applied to one request before it is handled. `auth`: an anonymous caller sent
+ * something that needs a user (answered with the 401 that starts authorization). `scope`: a tools/call the token's
+ * scopes do not cover (403 insufficient_scope). Undefined: go ahead.
+ */
+export async function gate(
+  route: McpRoute,
+  admitted: Admitted,
+  req: JsonRpcRequest,
+): Promise<{ auth: AuthFailure } | { scope: string[]; tool: string } | undefined> {
+  if (admitted.challenge && !anonymousMayCall(route.policy, req.method, req.params)) {
+    return { auth: admitted.challenge };
+  }
+  const { identity } = admitted;
+  if (req.method !== "tools/call" || identity.scopes === undefined) return undefined;
+  const needed = await route.gateway.scopesForTool(identity, req.params?.name);
+  if (!needed || grants(identity, needed)) return undefined;
+  return { scope: needed, tool: String(req.params?.name) };
+}
+
+/** The 403 for a step-up: the scope parameter lists what the token has plus what the call needs (MCP §Scope Challenge). */
+export function stepUp(identity: Identity, needed: string[], tool: string): AuthFailure {
+  const all = [...(identity.scopes ?? []), ...(identity.requiredScopes ?? []), ...needed];
+  return insufficientScope(identity, all, `${tool} needs the scope(s) ${needed.join(" ")}`);
+}
+
+async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
+  const { log } = deps;
+  const { gateway } = route;
+  const admitted = await admit(request, route, deps);
   if ("response" in admitted) return admitted.response;
   const { identity } = admitted;
 
@@ -142,6 +192,18 @@ async function post(request: Request, deps: McpDeps): Promise<Response> {
   if (batch && items.length === 0) return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: empty batch");
   const kinds = items.map(classify);
 
+  // An anonymous caller whose batch holds anything that needs a user is sent to authorize, as a whole.
+  if (admitted.challenge) {
+    for (const [i, item] of items.entries()) {
+      if (kinds[i] !== "request") continue;
+      const r = item as JsonRpcRequest;
+      if (!anonymousMayCall(route.policy, r.method, r.params)) {
+        log.info("anonymous request needs authentication", { route: route.name, method: r.method });
+        return authFailureResponse(admitted.challenge);
+      }
+    }
+  }
+
   // initialize opens a session; it must come alone (MCP lifecycle; batches may not carry it).
   const initIndex = items.findIndex((m, i) => kinds[i] === "request" && (m as JsonRpcRequest).method === "initialize");
   if (initIndex >= 0) {
@@ -154,7 +216,7 @@ async function post(request: Request, deps: McpDeps): Promise<Response> {
     } catch (e) {
       return rpcHttpError(503, ErrorCode.InternalError, (e as Error).message, init.id);
     }
-    return json(gateway.initialize(session, identity, init), 200, { "mcp-session-id": session.id });
+    return json(await gateway.initialize(session, identity, init), 200, { "mcp-session-id": session.id });
   }
 
   const sessionId = request.headers.get("mcp-session-id");
@@ -190,7 +252,15 @@ async function post(request: Request, deps: McpDeps): Promise<Response> {
       await gateway.handleResponse(session, parsed as JsonRpcResponse);
       return new Response(null, { status: 202 });
     }
-    return respond(deps, session, identity, parsed as JsonRpcRequest, acceptsSse(request));
+    const req = parsed as JsonRpcRequest;
+    const refused = await gate(route, admitted, req);
+    if (refused && "auth" in refused) return authFailureResponse(refused.auth);
+    if (refused) {
+      const failure = stepUp(identity, refused.scope, refused.tool);
+      log.info("tool call refused: insufficient scope", { subject: identity.subject, tool: refused.tool });
+      return authFailureResponse(failure);
+    }
+    return respond(deps, gateway, session, identity, req, acceptsSse(request));
   }
 
   // A 2025-03-26 batch: every item is checked and handled on its own, so no item can ride on another.
@@ -200,10 +270,14 @@ async function post(request: Request, deps: McpDeps): Promise<Response> {
     if (kind === null) answers.push(Promise.resolve(errorResponse(null, ErrorCode.InvalidRequest, "Invalid Request")));
     else if (kind === "notification") gateway.handleNotification(session, item as JsonRpcNotification);
     else if (kind === "response") await gateway.handleResponse(session, item as JsonRpcResponse);
-    else
-      answers.push(
-        gateway.handleRequest(session, identity, item as JsonRpcRequest, gateway.standaloneChannel(session)),
-      );
+    else {
+      const req = item as JsonRpcRequest;
+      const refused = await gate(route, admitted, req);
+      if (refused && "scope" in refused) {
+        log.info("batch item refused: insufficient scope", { subject: identity.subject, tool: refused.tool });
+        answers.push(Promise.resolve(insufficientScopeError(refused.tool, refused.scope).toJsonRpc(req.id)));
+      } else answers.push(gateway.handleRequest(session, identity, req, gateway.standaloneChannel(session)));
+    }
   }
   if (answers.length === 0) return new Response(null, { status: 202 });
   const responses = await Promise.all(answers);
@@ -211,15 +285,15 @@ async function post(request: Request, deps: McpDeps): Promise<Response> {
   return json(responses);
 }
 
-async function get(request: Request, deps: McpDeps): Promise<Response> {
-  const admitted = await admit(request, deps);
+async function get(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
+  const admitted = await admit(request, route, deps);
   if ("response" in admitted) return admitted.response;
   if (!acceptsSse(request)) {
-    return rpcHttpError(406, ErrorCode.InvalidRequest, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
+    return rpcHttpError(406, ErrorCode.InvalidRequest, "Not Acceptable: GET needs Accept: text/event-stream");
   }
   const sessionId = request.headers.get("mcp-session-id");
   if (!sessionId) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
-  const session = deps.gateway.findSession(sessionId, admitted.identity);
+  const session = route.gateway.findSession(sessionId, admitted.identity);
   if (session?.transport !== "streamable-http") {
     return rpcHttpError(404, -32001, "Session not found: initialize a new session");
   }
@@ -232,29 +306,47 @@ async function get(request: Request, deps: McpDeps): Promise<Response> {
   return s.response;
 }
 
-function del(request: Request, deps: McpDeps): Promise<Response> {
-  return admit(request, deps).then((admitted) => {
-    if ("response" in admitted) return admitted.response;
-    const sessionId = request.headers.get("mcp-session-id");
-    if (!sessionId)
-      return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
-    const session = deps.gateway.findSession(sessionId, admitted.identity);
-    if (!session) return rpcHttpError(404, -32001, "Session not found");
-    deps.gateway.closeSession(session.id, "client ended it (DELETE)");
-    return new Response(null, { status: 200 });
-  });
+async function del(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
+  const admitted = await admit(request, route, deps);
+  if ("response" in admitted) return admitted.response;
+  const sessionId = request.headers.get("mcp-session-id");
+  if (!sessionId) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
+  const session = route.gateway.findSession(sessionId, admitted.identity);
+  if (!session) return rpcHttpError(404, -32001, "Session not found");
+  route.gateway.closeSession(session.id, "client ended it (DELETE)");
+  return new Response(null, { status: 200 });
 }
 
-/** Elysia plugin: `/mcp` (and `/mcp/`, which clients sometimes use; never a redirect). */
-export const mcp = (deps: McpDeps) => {
+function notAllowed(): Response {
+  return new Response(
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: null,
+      error: { code: ErrorCode.InvalidRequest, message: "Method Not Allowed" },
+    }),
+    { status: 405, headers: { "content-type": "application/json", allow: METHODS } },
+  );
+}
+
+/**
+ * Elysia plugin: one MCP endpoint at `path` (and `path/`, which clients sometimes use; never a redirect). Named per
+ * path, so several routes can be mounted (Elysia deduplicates plugins by name).
+ */
+export const mcp = (path: string, deps: McpDeps) => {
   const origins = deps.config.allowedOrigins;
-  const app = new Elysia({ name: "mcp" });
-  for (const path of ["/mcp", "/mcp/"]) {
+  const app = new Elysia({ name: `mcp:${path}` });
+  const on =
+    (h: (request: Request, route: McpRoute, deps: McpDeps) => Promise<Response>) =>
+    async ({ request }: { request: Request }) =>
+      withCors(await h(request, deps.route(request), deps), request, origins);
+  for (const p of [path, `${path}/`]) {
     app
-      .post(path, async ({ request }) => withCors(await post(request, deps), request, origins), { parse: "none" })
-      .get(path, async ({ request }) => withCors(await get(request, deps), request, origins))
-      .delete(path, async ({ request }) => withCors(await del(request, deps), request, origins), { parse: "none" })
-      .options(path, ({ request }) => preflight(request, origins, METHODS));
+      .post(p, on(post), { parse: "none" })
+      .get(p, on(get))
+      .delete(p, on(del), { parse: "none" })
+      .put(p, ({ request }) => withCors(notAllowed(), request, origins), { parse: "none" })
+      .patch(p, ({ request }) => withCors(notAllowed(), request, origins), { parse: "none" })
+      .options(p, ({ request }) => preflight(request, origins, METHODS));
   }
   return app;
 };

@@ -8,6 +8,7 @@ import type { Identity } from "../auth/identity.ts";
 import type { BackendConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { type Acl, classifyTool, type ToolClass } from "../policy/acl.ts";
+import { grants, type ToolScopes } from "../policy/tool-scopes.ts";
 import type { BackendClient } from "./backends/backend-client.ts";
 import { ErrorCode, RpcError } from "./jsonrpc.ts";
 
@@ -22,6 +23,8 @@ export interface ToolEntry {
   backend: string;
   name: string;
   class: ToolClass;
+  /** OAuth scopes a token needs to see and call it. */
+  scopes: string[];
   /** The definition as clients see it (prefixed). */
   definition: Record<string, unknown>;
 }
@@ -42,8 +45,39 @@ export function prefixed(server: string, name: string): string {
   return `${server}${SEPARATOR}${name}`;
 }
 
-function describe(server: string, description: unknown): string {
-  return typeof description === "string" && description.length > 0 ? `[${server}] ${description}` : `[${server}]`;
+/** How names are shown to clients: `server__name` with `[server]` descriptions, or as the backend has them. */
+export interface Naming {
+  readonly prefixed: boolean;
+  outward(server: string, name: string): string;
+  describe(server: string, description: unknown): unknown;
+  /** The backend (its name) and the backend's own name for a name a client sent. */
+  inward(name: string): { server: string; rest: string } | undefined;
+}
+
+export function prefixedNaming(servers: () => Iterable<string>): Naming {
+  return {
+    prefixed: true,
+    outward: prefixed,
+    describe: (server, description) =>
+      typeof description === "string" && description.length > 0 ? `[${server}] ${description}` : `[${server}]`,
+    inward(name) {
+      const i = name.indexOf(SEPARATOR);
+      if (i <= 0) return undefined;
+      const server = name.slice(0, i);
+      for (const s of servers()) if (s === server) return { server, rest: name.slice(i + SEPARATOR.length) };
+      return undefined;
+    },
+  };
+}
+
+/** One backend passed through unchanged (its own route, or /mcp in pass-through mode). */
+export function passthroughNaming(server: string): Naming {
+  return {
+    prefixed: false,
+    outward: (_s, name) => name,
+    describe: (_s, d) => d,
+    inward: (name) => ({ server, rest: name }),
+  };
 }
 
 export class Catalog {
@@ -53,6 +87,8 @@ export class Catalog {
     private readonly backends: Map<string, Backend>,
     private readonly acl: Acl,
     private readonly log: Logger,
+    readonly naming: Naming,
+    private readonly toolScopes: ToolScopes,
   ) {}
 
   /** Drops cached lists of one backend (all kinds when `kind` is omitted). */
@@ -61,14 +97,12 @@ export class Catalog {
     else this.cache.delete(backend);
   }
 
-  /** Splits `server__rest` into a configured backend and the backend's own name; undefined when no backend matches. */
+  /** The backend a client-side name designates, and the backend's own name; undefined when none matches. */
   split(name: unknown): { backend: Backend; rest: string } | undefined {
     if (typeof name !== "string") return undefined;
-    const i = name.indexOf(SEPARATOR);
-    if (i <= 0) return undefined;
-    const backend = this.backends.get(name.slice(0, i));
-    if (!backend) return undefined;
-    return { backend, rest: name.slice(i + SEPARATOR.length) };
+    const target = this.naming.inward(name);
+    const backend = target && this.backends.get(target.server);
+    return backend && target ? { backend, rest: target.rest } : undefined;
   }
 
   private async fetchAll(b: Backend, kind: Kind): Promise<Record<string, unknown>[]> {
@@ -129,7 +163,8 @@ export class Catalog {
       backend: b.config.name,
       name,
       class: cls,
-      definition: { ...t, name: prefixed(b.config.name, name), description: describe(b.config.name, t.description) },
+      scopes: this.toolScopes.required(prefixed(b.config.name, name), t),
+      definition: this.outwardItem(b.config.name, t, "name"),
     };
   }
 
@@ -139,7 +174,9 @@ export class Catalog {
       for (const t of items) {
         if (typeof t.name !== "string") continue;
         const e = this.toolEntry(backend, t);
-        if (this.acl.tool(identity, e.backend, e.name, e.class).allow) out.push(e.definition);
+        if (this.acl.tool(identity, e.backend, e.name, e.class).allow && grants(identity, e.scopes)) {
+          out.push(e.definition);
+        }
       }
     }
     return out;
@@ -197,13 +234,7 @@ export class Catalog {
       const server = backend.config.name;
       for (const r of items) {
         if (typeof r.uri !== "string" || !this.acl.resource(identity, server, r.uri).allow) continue;
-        const item: Record<string, unknown> = {
-          ...r,
-          uri: prefixed(server, r.uri),
-          description: describe(server, r.description),
-        };
-        if (typeof r.name === "string") item.name = prefixed(server, r.name);
-        out.push(item);
+        out.push(this.outwardItem(server, r, "uri"));
       }
     }
     return out;
@@ -215,12 +246,7 @@ export class Catalog {
       const server = backend.config.name;
       for (const r of items) {
         if (typeof r.uriTemplate !== "string" || !this.acl.resource(identity, server, r.uriTemplate).allow) continue;
-        const item: Record<string, unknown> = {
-          ...r,
-          uriTemplate: prefixed(server, r.uriTemplate),
-          description: describe(server, r.description),
-        };
-        if (typeof r.name === "string") item.name = prefixed(server, r.name);
+        const item = this.outwardItem(server, r, "uriTemplate");
         out.push(item);
       }
     }
@@ -233,9 +259,25 @@ export class Catalog {
       const server = backend.config.name;
       for (const p of items) {
         if (typeof p.name !== "string" || !this.acl.prompt(identity, server, p.name).allow) continue;
-        out.push({ ...p, name: prefixed(server, p.name), description: describe(server, p.description) });
+        out.push(this.outwardItem(server, p, "name"));
       }
     }
+    return out;
+  }
+
+  /** A list item as clients see it: its key (name, uri or uriTemplate) and, for resources, its name, mapped. */
+  private outwardItem(
+    server: string,
+    item: Record<string, unknown>,
+    key: "name" | "uri" | "uriTemplate",
+  ): Record<string, unknown> {
+    if (!this.naming.prefixed) return item;
+    const out: Record<string, unknown> = {
+      ...item,
+      [key]: this.naming.outward(server, String(item[key])),
+      description: this.naming.describe(server, item.description),
+    };
+    if (key !== "name" && typeof item.name === "string") out.name = this.naming.outward(server, item.name);
     return out;
   }
 
@@ -257,15 +299,20 @@ export class Catalog {
   }
 }
 
-/** Prefixes resource URIs inside results (resources/read contents, resource links and embedded resources). */
-export function prefixResourceUris(server: string, result: Record<string, unknown>): Record<string, unknown> {
+/** Maps resource URIs inside results (resources/read contents, resource links and embedded resources) outward. */
+export function outwardResourceUris(
+  naming: Naming,
+  server: string,
+  result: Record<string, unknown>,
+): Record<string, unknown> {
+  if (!naming.prefixed) return result;
   const fix = (item: unknown): unknown => {
     if (!item || typeof item !== "object") return item;
     const o = item as Record<string, unknown>;
-    if (o.type === "resource_link" && typeof o.uri === "string") return { ...o, uri: prefixed(server, o.uri) };
+    if (o.type === "resource_link" && typeof o.uri === "string") return { ...o, uri: naming.outward(server, o.uri) };
     if (o.type === "resource" && o.resource && typeof o.resource === "object") {
       const r = o.resource as Record<string, unknown>;
-      if (typeof r.uri === "string") return { ...o, resource: { ...r, uri: prefixed(server, r.uri) } };
+      if (typeof r.uri === "string") return { ...o, resource: { ...r, uri: naming.outward(server, r.uri) } };
     }
     return o;
   };
@@ -275,7 +322,7 @@ export function prefixResourceUris(server: string, result: Record<string, unknow
     out.contents = result.contents.map((c: unknown) => {
       if (!c || typeof c !== "object") return c;
       const r = c as Record<string, unknown>;
-      return typeof r.uri === "string" ? { ...r, uri: prefixed(server, r.uri) } : r;
+      return typeof r.uri === "string" ? { ...r, uri: naming.outward(server, r.uri) } : r;
     });
   }
   return out;

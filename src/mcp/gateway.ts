@@ -9,9 +9,9 @@ import { randomId } from "../crypto.ts";
 import type { Logger } from "../log.ts";
 import type { Clock, TimerHandle } from "../platform/types.ts";
 import type { Acl } from "../policy/acl.ts";
+import { grants, type ToolScopes } from "../policy/tool-scopes.ts";
 import type { RequestOwner } from "./backends/backend-client.ts";
-import { idleTimeoutMs } from "./backends/idle.ts";
-import { type Backend, Catalog, prefixed, prefixResourceUris } from "./catalog.ts";
+import { type Backend, Catalog, outwardResourceUris, passthroughNaming, prefixedNaming } from "./catalog.ts";
 import {
   ErrorCode,
   errorResponse,
@@ -44,6 +44,9 @@ export interface GatewayDeps {
   version: string;
   config: GatewayConfig;
   audit: Auditor;
+  toolScopes: ToolScopes;
+  /** Pass one backend through unchanged (no prefixes; its own capabilities, server info and instructions). */
+  passthrough?: string;
 }
 
 /** The capability a client must have declared for each server→client request (MCP client/ features). */
@@ -68,13 +71,14 @@ export class Gateway {
   constructor(private readonly deps: GatewayDeps) {
     for (const b of deps.backends) this.backends.set(b.config.name, b);
     this.log = deps.log;
-    this.catalog = new Catalog(this.backends, deps.acl, deps.log);
+    const naming = deps.passthrough ? passthroughNaming(deps.passthrough) : prefixedNaming(() => this.backends.keys());
+    this.catalog = new Catalog(this.backends, deps.acl, deps.log, naming, deps.toolScopes);
   }
 
   /** Starts the periodic work: idle sessions and backends reaped, SSE keep-alives sent. */
   start(): void {
     const { clock, config } = this.deps;
-    this.timers.push(clock.setInterval(() => void this.reap(), 30_000));
+    this.timers.push(clock.setInterval(() => this.reap(), 30_000));
     if (config.sseKeepaliveMs > 0) {
       this.timers.push(
         clock.setInterval(() => {
@@ -86,6 +90,7 @@ export class Gateway {
 
   /** Called by backends for messages that belong to no request: list changes and resource updates. */
   onBackendBroadcast(backend: string, n: JsonRpcNotification): void {
+    if (!this.backends.has(backend)) return;
     const kind = n.method.split("/")[1];
     if (n.method.endsWith("/list_changed")) {
       if (kind === "tools") this.catalog.invalidate(backend, "tools");
@@ -98,7 +103,7 @@ export class Gateway {
       return;
     }
     if (n.method === "notifications/resources/updated" && typeof n.params?.uri === "string") {
-      const uri = prefixed(backend, n.params.uri);
+      const uri = this.catalog.naming.outward(backend, n.params.uri);
       for (const id of this.subscribers.get(uri) ?? []) {
         this.sessions.get(id)?.send(STANDALONE_STREAM, { ...n, params: { ...n.params, uri } });
       }
@@ -126,14 +131,15 @@ export class Gateway {
     return session;
   }
 
-  /** Answers initialize: negotiates the version (the client's if supported, else our newest). */
-  initialize(session: ClientSession, identity: Identity, request: JsonRpcRequest): JsonRpcSuccess {
+  /**
+   * Answers initialize: the client's version when supported, else our newest ("If the server supports the requested
+   * protocol version, it MUST respond with the same version", MCP lifecycle §Version Negotiation). A pass-through
+   * gateway presents the backend's own capabilities, server info and instructions.
+   */
+  async initialize(session: ClientSession, identity: Identity, request: JsonRpcRequest): Promise<JsonRpcSuccess> {
     const params = request.params ?? {};
     const requested = typeof params.protocolVersion === "string" ? params.protocolVersion : "";
-    const offered: readonly string[] =
-      session.transport === "sse"
-        ? SUPPORTED_PROTOCOL_VERSIONS
-        : SUPPORTED_PROTOCOL_VERSIONS.filter((v) => v !== "2024-11-05");
+    const offered: readonly string[] = SUPPORTED_PROTOCOL_VERSIONS;
     const version = offered.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
     session.protocolVersion = version;
     session.clientCapabilities = (params.capabilities as Record<string, unknown>) ?? {};
@@ -147,6 +153,8 @@ export class Gateway {
       protocol: version,
       transport: session.transport,
     });
+    const own = this.deps.passthrough ? await this.passthroughInfo() : undefined;
+    if (own) return successResponse(request.id, { protocolVersion: version, ...own });
     const result = {
       protocolVersion: version,
       capabilities: {
@@ -162,6 +170,25 @@ export class Gateway {
         'This gateway aggregates several MCP servers. Tool, prompt and resource names are prefixed with their server\'s name and "__" (for example "files__read_file").',
     };
     return successResponse(request.id, result);
+  }
+
+  /** The pass-through backend's capabilities, server info and instructions; undefined when it cannot start. */
+  private async passthroughInfo(): Promise<Record<string, unknown> | undefined> {
+    const backend = this.backends.get(this.deps.passthrough as string) as Backend;
+    try {
+      await backend.client.ensureReady();
+    } catch (e) {
+      this.log.warn("pass-through backend is not ready; answering initialize with Gatehouse's own capabilities", {
+        backend: backend.config.name,
+        error: (e as Error).message,
+      });
+      return undefined;
+    }
+    const info = backend.client.info;
+    if (!info) return undefined;
+    const out: Record<string, unknown> = { capabilities: info.capabilities, serverInfo: info.serverInfo };
+    if (info.instructions !== undefined) out.instructions = info.instructions;
+    return out;
   }
 
   /**
@@ -184,7 +211,8 @@ export class Gateway {
     this.log.info("session closed", { session: id.slice(0, 8), reason });
   }
 
-  async reap(): Promise<void> {
+  /** Closes sessions idle for longer than gateway.sessionIdleTimeout (backends are reaped by the app, see routing.ts). */
+  reap(): void {
     const now = this.deps.clock.now();
     for (const s of [...this.sessions.values()]) {
       const streaming = [...s.openSinks()].length > 0;
@@ -192,14 +220,12 @@ export class Gateway {
         this.closeSession(s.id, "idle");
       }
     }
-    for (const b of this.backends.values()) {
-      const ms = idleTimeoutMs(b.config.idle, b.client, now);
-      if (ms !== undefined && !this.hasSubscriptions(b.config.name)) await b.client.reapIfIdle(ms).catch(() => false);
-    }
   }
 
-  private hasSubscriptions(backend: string): boolean {
-    for (const uri of this.subscribers.keys()) if (uri.startsWith(`${backend}__`)) return true;
+  /** Whether a client of this gateway is subscribed to a resource of the backend (it must not be reaped then). */
+  hasSubscriptions(backend: string): boolean {
+    for (const uri of this.subscribers.keys())
+      if (this.catalog.split(uri)?.backend.config.name === backend) return true;
     return false;
   }
 
@@ -241,7 +267,8 @@ export class Gateway {
       case "ping":
         return {};
       case "initialize":
-        if (session.transport === "sse" && !session.initialized) return this.initialize(session, identity, req).result;
+        if (session.transport === "sse" && !session.initialized)
+          return (await this.initialize(session, identity, req)).result;
         throw new RpcError(
           ErrorCode.InvalidRequest,
           "the session is already initialized; start a new one without Mcp-Session-Id",
@@ -293,11 +320,34 @@ export class Gateway {
           throw new RpcError(ErrorCode.InvalidParams, `level must be one of ${LOG_LEVELS.join(", ")}`);
         }
         session.logLevel = level;
+        const only = this.passthroughBackend();
+        if (only?.client.info?.capabilities.logging) await only.client.request("logging/setLevel", { level });
         return {};
       }
-      default:
+      default: {
+        // A pass-through route forwards what it does not know (extensions, newer methods) to its one backend; the
+        // aggregate cannot tell which backend such a method is for.
+        const only = this.passthroughBackend();
+        if (only) return this.forward(session, identity, req, channel, signal, only, params);
         throw new RpcError(ErrorCode.MethodNotFound, `Method not found: ${req.method}`);
+      }
     }
+  }
+
+  /**
+   * The scopes a tools/call needs, when the caller may otherwise use the tool; undefined for a tool it cannot see
+   * (unknown, or hidden by the ACL: that answer must stay the same as for a tool that does not exist).
+   */
+  async scopesForTool(identity: Identity, name: unknown): Promise<string[] | undefined> {
+    try {
+      return (await this.catalog.resolveTool(identity, name)).scopes;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private passthroughBackend(): Backend | undefined {
+    return this.deps.passthrough ? this.backends.get(this.deps.passthrough) : undefined;
   }
 
   private async callTool(
@@ -315,6 +365,12 @@ export class Gateway {
       tool = await this.catalog.resolveTool(identity, params.name);
     } catch (e) {
       this.auditCall("tools/call", identity, session, started, params.name, undefined, e as Error, params.arguments);
+      throw e;
+    }
+    if (!grants(identity, tool.scopes)) {
+      // The HTTP layer answers this with 403 before it gets here; this holds for every other way in.
+      const e = insufficientScopeError(params.name, tool.scopes);
+      this.auditCall("tools/call", identity, session, started, params.name, tool.backend, e, params.arguments);
       throw e;
     }
     const backend = this.backends.get(tool.backend) as Backend;
@@ -402,13 +458,13 @@ export class Gateway {
           identity,
           session,
           started,
-          prefixed(server, auditName),
+          this.catalog.naming.outward(server, auditName),
           server,
           undefined,
           undefined,
         );
       return req.method === "tools/call" || req.method === "resources/read"
-        ? prefixResourceUris(server, result)
+        ? outwardResourceUris(this.catalog.naming, server, result)
         : result;
     } catch (e) {
       if (auditName !== undefined)
@@ -417,7 +473,7 @@ export class Gateway {
           identity,
           session,
           started,
-          prefixed(server, auditName),
+          this.catalog.naming.outward(server, auditName),
           server,
           e as Error,
           undefined,
@@ -574,13 +630,22 @@ export class Gateway {
     };
   }
 
-  /** Closes every session and stops every backend (their child processes included). */
-  async shutdown(): Promise<void> {
+  /** Closes every session. Backends are shared between routes: the app stops them. */
+  shutdown(): void {
     for (const t of this.timers) this.deps.clock.clearInterval(t);
     this.timers = [];
     for (const id of [...this.sessions.keys()]) this.closeSession(id, "shutdown");
-    await Promise.allSettled([...this.backends.values()].map((b) => b.client.stop()));
   }
+}
+
+/** JSON-RPC error for a call the token's scopes do not cover (code -32003; data says which scopes are needed). */
+export const INSUFFICIENT_SCOPE = -32003;
+
+export function insufficientScopeError(tool: string, needed: string[]): RpcError {
+  return new RpcError(INSUFFICIENT_SCOPE, `insufficient_scope: ${tool} needs the scope(s) ${needed.join(" ")}`, {
+    error: "insufficient_scope",
+    scope: needed.join(" "),
+  });
 }
 
 /** Header values must not carry control characters (RFC 9110 §5.5). */

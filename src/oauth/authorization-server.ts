@@ -112,6 +112,20 @@ export class AuthorizationServer {
   }
 
   /** A registered client, or one described by its metadata document (client_id is an https URL). */
+  /** Another protected resource this server issues tokens for (a route such as /servers/<name>/mcp). */
+  serveResource(url: string): void {
+    const c = canonicalResource(url);
+    if (c && !this.resources.includes(c)) this.resources.push(c);
+  }
+
+  /** Scopes beyond scopesSupported that may be granted: per-tool scopes (config matrix, advertised by backends). */
+  extraScopes: () => string[] = () => [];
+
+  /** Every scope a client may be granted. */
+  scopesSupported(): string[] {
+    return [...new Set([...this.config.scopesSupported, ...this.extraScopes()])];
+  }
+
   async findClient(clientId: string): Promise<ClientRecord | undefined> {
     const registered = await this.store.getClient(clientId);
     if (registered) return registered;
@@ -127,7 +141,7 @@ export class AuthorizationServer {
     if (!c || !this.resources.includes(c)) {
       throw new OAuthError(
         "invalid_target",
-        `resource ${JSON.stringify(values[0])} is not served here (expected ${this.config.resourceUrl})`,
+        `resource ${JSON.stringify(values[0])} is not served here (expected ${this.config.resourceUrl}${this.resources.length > 1 ? " or another route's URL" : ""})`,
       );
     }
     return c;

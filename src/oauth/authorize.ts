@@ -227,7 +227,7 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
   } catch (e) {
     return fail("invalid_target", (e as OAuthError).description);
   }
-  const scopes = grantableScopes(parseScope(p.get("scope")), as.config.scopesSupported, as.config.requiredScopes);
+  const scopes = grantableScopes(parseScope(p.get("scope")), as.scopesSupported(), as.config.requiredScopes);
   const prompt = parseScope(p.get("prompt"));
   const user = who.user;
 

@@ -10,6 +10,7 @@ import { sha256Hex } from "../crypto.ts";
 import type { AccessTokenClaims } from "./access-tokens.ts";
 import type { AuthorizationServer } from "./authorization-server.ts";
 import { protectedResourceMetadataUrl } from "./metadata.ts";
+import { canonicalResource } from "./resource.ts";
 
 const CACHE_MAX = 10_000;
 
@@ -20,24 +21,28 @@ function quoted(value: string): string {
 
 export function challenge(
   as: AuthorizationServer,
-  extra: { error?: string; description?: string; scope?: string[] } = {},
+  extra: { error?: string; description?: string; scope?: string[]; resource?: string } = {},
 ): string {
   const scope = (extra.scope ?? as.config.requiredScopes).join(" ");
-  let value = `Bearer resource_metadata="${protectedResourceMetadataUrl(as.config.resourceUrl)}"`;
+  let value = `Bearer resource_metadata="${protectedResourceMetadataUrl(extra.resource ?? as.config.resourceUrl)}"`;
   if (scope) value += `, scope="${scope}"`;
   if (extra.error) value += `, error="${extra.error}"`;
   if (extra.description) value += `, error_description="${quoted(extra.description)}"`;
   return value;
 }
 
-export function oauthProvider(as: AuthorizationServer): AuthProvider {
+/** The oauth_as provider of one route: tokens issued here for that route's URL (its audience), and no other. */
+export function oauthProvider(as: AuthorizationServer, resourceUrl = as.config.resourceUrl): AuthProvider {
   const cache = new Map<string, AccessTokenClaims>();
-  const resource = as.resources[0] as string;
+  as.serveResource(resourceUrl);
+  const resource = canonicalResource(resourceUrl) as string;
   const refuse = (description: string, presented: boolean): AuthResult => {
     const failure: AuthFailure = {
       status: 401,
       description,
-      challenge: presented ? challenge(as, { error: "invalid_token", description }) : challenge(as),
+      challenge: presented
+        ? challenge(as, { error: "invalid_token", description, resource: resourceUrl })
+        : challenge(as, { resource: resourceUrl }),
     };
     if (presented) failure.error = "invalid_token";
     return { ok: false, failure };
@@ -83,7 +88,7 @@ export function oauthProvider(as: AuthorizationServer): AuthProvider {
           provider: "oauth_as",
           scopes: claims.scope.split(" ").filter((s) => s.length > 0),
           requiredScopes: as.config.requiredScopes,
-          resourceMetadata: protectedResourceMetadataUrl(as.config.resourceUrl),
+          resourceMetadata: protectedResourceMetadataUrl(resourceUrl),
           clientId: claims.client_id,
         },
       };

@@ -25,7 +25,11 @@ export function endpoints(issuer: string): Endpoints {
   };
 }
 
-export function authorizationServerMetadata(c: OAuthAsConfig, alg: "ES256" | "HS256"): Record<string, unknown> {
+export function authorizationServerMetadata(
+  c: OAuthAsConfig,
+  alg: "ES256" | "HS256",
+  scopes: string[] = c.scopesSupported,
+): Record<string, unknown> {
   const e = endpoints(c.issuerUrl);
   const authMethods = ["none", "client_secret_post", "client_secret_basic"];
   const m: Record<string, unknown> = {
@@ -35,7 +39,7 @@ export function authorizationServerMetadata(c: OAuthAsConfig, alg: "ES256" | "HS
     jwks_uri: e.jwks,
     revocation_endpoint: e.revocation,
     introspection_endpoint: e.introspection,
-    scopes_supported: c.scopesSupported,
+    scopes_supported: scopes,
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
     grant_types_supported: ["authorization_code", "refresh_token"],
@@ -56,9 +60,13 @@ export function authorizationServerMetadata(c: OAuthAsConfig, alg: "ES256" | "HS
 }
 
 /** OIDC Discovery 1.0 §3 fields some clients require of an "openid-configuration" document (no id_tokens are issued). */
-export function openidConfiguration(c: OAuthAsConfig, alg: "ES256" | "HS256"): Record<string, unknown> {
+export function openidConfiguration(
+  c: OAuthAsConfig,
+  alg: "ES256" | "HS256",
+  scopes: string[] = c.scopesSupported,
+): Record<string, unknown> {
   return {
-    ...authorizationServerMetadata(c, alg),
+    ...authorizationServerMetadata(c, alg, scopes),
     subject_types_supported: ["public"],
     id_token_signing_alg_values_supported: [alg],
     claims_supported: ["sub", "groups", "roles"],

@@ -1,9 +1,9 @@
 // Discovery: authorization server metadata (RFC 8414 §3, path-inserted for an issuer with a path, and mirrored at
-// the resource's origin for 2025-03-26 clients), OpenID Connect discovery, protected resource metadata (RFC 9728
-// §3, at the path-inserted URL of /mcp and at the root) and the JWK Set. Public, CORS `*`, GET/HEAD/OPTIONS.
+// the resource's origin for 2025-03-26 clients), OpenID Connect discovery and the JWK Set. Public, CORS `*`,
+// GET/HEAD/OPTIONS. Protected resource metadata is per route: see ../resource-metadata.ts.
 
 import { Elysia } from "elysia";
-import { authorizationServerMetadata, openidConfiguration, protectedResourceMetadata } from "../../oauth/metadata.ts";
+import { authorizationServerMetadata, openidConfiguration } from "../../oauth/metadata.ts";
 import type { OAuthHttpDeps } from "./common.ts";
 
 const PUBLIC = {
@@ -32,8 +32,8 @@ export const discovery = (deps: OAuthHttpDeps) => {
   const { as, log } = deps;
   const c = as.config;
   const issuerPath = new URL(c.issuerUrl).pathname.replace(/\/$/, "");
-  const resourcePath = new URL(c.resourceUrl).pathname.replace(/\/$/, "");
-  const asMetadata = () => authorizationServerMetadata(c, as.keys.alg);
+
+  const asMetadata = () => authorizationServerMetadata(c, as.keys.alg, as.scopesSupported());
   const docs: [string[], () => unknown][] = [
     // RFC 8414 §3.1: path inserted between host and path; plus the root (the resource's origin, 2025-03-26 clients).
     [[`/.well-known/oauth-authorization-server${issuerPath}`, "/.well-known/oauth-authorization-server"], asMetadata],
@@ -43,12 +43,9 @@ export const discovery = (deps: OAuthHttpDeps) => {
         `${issuerPath}/.well-known/openid-configuration`,
         "/.well-known/openid-configuration",
       ],
-      () => openidConfiguration(c, as.keys.alg),
+      () => openidConfiguration(c, as.keys.alg, as.scopesSupported()),
     ],
-    [
-      [`/.well-known/oauth-protected-resource${resourcePath}`, "/.well-known/oauth-protected-resource"],
-      () => protectedResourceMetadata(c, c.resourceUrl),
-    ],
+
     [[`${issuerPath}/jwks`, "/jwks"], () => as.keys.jwks()],
   ];
   const app = new Elysia({ name: "discovery" });

@@ -9,7 +9,7 @@ import { type BackendTransport, TransportError, type TransportHandlers } from ".
 /** How long a child gets between SIGTERM and SIGKILL. */
 const KILL_GRACE_MS = 2000;
 
-async function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+export async function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
   const decoder = new TextDecoder();
   let pending = "";
   const reader = stream.getReader();
@@ -32,6 +32,21 @@ async function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (line: st
   } finally {
     reader.releaseLock();
   }
+}
+
+/** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  child.kill("SIGTERM");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const killed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve();
+    }, KILL_GRACE_MS);
+  });
+  await Promise.race([child.exited.then(() => {}), killed]);
+  clearTimeout(timer);
+  await child.exited;
 }
 
 export class StdioTransport implements BackendTransport {
@@ -98,17 +113,7 @@ export class StdioTransport implements BackendTransport {
     const child = this.child;
     if (!child) return;
     this.closing = true;
-    child.kill("SIGTERM");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const killed = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        resolve();
-      }, KILL_GRACE_MS);
-    });
-    await Promise.race([child.exited.then(() => {}), killed]);
-    clearTimeout(timer);
-    await child.exited;
+    await stopChild(child);
   }
 
   describe(): string {

@@ -1,0 +1,80 @@
+// Forward authentication for a reverse proxy that fronts MCP servers itself: nginx `auth_request`, Caddy
+// `forward_auth`, Traefik `forwardAuth`. GET /authenticate checks the request's credentials exactly as /mcp does
+// (/authenticate/<server> as /servers/<server>/mcp does, with that backend's audience) and answers 200 with the
+// identity in X-Auth-Request-* headers for the proxy to pass on, or 401/403 with the RFC 9728 challenge, which the
+// proxy must copy to its own answer so MCP clients can find the authorization server.
+
+import { Elysia } from "elysia";
+import type { AuthFailure, Identity } from "../auth/identity.ts";
+import type { Logger } from "../log.ts";
+
+import type { McpRoute } from "../routing.ts";
+import { json } from "./responses.ts";
+
+export interface ForwardAuthDeps {
+  mcpRoute(request: Request): McpRoute;
+  serverRoutes: ReadonlyMap<string, McpRoute>;
+  checkScopes?(identity: Identity): AuthFailure | undefined;
+  log: Logger;
+}
+
+/** Header values must not carry control characters (RFC 9110 §5.5). */
+function clean(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+  return value.replace(/[\u0000-\u001f\u007f]/g, "");
+}
+
+function refuse(failure: AuthFailure): Response {
+  return json({ error: failure.error ?? "unauthorized", error_description: failure.description }, failure.status, {
+    "www-authenticate": failure.challenge,
+    "cache-control": "no-store",
+  });
+}
+
+async function check(request: Request, route: McpRoute, deps: ForwardAuthDeps): Promise<Response> {
+  const result = await route.authenticate(request);
+  // A route with authType "none" authenticates everyone as anonymous. One that lets anonymous callers list or call
+  // some tools cannot be honoured here (the proxy does not show the body): credentials are required.
+  if (!result.ok) {
+    deps.log.info("forward auth: refused", {
+      route: route.name,
+      status: result.failure.status,
+      reason: result.failure.tried ?? result.failure.description,
+      uri: request.headers.get("x-original-uri") ?? undefined,
+    });
+    return refuse(result.failure);
+  }
+  const identity = result.identity;
+  const scopeFailure = deps.checkScopes?.(identity);
+  if (scopeFailure) return refuse(scopeFailure);
+  const headers: Record<string, string> = {
+    "x-auth-request-user": clean(identity.subject),
+    "x-auth-request-groups": clean(identity.groups.join(",")),
+    "x-auth-request-roles": clean(identity.roles.join(",")),
+    "cache-control": "no-store",
+  };
+  if (identity.email) headers["x-auth-request-email"] = clean(identity.email);
+  if (identity.scopes) headers["x-auth-request-scope"] = clean(identity.scopes.join(" "));
+  if (identity.clientId) headers["x-auth-request-client-id"] = clean(identity.clientId);
+  deps.log.debug("forward auth: accepted", { route: route.name, subject: identity.subject });
+  return new Response(null, { status: 200, headers });
+}
+
+export const forwardAuth = (deps: ForwardAuthDeps) => {
+  const app = new Elysia({ name: "forward-auth" });
+  const main = ({ request }: { request: Request }) => check(request, deps.mcpRoute(request), deps);
+  const server = ({ request, params }: { request: Request; params: { server: string } }) => {
+    const route = deps.serverRoutes.get(decodeURIComponent(params.server));
+    if (!route) return json({ error: "not_found", error_description: `no server ${params.server}` }, 404);
+    return check(request, route, deps);
+  };
+  // nginx auth_request sends a GET (HEAD for some setups); Traefik and Caddy forward the original method.
+  for (const path of ["/authenticate", "/authenticate/"]) {
+    app.get(path, main).head(path, main).post(path, main, { parse: "none" });
+  }
+  app
+    .get("/authenticate/:server", server)
+    .head("/authenticate/:server", server)
+    .post("/authenticate/:server", server, { parse: "none" });
+  return app;
+};
