@@ -142,6 +142,7 @@ export async function createApp(config: Config, deps: AppDeps) {
     });
     await as.init();
     as.extraScopes = () => toolScopes.all();
+    as.describeScope = (s) => toolScopes.describe(s);
     if (config.auth.oauthAs.issuerUrl.startsWith("http://")) {
       log.warn(
         "oauthAs.issuerUrl uses plain http: hosted clients (Claude, ChatGPT) need https, and tokens travel in clear",

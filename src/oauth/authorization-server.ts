@@ -121,6 +121,9 @@ export class AuthorizationServer {
   /** Scopes beyond scopesSupported that may be granted: per-tool scopes (config matrix, advertised by backends). */
   extraScopes: () => string[] = () => [];
 
+  /** Words for a scope on the consent page, beyond the built-in ones. */
+  describeScope: (scope: string) => string | undefined = () => undefined;
+
   /** Every scope a client may be granted. */
   scopesSupported(): string[] {
     return [...new Set([...this.config.scopesSupported, ...this.extraScopes()])];

@@ -343,6 +343,19 @@ export async function decideConsent(
       }),
     };
   }
+  // The user may have narrowed the scopes on the page (checkboxes); required scopes stay whatever is unticked.
+  if (d.form.get("narrowable") === "1") {
+    const ticked = d.form.getAll("scope");
+    const kept = pending.scopes.filter((s) => as.config.requiredScopes.includes(s) || ticked.includes(s));
+    if (kept.length < pending.scopes.length) {
+      as.log.info("consent: the user narrowed the scopes", {
+        client_id: pending.client.client_id,
+        asked: pending.scopes.join(" "),
+        granted: kept.join(" "),
+      });
+    }
+    pending.scopes = kept;
+  }
   if (pending.user) {
     await rememberConsent(as, pending, pending.user);
     return issue(as, { ...pending, user: who.user ?? pending.user }, 303);

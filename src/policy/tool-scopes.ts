@@ -31,6 +31,14 @@ export class ToolScopes {
     return [...out];
   }
 
+  /** Words for the consent page: which tools a scope opens. */
+  describe(scope: string): string | undefined {
+    const patterns = this.matrix[scope];
+    if (patterns) return `call the tools ${patterns.join(", ")}`;
+    if (this.advertised.has(scope)) return "call the tools of a server that asks for this scope";
+    return undefined;
+  }
+
   /** Every scope a tool may need: the matrix's and those advertised so far. */
   all(): string[] {
     return [...new Set([...Object.keys(this.matrix), ...this.advertised])];

@@ -13,6 +13,8 @@ export interface BrowserOptions {
   /** Headers the reverse proxy would add (x-forwarded-user …). */
   headers?: Record<string, string>;
   decision?: "approve" | "deny";
+  /** Scopes to untick on the consent page (grant less than asked). */
+  untick?: string[];
   /** The login method to choose on a consent page that offers several. */
   login?: string;
   /** The browser's cookies, shared between runs to act as the same browser (cookies ignore ports, as browsers do). */
@@ -77,14 +79,22 @@ export async function browse(
       body = undefined;
       continue;
     }
-    const form = /<form method="post" action="([^"]+)">/.exec(res.text);
+    const form = /<form method="post" action="([^"]+)"[^>]*>/.exec(res.text);
     if (res.status === 200 && form && res.text.includes('name="request_id"')) {
       consentShown = true;
       const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(res.text)?.[1] ?? "";
       url = new URL(form[1] as string, url).href;
       method = "POST";
       const decision = o.decision === "deny" ? "deny" : o.login ? `approve:${o.login}` : "approve";
-      body = new URLSearchParams({ request_id: field("request_id"), csrf: field("csrf"), decision }).toString();
+      const params = new URLSearchParams({ request_id: field("request_id"), csrf: field("csrf"), decision });
+      // Like a browser: the ticked scope checkboxes go with the form (o.untick leaves some out).
+      if (res.text.includes('name="narrowable"')) {
+        params.set("narrowable", "1");
+        for (const m of res.text.matchAll(/name="scope" value="([^"]+)"[^>]*checked/g)) {
+          if (!o.untick?.includes(m[1] as string)) params.append("scope", m[1] as string);
+        }
+      }
+      body = params.toString();
       continue;
     }
     return { status: res.status, page: res.text, consentShown, visited };

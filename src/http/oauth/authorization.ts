@@ -88,7 +88,8 @@ export const authorization = (deps: OAuthHttpDeps) => {
           logins: outcome.logins.map((l) => ({ id: l.config.id, label: l.config.label })),
           scopes: p.scopes.map((name) => ({
             name,
-            description: SCOPE_DESCRIPTIONS[name] ?? "a scope this server defines",
+            description: SCOPE_DESCRIPTIONS[name] ?? as.describeScope(name) ?? "a scope this server defines",
+            required: as.config.requiredScopes.includes(name),
           })),
         });
         const extra = p.user ? [] : [`${issuer}`, ...upstreamOrigins];

@@ -61,7 +61,8 @@ export interface ConsentView {
   /** The signed-in user; undefined when the user signs in after approving (then `logins` are offered). */
   user: string | undefined;
   logins: { id: string; label: string }[];
-  scopes: { name: string; description: string }[];
+  /** Optional ones get a checkbox, so the user can grant less than the app asks for. */
+  scopes: { name: string; description: string; required: boolean }[];
 }
 
 export function consentPage(v: ConsentView): string {
@@ -71,8 +72,14 @@ export function consentPage(v: ConsentView): string {
     warnings.push("This app did not give a name. Approve it only if you just started connecting it yourself.");
   if (v.redirectIsLoopback) warnings.push("It will send you back to a program on your own computer.");
   const scopes = v.scopes
-    .map((s) => `<li><code>${escapeHtml(s.name)}</code> — ${escapeHtml(s.description)}</li>`)
+    .map((s) => {
+      const label = `<code>${escapeHtml(s.name)}</code> — ${escapeHtml(s.description)}`;
+      if (s.required) return `<li>${label}</li>`;
+      const id = `scope-${escapeHtml(s.name)}`;
+      return `<li><input type="checkbox" form="consent" name="scope" value="${escapeHtml(s.name)}" id="${id}" checked> <label for="${id}">${label}</label></li>`;
+    })
     .join("");
+  const narrowable = v.scopes.some((s) => !s.required);
   const who = v.user
     ? `<p>You are signed in as <strong>${escapeHtml(v.user)}</strong>. If you allow it, this app can call the tools Gatehouse gives you, on your behalf, until you revoke it.</p>`
     : "<p>If you allow it, you sign in next, and this app can then call the tools Gatehouse gives you, on your behalf, until you revoke it.</p>";
@@ -93,10 +100,11 @@ ${who}
   <dt>Client ID</dt><dd><code>${escapeHtml(v.clientId)}</code></dd>
   <dt>Returns to</dt><dd><strong>${escapeHtml(v.redirectHost)}</strong></dd>
 </dl>
-<p>It asks for:</p><ul>${scopes}</ul>
+<p>It asks for${narrowable ? " (untick what you do not want to grant)" : ""}:</p><ul class="scopes">${scopes}</ul>
 ${warnings.map((w) => `<p class="warning">${escapeHtml(w)}</p>`).join("")}
-<form method="post" action="${escapeHtml(v.action)}">
+<form method="post" action="${escapeHtml(v.action)}" id="consent">
   <input type="hidden" name="request_id" value="${escapeHtml(v.requestId)}">
+  ${narrowable ? '<input type="hidden" name="narrowable" value="1">' : ""}
   <input type="hidden" name="csrf" value="${escapeHtml(v.csrf)}">
   <div class="actions">
     ${approve}
