@@ -32,6 +32,7 @@ import { PendingAuthorizations } from "./oauth/authorize.ts";
 import { hasAll } from "./oauth/scopes.ts";
 import type { Clock, PasswordHasher, Spawner } from "./platform/types.ts";
 import { Acl } from "./policy/acl.ts";
+import { RateLimiter } from "./policy/rate-limit.ts";
 import { ToolScopes } from "./policy/tool-scopes.ts";
 import { buildRoutes, type McpRoute, reapIdleBackends } from "./routing.ts";
 import { MemoryStore } from "./store/memory.ts";
@@ -177,17 +178,23 @@ export async function createApp(config: Config, deps: AppDeps) {
     }
   }
 
+  const limiter =
+    config.gateway.rateLimitPerMinute > 0
+      ? new RateLimiter(config.gateway.rateLimitPerMinute, () => deps.clock.now())
+      : undefined;
   const mcpDeps = (route: (request: Request) => McpRoute): McpDeps => ({
     route,
     checkScopes,
+    ...(limiter ? { limiter } : {}),
     config: config.gateway,
     log: log.child("http"),
   });
   const app = new Elysia({ name: "gatehouse" })
     .use(errors({ log: log.child("http"), origins: config.gateway.allowedOrigins }))
-    .use(health({ health: () => routes.health(deps.version) }))
-    .use(mcp("/mcp", mcpDeps(routes.mcpRoute)))
-    .use(mcpSse("/mcp", mcpDeps(routes.mcpRoute)));
+    .use(health({ health: () => routes.health(deps.version) }));
+  for (const path of config.gateway.paths) {
+    app.use(mcp(path, mcpDeps(routes.mcpRoute))).use(mcpSse(path, mcpDeps(routes.mcpRoute)));
+  }
   for (const r of routes.servers.values()) {
     app
       .use(

@@ -17,6 +17,7 @@ import {
   SESSIONS_HELP,
 } from "./cli/help.ts";
 import { adminSocketPath, stateCommand } from "./cli/state-commands.ts";
+import { ENV_MODE_SOURCE, envModeConfig } from "./config/env-mode.ts";
 import { ConfigError, loadConfig, locateConfig } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
 import { randomId, sha256Hex } from "./crypto.ts";
@@ -37,9 +38,11 @@ function stringEnv(): Record<string, string> {
 }
 
 function logger(flags: Record<string, string | true>): Logger {
-  const level = String(
-    flags["log-level"] ?? process.env.LOG_LEVEL ?? process.env.MCP_LOG_LEVEL ?? "info",
-  ).toLowerCase();
+  const level = String(flags["log-level"] ?? process.env.LOG_LEVEL ?? process.env.MCP_LOG_LEVEL ?? "info")
+    .toLowerCase()
+    // mcp-oauth-proxy's levels, for env-only mode.
+    .replace(/^trace$/, "debug")
+    .replace(/^fatal$/, "error");
   if (!isLogLevel(level)) throw new UsageError(`log level must be debug, info, warn or error (got "${level}")`);
   const format = String(flags["log-format"] ?? process.env.MCP_LOG_FORMAT ?? "text").toLowerCase();
   if (format !== "text" && format !== "json") throw new UsageError(`log format must be text or json (got "${format}")`);
@@ -62,15 +65,26 @@ async function serve(argv: string[]): Promise<number> {
   });
   if (flags.help) return print(SERVE_HELP);
   const log = logger(flags);
-  const { host, port } = parseBind(String(flags.bind ?? "127.0.0.1:8080"));
+  const env = process.env as Record<string, string | undefined>;
+  const location = locateConfig(flags.config as string | undefined, env, process.cwd());
+  // Env-only mode runs where mcp-oauth-proxy ran: a container listening on all interfaces at $PORT.
+  const envMode = location.fromEnv === true && flags.bind === undefined;
+  const { host, port } = parseBind(
+    String(flags.bind ?? (envMode ? `0.0.0.0:${env.PORT?.trim() || 8080}` : "127.0.0.1:8080")),
+  );
   const loopback = isLoopbackHost(host);
-  if (!loopback && !flags.insecure) {
+  if (envMode) {
+    log.warn("env-only mode: listening on all interfaces ($PORT), as mcp-oauth-proxy did; put TLS in front", {
+      bind: `${host}:${port}`,
+    });
+  }
+  if (!loopback && !flags.insecure && !envMode) {
     throw new UsageError(
       `refusing to listen on ${host}:${port}: Gatehouse speaks plain HTTP, so a non-loopback address exposes tokens ` +
         "on the network. Bind 127.0.0.1 behind a TLS reverse proxy, or pass --insecure if this network is trusted.",
     );
   }
-  const config = await readConfig(flags.config as string | undefined);
+  const config = await loadConfig(location, env, bunFileSystem.readText, process.cwd());
   const f = config.auth.forwarded;
   if (config.auth.providers.includes("forwarded") && f && !f.trustedSourceCidrs && !loopback) {
     throw new UsageError(
@@ -217,6 +231,11 @@ async function check(argv: string[]): Promise<number> {
       `(${config.backends.map((b) => b.name).join(", ")}), providers: ${providers}` +
       `${config.auth.acl ? `, ACL: ${config.auth.acl.kind === "legacy" ? "legacy rules" : "role-based"}` : ""}\n`,
   );
+  if (config.source === ENV_MODE_SOURCE) {
+    // What the variables amount to, to copy into a servers.json when outgrowing env-only mode.
+    const built = envModeConfig(process.env as Record<string, string | undefined>, []);
+    process.stdout.write(`equivalent servers.json:\n${JSON.stringify(built, null, 2)}\n`);
+  }
   return 0;
 }
 

@@ -14,19 +14,28 @@ Usage:
   gatehouse <command> --help                                        help for one command
 
 Configuration is servers.json (the format of \`mcp serve\`): --config, else $MCP_SERVERS_CONFIG (inline JSON),
-else $MCP_CONFIG_PATH, else ./servers.json. See README.md for every key.
+else $MCP_CONFIG_PATH, else env-only mode when $OIDC_ISSUER_URL is set, else ./servers.json. See README.md.
+
+Env-only mode (one backend, tokens from your identity provider; mcp-oauth-proxy's variables):
+  OIDC_ISSUER_URL, OIDC_AUDIENCE, RESOURCE_URL, ALLOW_SUBS | ALLOW_EMAILS | ALLOW_GROUPS,
+  MCP_UPSTREAM_URL | MCP_SPAWN_CMD + MCP_SPAWN_PORT, MCP_UPSTREAM_PATH, PORT, RATE_LIMIT_RPM,
+  CORS_ALLOW_ORIGINS, STATIC_CLIENT_ID + STATIC_CLIENT_SECRET, SCOPES_SUPPORTED
+  (\`gatehouse check\` prints the equivalent servers.json)
 
 Environment:
-  LOG_LEVEL / MCP_LOG_LEVEL    debug | info | warn | error (default info)
+    LOG_LEVEL / MCP_LOG_LEVEL    debug | info | warn | error (default info; trace and fatal are accepted)
   MCP_LOG_FORMAT               text | json (default text)
 `;
 
 export const SERVE_HELP = `Usage: gatehouse serve [--config PATH] [--bind HOST:PORT] [--insecure] [--log-level LEVEL] [--log-format text|json]
 
-Runs the gateway: MCP Streamable HTTP at /mcp, the 2024-11-05 HTTP+SSE transport at /mcp/sse, health at /health.
+Runs the gateway: MCP Streamable HTTP at /mcp (every backend also at /servers/<name>/mcp), the 2024-11-05
+HTTP+SSE transport at /mcp/sse, forward auth at /authenticate, health at /health.
 
-  --config PATH       servers.json to load (default: $MCP_SERVERS_CONFIG, $MCP_CONFIG_PATH, ./servers.json)
-  --bind HOST:PORT    address to listen on (default 127.0.0.1:8080; ":8080" means every interface)
+  --config PATH       servers.json to load (default: $MCP_SERVERS_CONFIG, $MCP_CONFIG_PATH, env-only mode when
+                      $OIDC_ISSUER_URL is set, ./servers.json)
+  --bind HOST:PORT    address to listen on (default 127.0.0.1:8080, in env-only mode 0.0.0.0:$PORT; ":8080"
+                      means every interface)
   --insecure          allow a non-loopback address. Gatehouse speaks plain HTTP: in production put a TLS reverse
                       proxy in front and keep the default loopback bind.
   --log-level LEVEL   debug | info | warn | error (default: $LOG_LEVEL, $MCP_LOG_LEVEL, info)

@@ -12,6 +12,7 @@ import { DEFAULT_REDIRECT_ALLOWLIST } from "../oauth/redirect-uri.ts";
 import type { AclConfig, Grant } from "../policy/acl.ts";
 import { parseDuration } from "./duration.ts";
 import { joinPath, substituteEnv } from "./env.ts";
+import { ENV_MODE_SOURCE, envModeConfig, envModeRequested } from "./env-mode.ts";
 import { introspectionConfig, jwtConfig } from "./external.ts";
 import { describeJsonError, stripJsonComments } from "./jsonc.ts";
 import { allowRulesProblems, loadLogins } from "./logins.ts";
@@ -684,6 +685,8 @@ function gateway(g: Record<string, unknown> | undefined, problems: ConfigProblem
     publicUrl?: string;
     hosts?: Record<string, string>;
     trustedProxies?: string[];
+    paths?: string[];
+    rateLimitPerMinute?: number;
   };
   const origins = x.allowedOrigins ?? DEFAULT_ALLOWED_ORIGINS;
   for (const [i, o] of origins.entries()) {
@@ -716,6 +719,8 @@ function gateway(g: Record<string, unknown> | undefined, problems: ConfigProblem
     route: routePolicy(x.route),
     serverRoutes: x.serverRoutes ?? true,
     hosts: x.hosts ?? {},
+    paths: x.paths ?? ["/mcp"],
+    rateLimitPerMinute: x.rateLimitPerMinute ?? 0,
   };
   if (x.passthrough !== undefined) out.passthrough = x.passthrough;
   const publicUrl = publicUrlProblems(x.publicUrl, problems);
@@ -778,9 +783,14 @@ export interface ConfigLocation {
   /** Read from this file, or inline text when `inline` is set. */
   path: string;
   inline?: string;
+  /** Env-only quick mode: built from allardy/mcp-oauth-proxy's variables (env-mode.ts). */
+  fromEnv?: boolean;
 }
 
-/** Where the config comes from: --config, then MCP_SERVERS_CONFIG (inline JSON), MCP_CONFIG_PATH, ./servers.json. */
+/**
+ * Where the config comes from: --config, then MCP_SERVERS_CONFIG (inline JSON), MCP_CONFIG_PATH, then env-only mode
+ * when OIDC_ISSUER_URL is set, then ./servers.json.
+ */
 export function locateConfig(
   flag: string | undefined,
   env: Record<string, string | undefined>,
@@ -790,6 +800,7 @@ export function locateConfig(
   const inline = env.MCP_SERVERS_CONFIG;
   if (inline !== undefined && inline.trim() !== "") return { path: "MCP_SERVERS_CONFIG", inline };
   if (env.MCP_CONFIG_PATH?.trim()) return { path: resolve(cwd, env.MCP_CONFIG_PATH.trim()) };
+  if (envModeRequested(env)) return { path: ENV_MODE_SOURCE, fromEnv: true };
   return { path: resolve(cwd, "servers.json") };
 }
 
@@ -801,6 +812,12 @@ export async function loadConfig(
 ): Promise<Config> {
   if (location.inline !== undefined) {
     return parseConfig(location.inline, { source: location.path, dir: cwd, env });
+  }
+  if (location.fromEnv) {
+    const problems: ConfigProblem[] = [];
+    const built = envModeConfig(env, problems);
+    if (problems.length > 0) throw new ConfigError(location.path, problems);
+    return parseConfig(JSON.stringify(built), { source: location.path, dir: cwd, env });
   }
   let text: string;
   try {

@@ -466,6 +466,10 @@ export const Gateway = T.Object(
     hosts: T.Optional(StringMap),
     /** Peers whose X-Forwarded-Host is believed (CIDRs). */
     trustedProxies: T.Optional(StringList),
+    /** Paths the /mcp route is served at (default ["/mcp"]; env-only mode adds "/"). */
+    paths: T.Optional(T.Array(T.String({ pattern: "^/" }), { minItems: 1 })),
+    /** MCP requests per minute per caller; 0 (default) for no limit. */
+    rateLimitPerMinute: T.Optional(T.Integer({ minimum: 0 })),
   },
   closed,
 );

@@ -198,6 +198,10 @@ export interface GatewayConfig {
   publicUrl?: string;
   hosts: Record<string, string>;
   trustedProxies?: Cidr[];
+  /** Where /mcp's route is served. */
+  paths: string[];
+  /** 0: no limit. */
+  rateLimitPerMinute: number;
 }
 
 export interface Config {

@@ -75,13 +75,14 @@ async function message(request: Request, route: McpRoute, deps: McpDeps): Promis
 /** Elysia plugin: the legacy transport of a route, at `<path>/sse` and `<path>/message`. */
 export const mcpSse = (path: string, deps: McpDeps) => {
   const origins = deps.config.allowedOrigins;
+  const base = path === "/" ? "" : path;
   const on =
     (h: (request: Request, route: McpRoute, deps: McpDeps) => Promise<Response>) =>
     async ({ request }: { request: Request }) =>
       withCors(await h(request, deps.route(request), deps), request, origins);
   return new Elysia({ name: `mcp-sse:${path}` })
-    .get(`${path}/sse`, on(open))
-    .post(`${path}/message`, on(message), { parse: "none" })
-    .options(`${path}/sse`, ({ request }) => preflight(request, origins, "GET, OPTIONS"))
-    .options(`${path}/message`, ({ request }) => preflight(request, origins, "POST, OPTIONS"));
+    .get(`${base}/sse`, on(open))
+    .post(`${base}/message`, on(message), { parse: "none" })
+    .options(`${base}/sse`, ({ request }) => preflight(request, origins, "GET, OPTIONS"))
+    .options(`${base}/message`, ({ request }) => preflight(request, origins, "POST, OPTIONS"));
 };

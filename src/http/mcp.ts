@@ -3,7 +3,7 @@
 // (resumable with Last-Event-ID), DELETE to end a session.
 
 import { Elysia } from "elysia";
-import { type AuthFailure, type Identity, insufficientScope } from "../auth/identity.ts";
+import { type AuthFailure, type Identity, insufficientScope, principalKey } from "../auth/identity.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { type Channel, type Gateway, insufficientScopeError, SUPPORTED_PROTOCOL_VERSIONS } from "../mcp/gateway.ts";
@@ -17,6 +17,7 @@ import {
   type JsonRpcResponse,
 } from "../mcp/jsonrpc.ts";
 import type { ClientSession } from "../mcp/session.ts";
+import type { RateLimiter } from "../policy/rate-limit.ts";
 import { admitsAnonymous, anonymousMayCall } from "../policy/route.ts";
 import { grants } from "../policy/tool-scopes.ts";
 import type { McpRoute } from "../routing.ts";
@@ -28,6 +29,8 @@ import { sseStream } from "./sse-response.ts";
 export interface McpDeps {
   /** The route a request is for: fixed per path, except /mcp with host-based routing. */
   route(request: Request): McpRoute;
+  /** Requests per minute per caller (gateway.rateLimitPerMinute). */
+  limiter?: RateLimiter;
   /** A 403 when the caller's token lacks scopes the endpoint requires (RFC 6750 §3.1 insufficient_scope). */
   checkScopes?(identity: Identity): AuthFailure | undefined;
   config: GatewayConfig;
@@ -160,6 +163,17 @@ async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<R
   const admitted = await admit(request, route, deps);
   if ("response" in admitted) return admitted.response;
   const { identity } = admitted;
+  const allowance = deps.limiter?.take(principalKey(identity));
+  if (allowance && !allowance.ok) {
+    log.warn("request refused: rate limit", { subject: identity.subject, per_minute: deps.limiter?.perMinute });
+    const res = rpcHttpError(
+      429,
+      ErrorCode.InvalidRequest,
+      `rate limit exceeded: ${deps.limiter?.perMinute} requests per minute (gateway.rateLimitPerMinute)`,
+    );
+    res.headers.set("retry-after", String(allowance.retryAfterSeconds));
+    return res;
+  }
 
   const type = request.headers.get("content-type");
   if (type !== null && !type.toLowerCase().includes("application/json")) {
@@ -339,7 +353,7 @@ export const mcp = (path: string, deps: McpDeps) => {
     (h: (request: Request, route: McpRoute, deps: McpDeps) => Promise<Response>) =>
     async ({ request }: { request: Request }) =>
       withCors(await h(request, deps.route(request), deps), request, origins);
-  for (const p of [path, `${path}/`]) {
+  for (const p of path === "/" ? ["/"] : [path, `${path}/`]) {
     app
       .post(p, on(post), { parse: "none" })
       .get(p, on(get))

@@ -6,6 +6,7 @@ import type { AuthorizationServer } from "../../oauth/authorization-server.ts";
 import type { PendingAuthorizations } from "../../oauth/authorize.ts";
 import { OAuthError } from "../../oauth/errors.ts";
 import { readLimited } from "../body.ts";
+import { originAllowed, selfOrigins } from "../cors.ts";
 
 export interface OAuthHttpDeps {
   as: AuthorizationServer;
@@ -17,6 +18,19 @@ export interface OAuthHttpDeps {
 }
 
 const FORM_LIMIT = 64 * 1024;
+
+/**
+ * Browsers may send a form or text/plain POST to another origin without a preflight ("simple" requests): refuse
+ * those from origins not listed in gateway.allowedOrigins before anything happens, so a page elsewhere cannot
+ * register clients or spend codes through a user's browser. Requests without Origin (native clients) pass.
+ */
+export function refuseForeignOrigin(request: Request, deps: Pick<OAuthHttpDeps, "as" | "origins">): void {
+  const origin = request.headers.get("origin");
+  const c = deps.as.config;
+  if (!originAllowed(origin, deps.origins, selfOrigins([c.issuerUrl, c.resourceUrl], request))) {
+    throw new OAuthError("invalid_request", `Origin ${origin} is not allowed (add it to gateway.allowedOrigins)`, 403);
+  }
+}
 
 /** `/token` and, when the issuer has a path such as `/gh`, `/gh/token` too. */
 export function routes(issuer: string, path: string): string[] {

@@ -6,7 +6,7 @@ import { OAuthError } from "../../oauth/errors.ts";
 import { registerClient } from "../../oauth/registration.ts";
 import { readLimited } from "../body.ts";
 import { preflight, withCors } from "../cors.ts";
-import { noStoreJson, type OAuthHttpDeps, routes } from "./common.ts";
+import { noStoreJson, type OAuthHttpDeps, refuseForeignOrigin, routes } from "./common.ts";
 
 const BODY_LIMIT = 16 * 1024;
 /** Registrations accepted per minute, all clients together. */
@@ -21,6 +21,12 @@ export const registration = (deps: OAuthHttpDeps) => {
     app.post(
       path,
       async ({ request }) => {
+        refuseForeignOrigin(request, deps);
+        // RFC 7591 §3.1: the metadata is sent as application/json (which also makes a browser preflight it).
+        const type = request.headers.get("content-type");
+        if (type !== null && !type.toLowerCase().startsWith("application/json")) {
+          throw new OAuthError("invalid_client_metadata", `Content-Type must be application/json (got ${type})`);
+        }
         const now = as.clock.now();
         if (now - windowStart > 60_000) {
           windowStart = now;

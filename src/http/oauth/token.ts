@@ -4,7 +4,7 @@ import { Elysia } from "elysia";
 import { introspect, revoke } from "../../oauth/revocation.ts";
 import { token } from "../../oauth/token.ts";
 import { preflight, withCors } from "../cors.ts";
-import { noStoreJson, type OAuthHttpDeps, readForm, routes } from "./common.ts";
+import { noStoreJson, type OAuthHttpDeps, readForm, refuseForeignOrigin, routes } from "./common.ts";
 
 export const tokenEndpoints = (deps: OAuthHttpDeps) => {
   const { as, origins } = deps;
@@ -22,7 +22,14 @@ export const tokenEndpoints = (deps: OAuthHttpDeps) => {
   ];
   for (const [name, handle] of endpoints) {
     for (const path of routes(as.config.issuerUrl, name)) {
-      app.post(path, async ({ request }) => withCors(await handle(request), request, origins), { parse: "none" });
+      app.post(
+        path,
+        async ({ request }) => {
+          refuseForeignOrigin(request, deps);
+          return withCors(await handle(request), request, origins);
+        },
+        { parse: "none" },
+      );
       app.options(path, ({ request }) => preflight(request, origins, "POST, OPTIONS"));
     }
   }

@@ -1,0 +1,131 @@
+// Env-only quick mode: one backend behind tokens from your own identity provider, configured with the variables of
+// allardy/mcp-oauth-proxy, so a container that ran it switches to Gatehouse without rewriting anything. The
+// variables become an ordinary servers.json (shown by `gatehouse check`), so everything downstream is the same code.
+//
+//   OIDC_ISSUER_URL, OIDC_AUDIENCE, RESOURCE_URL       the issuer, the `aud` tokens carry, this proxy's public URL
+//   ALLOW_SUBS, ALLOW_EMAILS, ALLOW_GROUPS              who may in (comma-separated; at least one must be set)
+//   MCP_UPSTREAM_URL  |  MCP_SPAWN_CMD + MCP_SPAWN_PORT the backend: an HTTP MCP server, or one Gatehouse starts
+//   MCP_UPSTREAM_PATH                                   the backend's MCP path (default: the URL's, or /mcp)
+//   PORT, LOG_LEVEL, RATE_LIMIT_RPM, CORS_ALLOW_ORIGINS listen port (all interfaces), log level, per-user limit
+//   STATIC_CLIENT_ID, STATIC_CLIENT_SECRET              registration shim for issuers without open registration
+//   SCOPES_SUPPORTED                                    scopes to advertise in the protected resource metadata
+
+import type { ConfigProblem } from "./load.ts";
+
+export const ENV_MODE_SOURCE = "environment (OIDC_ISSUER_URL …)";
+
+/** The variable that switches env-only mode on. */
+export function envModeRequested(env: Record<string, string | undefined>): boolean {
+  return !!env.OIDC_ISSUER_URL?.trim();
+}
+
+const csv = (v: string | undefined) =>
+  (v ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+
+function url(env: Record<string, string | undefined>, name: string, problems: ConfigProblem[]): string | undefined {
+  const v = env[name]?.trim();
+  if (!v) return undefined;
+  try {
+    const u = new URL(v);
+    if (u.protocol === "http:" || u.protocol === "https:") return v;
+  } catch {
+    // reported below
+  }
+  problems.push({ path: name, message: `found ${JSON.stringify(v)}, expected an http:// or https:// URL` });
+  return undefined;
+}
+
+/** servers.json built from the variables; problems name the variable at fault. */
+export function envModeConfig(
+  env: Record<string, string | undefined>,
+  problems: ConfigProblem[],
+): Record<string, unknown> {
+  const issuer = url(env, "OIDC_ISSUER_URL", problems);
+  const resource = url(env, "RESOURCE_URL", problems);
+  const audience = env.OIDC_AUDIENCE?.trim();
+  if (!audience)
+    problems.push({ path: "OIDC_AUDIENCE", message: "is required: the `aud` your provider's tokens carry" });
+  if (!env.RESOURCE_URL?.trim()) {
+    problems.push({
+      path: "RESOURCE_URL",
+      message: "is required: this proxy's public URL, e.g. https://mcp.example.com",
+    });
+  }
+  const allow = { subjects: csv(env.ALLOW_SUBS), emails: csv(env.ALLOW_EMAILS), groups: csv(env.ALLOW_GROUPS) };
+  if (allow.subjects.length + allow.emails.length + allow.groups.length === 0) {
+    problems.push({
+      path: "ALLOW_SUBS",
+      message: "at least one of ALLOW_SUBS, ALLOW_EMAILS, ALLOW_GROUPS must be set (who may use the server)",
+    });
+  }
+
+  const upstreamUrl = url(env, "MCP_UPSTREAM_URL", problems);
+  const spawn = env.MCP_SPAWN_CMD?.trim();
+  const path = env.MCP_UPSTREAM_PATH?.trim();
+  if (path && !path.startsWith("/")) problems.push({ path: "MCP_UPSTREAM_PATH", message: 'must start with "/"' });
+  let backend: Record<string, unknown> | undefined;
+  if (!!env.MCP_UPSTREAM_URL?.trim() === !!spawn) {
+    problems.push({ path: "MCP_UPSTREAM_URL", message: "set exactly one of MCP_UPSTREAM_URL or MCP_SPAWN_CMD" });
+  } else if (spawn) {
+    const port = Number(env.MCP_SPAWN_PORT);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      problems.push({
+        path: "MCP_SPAWN_PORT",
+        message: `found ${JSON.stringify(env.MCP_SPAWN_PORT ?? "")}, expected the port MCP_SPAWN_CMD listens on`,
+      });
+    }
+    // Through the shell, as a container's command line would be.
+    backend = { command: "/bin/sh", args: ["-c", spawn], port, path: path || "/mcp" };
+  } else if (upstreamUrl) {
+    const u = new URL(upstreamUrl);
+    if (path) u.pathname = path;
+    backend = { url: u.href };
+  }
+  const id = env.STATIC_CLIENT_ID?.trim();
+  const secret = env.STATIC_CLIENT_SECRET?.trim();
+  if (!!id !== !!secret) {
+    problems.push({ path: "STATIC_CLIENT_ID", message: "set STATIC_CLIENT_ID and STATIC_CLIENT_SECRET together" });
+  }
+  const rpm = env.RATE_LIMIT_RPM?.trim() ? Number(env.RATE_LIMIT_RPM) : 60;
+  if (!Number.isInteger(rpm) || rpm < 1) {
+    problems.push({
+      path: "RATE_LIMIT_RPM",
+      message: `found ${JSON.stringify(env.RATE_LIMIT_RPM)}, expected a positive integer`,
+    });
+  }
+  const base = resource?.replace(/\/$/, "");
+  const origins = csv(env.CORS_ALLOW_ORIGINS);
+  const scopes = csv(env.SCOPES_SUPPORTED);
+
+  return {
+    mcpServers: { upstream: backend ?? { url: "http://127.0.0.1:1/mcp" } },
+    serverAuth: {
+      providers: ["jwt"],
+      jwt: {
+        issuer: issuer ?? "https://invalid.example",
+        audience: audience || "unset",
+        allow: Object.fromEntries(Object.entries(allow).filter(([, v]) => v.length > 0)),
+        discovery: {
+          // Proxy mode republishes the issuer's metadata with Gatehouse's registration shim in it.
+          mode: id ? "proxy" : "direct",
+          resourceUrl: base ?? "https://invalid.example",
+          ...(base && id ? { publicUrl: new URL(base).origin } : {}),
+          ...(scopes.length > 0 ? { scopesSupported: scopes } : {}),
+          ...(id ? { staticClient: { clientId: id, ...(secret ? { clientSecret: secret } : {}) } } : {}),
+        },
+      },
+    },
+    gateway: {
+      passthrough: "upstream",
+      serverRoutes: false,
+      // mcp-oauth-proxy forwarded every path: clients configured with the bare URL or with /mcp both work.
+      paths: ["/mcp", "/"],
+      rateLimitPerMinute: Number.isInteger(rpm) && rpm > 0 ? rpm : 60,
+      ...(origins.length > 0 ? { allowedOrigins: origins } : {}),
+      ...(base ? { publicUrl: base } : {}),
+    },
+  };
+}
