@@ -1,0 +1,249 @@
+// The framework-free rules of issue 5: route policy for anonymous callers, per-tool scopes, the per-caller rate
+// limit, and the configuration of routes and of env-only mode (each problem names the key or variable at fault).
+
+import { describe, expect, test } from "bun:test";
+import { envModeConfig } from "../../src/config/env-mode.ts";
+import { ConfigError, parseConfig } from "../../src/config/load.ts";
+import { DEFAULT_ROUTE_POLICY } from "../../src/config/routes.ts";
+import { RateLimiter } from "../../src/policy/rate-limit.ts";
+import { admitsAnonymous, anonymousMayCall } from "../../src/policy/route.ts";
+import { grants, ToolScopes } from "../../src/policy/tool-scopes.ts";
+import { publicBase, requestHost, routeForHost } from "../../src/routing.ts";
+
+function problems(config: object, env: Record<string, string> = {}) {
+  try {
+    parseConfig(JSON.stringify(config), { source: "servers.json", dir: "/etc/gatehouse", env });
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+}
+
+describe("route policy for callers without credentials", () => {
+  test("the default lets nobody in anonymously", () => {
+    expect(admitsAnonymous(DEFAULT_ROUTE_POLICY)).toBe(false);
+  });
+  test("requireAuthForToolsList: false lets them initialize and list, not call", () => {
+    const p = { ...DEFAULT_ROUTE_POLICY, requireAuthForToolsList: false };
+    expect(admitsAnonymous(p)).toBe(true);
+    expect(anonymousMayCall(p, "initialize", {})).toBe(true);
+    expect(anonymousMayCall(p, "tools/list", {})).toBe(true);
+    expect(anonymousMayCall(p, "tools/call", { name: "echo" })).toBe(false);
+    expect(anonymousMayCall(p, "resources/read", { uri: "x" })).toBe(false);
+  });
+  test("publicTools are matched exactly (no case folding, no Unicode look-alikes)", () => {
+    const p = { ...DEFAULT_ROUTE_POLICY, publicTools: ["web__echo", "docs__*"] };
+    expect(anonymousMayCall(p, "tools/call", { name: "web__echo" })).toBe(true);
+    expect(anonymousMayCall(p, "tools/call", { name: "docs__search" })).toBe(true);
+    expect(anonymousMayCall(p, "tools/call", { name: "WEB__echo" })).toBe(false);
+    expect(anonymousMayCall(p, "tools/call", { name: "web__echo\u200b" })).toBe(false);
+    expect(anonymousMayCall(p, "tools/call", { name: "web__\u0435cho" })).toBe(false); // Cyrillic е
+    expect(anonymousMayCall(p, "tools/call", {})).toBe(false);
+    expect(anonymousMayCall(p, "Tools/Call", { name: "web__echo" })).toBe(false);
+    expect(anonymousMayCall(p, "tools/list", {})).toBe(false);
+  });
+  test('authType "none" lets everything through', () => {
+    const p = { ...DEFAULT_ROUTE_POLICY, authType: "none" as const };
+    expect(anonymousMayCall(p, "resources/read", {})).toBe(true);
+    expect(anonymousMayCall(p, "some/extension", {})).toBe(true);
+  });
+});
+
+describe("per-tool scopes", () => {
+  const scopes = new ToolScopes({ "tools:write": ["web__admin_*"], files: ["files__*", "web__upload"] });
+  test("a tool needs every scope that names it, plus the scopes it advertises in _meta.scopes", () => {
+    expect(scopes.required("web__echo", {})).toEqual([]);
+    expect(scopes.required("web__admin_reset", {})).toEqual(["tools:write"]);
+    expect(scopes.required("web__admin_x", { _meta: { scopes: ["vault:read"] } }).sort()).toEqual([
+      "tools:write",
+      "vault:read",
+    ]);
+    expect(scopes.all()).toContain("vault:read");
+  });
+  test("advertised scopes that are not RFC 6749 scope tokens are ignored", () => {
+    expect(scopes.required("web__x", { _meta: { scopes: ['a"b', "c d", 7, "ok"] } })).toEqual(["ok"]);
+  });
+  test("tokens without scopes (bearer, forwarded) are not limited; others need all", () => {
+    const base = { subject: "a", roles: [], groups: [], provider: "oauth_as" as const };
+    expect(grants({ ...base, provider: "bearer" }, ["x"])).toBe(true);
+    expect(grants({ ...base, scopes: ["mcp"] }, ["x"])).toBe(false);
+    expect(grants({ ...base, scopes: ["mcp", "x"] }, ["x"])).toBe(true);
+  });
+  test("the consent page describes a matrix scope by the tools it opens", () => {
+    expect(scopes.describe("tools:write")).toBe("call the tools web__admin_*");
+    expect(scopes.describe("unknown")).toBeUndefined();
+  });
+});
+
+describe("rate limit per caller", () => {
+  test("a minute's allowance, then 429 with the wait, then refilled; callers do not share buckets", () => {
+    let now = 0;
+    const rl = new RateLimiter(3, () => now);
+    for (let i = 0; i < 3; i++) expect(rl.take("alice").ok).toBe(true);
+    const refused = rl.take("alice");
+    expect(refused).toEqual({ ok: false, retryAfterSeconds: 20 });
+    expect(rl.take("bob").ok).toBe(true);
+    now += 20_000;
+    expect(rl.take("alice").ok).toBe(true);
+    expect(rl.take("alice").ok).toBe(false);
+  });
+});
+
+describe("routing helpers", () => {
+  test("the public base comes from gateway.publicUrl, else the /mcp resource URL", () => {
+    expect(publicBase("https://mcp.example.com/", undefined)).toBe("https://mcp.example.com");
+    expect(publicBase(undefined, "https://h.example/gh/mcp")).toBe("https://h.example/gh");
+    expect(publicBase(undefined, "https://h.example")).toBe("https://h.example");
+    expect(publicBase(undefined, undefined)).toBeUndefined();
+  });
+  test("X-Forwarded-Host counts only from a trusted proxy; hosts match with or without the port", () => {
+    const r = new Request("http://127.0.0.1/mcp", {
+      headers: { host: "A.example:8080", "x-forwarded-host": "b.example" },
+    });
+    expect(requestHost(r, false)).toBe("a.example:8080");
+    expect(requestHost(r, true)).toBe("b.example");
+    const map = new Map([["a.example", 1]]);
+    expect(routeForHost(map, "a.example:8080")).toBe(1);
+    expect(routeForHost(map, "b.example")).toBeUndefined();
+  });
+});
+
+describe("configuration of routes", () => {
+  const two = { a: { command: "x" }, b: { url: "http://127.0.0.1:1/mcp" } };
+  test("policies, pass-through, hosts and spawned backends load", () => {
+    const c = parseConfig(
+      JSON.stringify({
+        mcpServers: {
+          ...two,
+          c: { command: "npx", args: ["srv"], port: 8765, route: { authType: "none", publicTools: ["x"] } },
+        },
+        gateway: {
+          passthrough: "a",
+          route: { requireAuthForToolsList: false },
+          hosts: { "b.example": "b" },
+          trustedProxies: ["10.0.0.0/8"],
+          publicUrl: "https://mcp.example.com/",
+          rateLimitPerMinute: 120,
+        },
+      }),
+      { source: "s", dir: "/", env: {} },
+    );
+    expect(c.gateway.passthrough).toBe("a");
+    expect(c.gateway.route.requireAuthForToolsList).toBe(false);
+    expect(c.gateway.publicUrl).toBe("https://mcp.example.com");
+    expect(c.gateway.paths).toEqual(["/mcp"]);
+    const spawned = c.backends.find((b) => b.name === "c");
+    expect(spawned?.transport).toMatchObject({ kind: "spawned-http", port: 8765, path: "/mcp" });
+    expect(spawned?.route.authType).toBe("none");
+  });
+  test("names that do not exist, bad policies and unsatisfiable authTypes are reported with their paths", () => {
+    const found = problems({
+      mcpServers: { ...two, a: { command: "x", route: { authType: "sometimes" } } },
+      serverAuth: { providers: ["bearer"], bearer: { tokens: { t: "alice" } } },
+      gateway: {
+        passthrough: "nope",
+        hosts: { "X.example": "b", "c.example": "zzz" },
+        route: { authType: "oauth" },
+        trustedProxies: ["not-a-cidr"],
+        publicUrl: "ftp://x",
+      },
+    });
+    const paths = found.map((p) => p.path);
+    expect(paths).toContain("gateway.passthrough");
+    expect(paths).toContain("gateway.hosts.X.example");
+    expect(paths).toContain("gateway.hosts.c.example");
+    expect(paths).toContain("gateway.route.authType");
+    expect(paths).toContain("gateway.trustedProxies[0]");
+    expect(paths).toContain("gateway.publicUrl");
+    expect(paths.some((p) => p.startsWith("mcpServers.a.route.authType"))).toBe(true);
+    expect(found.find((p) => p.path === "gateway.route.authType")?.message).toContain('no "oauth_as" provider');
+  });
+  test("a spawned backend needs a valid port", () => {
+    const found = problems({ mcpServers: { s: { command: "x", port: 70000 } } });
+    expect(found.some((p) => p.path.startsWith("mcpServers.s.port"))).toBe(true);
+  });
+});
+
+describe("env-only mode", () => {
+  const base = {
+    OIDC_ISSUER_URL: "https://auth.example.com/application/o/mcp/",
+    OIDC_AUDIENCE: "my-mcp",
+    RESOURCE_URL: "https://mcp.example.com",
+    ALLOW_SUBS: "u1, u2",
+    MCP_UPSTREAM_URL: "http://127.0.0.1:9000",
+    MCP_UPSTREAM_PATH: "/mcp",
+  };
+  test("the variables become a servers.json that loads: jwt, allow-list, pass-through at /mcp and /", () => {
+    const p: { path: string; message: string }[] = [];
+    const built = envModeConfig(base, p);
+    expect(p).toEqual([]);
+    const c = parseConfig(JSON.stringify(built), { source: "env", dir: "/", env: {} });
+    expect(c.auth.providers).toEqual(["jwt"]);
+    expect(c.auth.jwt?.audience).toEqual(["my-mcp"]);
+    expect(c.auth.jwt?.allow?.subjects).toEqual(["u1", "u2"]);
+    expect(c.gateway.passthrough).toBe("upstream");
+    expect(c.gateway.paths).toEqual(["/mcp", "/"]);
+    expect(c.gateway.rateLimitPerMinute).toBe(60);
+    expect(c.backends[0]?.transport).toMatchObject({ kind: "http", url: "http://127.0.0.1:9000/mcp" });
+  });
+  test("a spawn command with its port, static client and scopes", () => {
+    const p: { path: string; message: string }[] = [];
+    const built = envModeConfig(
+      {
+        ...base,
+        MCP_UPSTREAM_URL: "",
+        MCP_SPAWN_CMD: "npx -y srv --port 8765",
+        MCP_SPAWN_PORT: "8765",
+        STATIC_CLIENT_ID: "cid",
+        STATIC_CLIENT_SECRET: "sec",
+        SCOPES_SUPPORTED: "openid,mcp",
+        RATE_LIMIT_RPM: "10",
+        CORS_ALLOW_ORIGINS: "https://claude.ai",
+      },
+      p,
+    );
+    expect(p).toEqual([]);
+    const c = parseConfig(JSON.stringify(built), { source: "env", dir: "/", env: {} });
+    expect(c.backends[0]?.transport).toMatchObject({
+      kind: "spawned-http",
+      port: 8765,
+      args: ["-c", "npx -y srv --port 8765"],
+    });
+    expect(c.auth.jwt?.discovery).toMatchObject({
+      mode: "proxy",
+      staticClient: { clientId: "cid", clientSecret: "sec" },
+    });
+    expect(c.auth.jwt?.discovery.scopesSupported).toEqual(["openid", "mcp"]);
+    expect(c.gateway.rateLimitPerMinute).toBe(10);
+    expect(c.gateway.allowedOrigins).toEqual(["https://claude.ai"]);
+  });
+  test("each mistake names its variable", () => {
+    const p: { path: string; message: string }[] = [];
+    envModeConfig(
+      {
+        OIDC_ISSUER_URL: "not a url",
+        MCP_UPSTREAM_URL: "http://x",
+        MCP_SPAWN_CMD: "y",
+        STATIC_CLIENT_ID: "only-id",
+        RATE_LIMIT_RPM: "fast",
+      },
+      p,
+    );
+    const paths = p.map((x) => x.path);
+    for (const v of [
+      "OIDC_ISSUER_URL",
+      "OIDC_AUDIENCE",
+      "RESOURCE_URL",
+      "ALLOW_SUBS",
+      "MCP_UPSTREAM_URL",
+      "STATIC_CLIENT_ID",
+      "RATE_LIMIT_RPM",
+    ]) {
+      expect(paths).toContain(v);
+    }
+    const q: { path: string; message: string }[] = [];
+    envModeConfig({ ...base, MCP_UPSTREAM_URL: "", MCP_SPAWN_CMD: "srv" }, q);
+    expect(q.map((x) => x.path)).toEqual(["MCP_SPAWN_PORT"]);
+  });
+});
