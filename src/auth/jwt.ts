@@ -102,18 +102,22 @@ export function jwtProvider(c: JwtConfig, deps: { now(): number; fetch?: typeof 
           cache.set(key, hit);
         } catch (e) {
           const code = (e as { code?: string }).code;
+          if (e instanceof UpstreamError) {
+            // The issuer's keys cannot be fetched: not the client's fault, so no invalid_token that would send it
+            // back to sign in.
+            const description = `the token cannot be checked now: ${e.message}`;
+            return { ok: false, failure: { status: 503, description, challenge: 'Bearer realm="gatehouse"' } };
+          }
           const why =
-            e instanceof UpstreamError
-              ? e.message
-              : code === "ERR_JWT_EXPIRED"
-                ? "the token has expired"
-                : code === "ERR_JWT_CLAIM_VALIDATION_FAILED"
-                  ? `claim check failed: ${(e as Error).message}`
-                  : code === "ERR_JOSE_ALG_NOT_ALLOWED"
-                    ? "its algorithm is not accepted"
-                    : code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED"
-                      ? "the signature does not verify"
-                      : `invalid token (${(e as Error).message})`;
+            code === "ERR_JWT_EXPIRED"
+              ? "the token has expired"
+              : code === "ERR_JWT_CLAIM_VALIDATION_FAILED"
+                ? `claim check failed: ${(e as Error).message}`
+                : code === "ERR_JOSE_ALG_NOT_ALLOWED"
+                  ? "its algorithm is not accepted"
+                  : code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED"
+                    ? "the signature does not verify"
+                    : `invalid token (${(e as Error).message})`;
           return { ok: false, failure: refusal(c.discovery, why, true, c.requiredScopes) };
         }
       }
