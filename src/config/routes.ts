@@ -3,6 +3,7 @@
 // whole file (a pass-through or host naming a server that does not exist, an authType no provider can satisfy).
 
 import type { ProviderKind } from "../auth/identity.ts";
+import { uriTag } from "../mcp/catalog.ts";
 import { type Cidr, parseCidr } from "../net/cidr.ts";
 import type { Problem } from "./logins.ts";
 import type { RoutePolicyInput } from "./schema.ts";
@@ -75,6 +76,16 @@ export function routeProblems(
   problems: Problem[],
 ): void {
   const names = new Set(backends.map((b) => b.name));
+  const tags = new Map<string, string>();
+  for (const b of backends) {
+    const other = tags.get(uriTag(b.name));
+    if (other) {
+      problems.push({
+        path: `mcpServers.${b.name}`,
+        message: `its resource URIs would be prefixed "${uriTag(b.name)}+" like those of "${other}": rename one`,
+      });
+    } else tags.set(uriTag(b.name), b.name);
+  }
   const known = [...names].map((n) => JSON.stringify(n)).join(", ");
   if (gateway.passthrough !== undefined && !names.has(gateway.passthrough)) {
     problems.push({

@@ -1,5 +1,5 @@
 // The aggregated view of every backend: tools, resources, resource templates and prompts, named
-// `server__name` (resources `server__uri`) with descriptions prefixed `[server]`, cached per backend until it
+// `server__name` (resource URIs `server+uri`, see uriTag) with descriptions prefixed `[server]`, cached per backend until it
 // reports list_changed or restarts, and filtered per caller by the ACL. Routing goes the other way: a prefixed
 // name back to (backend, original name). Anything the caller may not use is reported exactly like something that
 // does not exist.
@@ -45,19 +45,36 @@ export function prefixed(server: string, name: string): string {
   return `${server}${SEPARATOR}${name}`;
 }
 
+/**
+ * The scheme tag of a server in resource URIs: `everything` + `demo://x` → `everything+demo://x`. RFC 3986 §3.1
+ * allows only letters, digits, `+`, `-` and `.` in a scheme, starting with a letter, and MCP declares resource URIs
+ * `format: uri` (clients such as the Python SDK parse them): so `_` becomes `-`, a leading digit gets `x-`, and the
+ * tag is lower case (schemes are case-insensitive; clients may lower-case them). load.ts refuses two servers with the
+ * same tag.
+ */
+export function uriTag(server: string): string {
+  const t = server.toLowerCase().replace(/_/g, "-");
+  return /^[a-z]/.test(t) ? t : `x-${t}`;
+}
+
 /** How names are shown to clients: `server__name` with `[server]` descriptions, or as the backend has them. */
 export interface Naming {
   readonly prefixed: boolean;
   outward(server: string, name: string): string;
+  /** A resource URI (or URI template) as clients see it. */
+  outwardUri(server: string, uri: string): string;
   describe(server: string, description: unknown): unknown;
   /** The backend (its name) and the backend's own name for a name a client sent. */
   inward(name: string): { server: string; rest: string } | undefined;
+  /** The backend and its own URI for a resource URI a client sent. */
+  inwardUri(uri: string): { server: string; rest: string } | undefined;
 }
 
 export function prefixedNaming(servers: () => Iterable<string>): Naming {
   return {
     prefixed: true,
     outward: prefixed,
+    outwardUri: (server, uri) => `${uriTag(server)}+${uri}`,
     describe: (server, description) =>
       typeof description === "string" && description.length > 0 ? `[${server}] ${description}` : `[${server}]`,
     inward(name) {
@@ -67,16 +84,26 @@ export function prefixedNaming(servers: () => Iterable<string>): Naming {
       for (const s of servers()) if (s === server) return { server, rest: name.slice(i + SEPARATOR.length) };
       return undefined;
     },
+    inwardUri(uri) {
+      const i = uri.indexOf("+");
+      if (i <= 0) return undefined;
+      const tag = uri.slice(0, i).toLowerCase();
+      for (const s of servers()) if (uriTag(s) === tag) return { server: s, rest: uri.slice(i + 1) };
+      return undefined;
+    },
   };
 }
 
 /** One backend passed through unchanged (its own route, or /mcp in pass-through mode). */
 export function passthroughNaming(server: string): Naming {
+  const same = (name: string) => ({ server, rest: name });
   return {
     prefixed: false,
     outward: (_s, name) => name,
+    outwardUri: (_s, uri) => uri,
     describe: (_s, d) => d,
-    inward: (name) => ({ server, rest: name }),
+    inward: same,
+    inwardUri: same,
   };
 }
 
@@ -100,7 +127,16 @@ export class Catalog {
   /** The backend a client-side name designates, and the backend's own name; undefined when none matches. */
   split(name: unknown): { backend: Backend; rest: string } | undefined {
     if (typeof name !== "string") return undefined;
-    const target = this.naming.inward(name);
+    return this.found(this.naming.inward(name));
+  }
+
+  /** The same for a resource URI. */
+  splitUri(uri: unknown): { backend: Backend; rest: string } | undefined {
+    if (typeof uri !== "string") return undefined;
+    return this.found(this.naming.inwardUri(uri));
+  }
+
+  private found(target: { server: string; rest: string } | undefined) {
     const backend = target && this.backends.get(target.server);
     return backend && target ? { backend, rest: target.rest } : undefined;
   }
@@ -274,7 +310,10 @@ export class Catalog {
     if (!this.naming.prefixed) return item;
     const out: Record<string, unknown> = {
       ...item,
-      [key]: this.naming.outward(server, String(item[key])),
+      [key]:
+        key === "name"
+          ? this.naming.outward(server, String(item[key]))
+          : this.naming.outwardUri(server, String(item[key])),
       description: this.naming.describe(server, item.description),
     };
     if (key !== "name" && typeof item.name === "string") out.name = this.naming.outward(server, item.name);
@@ -283,7 +322,7 @@ export class Catalog {
 
   /** A prefixed resource URI the caller may read → (backend, original URI). */
   resolveResource(identity: Identity, uri: unknown): { backend: Backend; uri: string } {
-    const target = this.split(uri);
+    const target = this.splitUri(uri);
     if (!target || !this.acl.resource(identity, target.backend.config.name, target.rest).allow) {
       throw new RpcError(ErrorCode.InvalidParams, `Unknown resource: ${typeof uri === "string" ? uri : "(none)"}`);
     }
@@ -309,10 +348,10 @@ export function outwardResourceUris(
   const fix = (item: unknown): unknown => {
     if (!item || typeof item !== "object") return item;
     const o = item as Record<string, unknown>;
-    if (o.type === "resource_link" && typeof o.uri === "string") return { ...o, uri: naming.outward(server, o.uri) };
+    if (o.type === "resource_link" && typeof o.uri === "string") return { ...o, uri: naming.outwardUri(server, o.uri) };
     if (o.type === "resource" && o.resource && typeof o.resource === "object") {
       const r = o.resource as Record<string, unknown>;
-      if (typeof r.uri === "string") return { ...o, resource: { ...r, uri: naming.outward(server, r.uri) } };
+      if (typeof r.uri === "string") return { ...o, resource: { ...r, uri: naming.outwardUri(server, r.uri) } };
     }
     return o;
   };
@@ -322,7 +361,7 @@ export function outwardResourceUris(
     out.contents = result.contents.map((c: unknown) => {
       if (!c || typeof c !== "object") return c;
       const r = c as Record<string, unknown>;
-      return typeof r.uri === "string" ? { ...r, uri: naming.outward(server, r.uri) } : r;
+      return typeof r.uri === "string" ? { ...r, uri: naming.outwardUri(server, r.uri) } : r;
     });
   }
   return out;

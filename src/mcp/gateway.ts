@@ -103,7 +103,7 @@ export class Gateway {
       return;
     }
     if (n.method === "notifications/resources/updated" && typeof n.params?.uri === "string") {
-      const uri = this.catalog.naming.outward(backend, n.params.uri);
+      const uri = this.catalog.naming.outwardUri(backend, n.params.uri);
       for (const id of this.subscribers.get(uri) ?? []) {
         this.sessions.get(id)?.send(STANDALONE_STREAM, { ...n, params: { ...n.params, uri } });
       }
@@ -225,7 +225,7 @@ export class Gateway {
   /** Whether a client of this gateway is subscribed to a resource of the backend (it must not be reaped then). */
   hasSubscriptions(backend: string): boolean {
     for (const uri of this.subscribers.keys())
-      if (this.catalog.split(uri)?.backend.config.name === backend) return true;
+      if (this.catalog.splitUri(uri)?.backend.config.name === backend) return true;
     return false;
   }
 
@@ -429,6 +429,9 @@ export class Gateway {
   ): Promise<Record<string, unknown>> {
     const started = this.deps.clock.now();
     const server = backend.config.name;
+    const naming = this.catalog.naming;
+    const outwardName = (n: string) =>
+      req.method === "resources/read" ? naming.outwardUri(server, n) : naming.outward(server, n);
     const upstream: Record<string, unknown> = { ...params };
     const meta = params._meta as Record<string, unknown> | undefined;
     const clientToken = meta?.progressToken;
@@ -453,31 +456,13 @@ export class Gateway {
     try {
       const result = await backend.client.request(req.method, upstream, options);
       if (auditName !== undefined)
-        this.auditCall(
-          req.method,
-          identity,
-          session,
-          started,
-          this.catalog.naming.outward(server, auditName),
-          server,
-          undefined,
-          undefined,
-        );
+        this.auditCall(req.method, identity, session, started, outwardName(auditName), server, undefined, undefined);
       return req.method === "tools/call" || req.method === "resources/read"
         ? outwardResourceUris(this.catalog.naming, server, result)
         : result;
     } catch (e) {
       if (auditName !== undefined)
-        this.auditCall(
-          req.method,
-          identity,
-          session,
-          started,
-          this.catalog.naming.outward(server, auditName),
-          server,
-          e as Error,
-          undefined,
-        );
+        this.auditCall(req.method, identity, session, started, outwardName(auditName), server, e as Error, undefined);
       throw e;
     }
   }
@@ -543,7 +528,7 @@ export class Gateway {
     set.delete(session.id);
     if (set.size > 0) return;
     this.subscribers.delete(uri);
-    const target = this.catalog.split(uri);
+    const target = this.catalog.splitUri(uri);
     if (target?.backend.client.connected) {
       void target.backend.client.request("resources/unsubscribe", { uri: target.rest }).catch(() => {});
     }

@@ -125,7 +125,7 @@ describe("the SDK client through Gatehouse", () => {
 
   test("resources are readable through their prefixed URI", async () => {
     const { resources } = await client.listResources();
-    const first = resources.find((r) => r.uri.startsWith("local__"));
+    const first = resources.find((r) => r.uri.startsWith("local+"));
     expect(first).toBeDefined();
     const read = await client.readResource({ uri: first!.uri });
     expect(read.contents[0]?.uri).toBe(first!.uri);

@@ -58,7 +58,7 @@ describe("notifications from backends", () => {
     const client = await connect(`${gh.url}/mcp`);
     client.setNotificationHandler(ResourceListChangedNotificationSchema, () => {});
     const { resources } = await client.listResources();
-    const uri = resources.find((r) => r.uri.startsWith("local__"))?.uri as string;
+    const uri = resources.find((r) => r.uri.startsWith("local+"))?.uri as string;
     const updated = waitFor<string>(
       (r) => client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => r(n.params.uri)),
       15_000,

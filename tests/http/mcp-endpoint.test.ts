@@ -348,11 +348,13 @@ describe("aggregation and access control", () => {
     const resources = (
       (await body(await t.rpc(call(1, "resources/list"), h))).result as { resources: { uri: string }[] }
     ).resources;
-    expect(resources.map((r) => r.uri)).toContain("web__memo://readme");
-    const read = (await body(await t.rpc(call(2, "resources/read", { uri: "web__memo://readme" }), h))).result as {
+    expect(resources.map((r) => r.uri)).toContain("web+memo://readme");
+    // Valid URIs (RFC 3986 schemes have no "_"), as clients that parse them require.
+    for (const r of resources) expect(() => new URL(r.uri)).not.toThrow();
+    const read = (await body(await t.rpc(call(2, "resources/read", { uri: "web+memo://readme" }), h))).result as {
       contents: { uri: string; text: string }[];
     };
-    expect(read.contents[0]).toEqual({ uri: "web__memo://readme", text: "hello from the http backend" });
+    expect(read.contents[0]).toEqual({ uri: "web+memo://readme", text: "hello from the http backend" });
     const prompts = (
       (await body(await t.rpc(call(3, "prompts/list"), h))).result as { prompts: { name: string }[] }
     ).prompts.map((p) => p.name);
@@ -366,7 +368,7 @@ describe("aggregation and access control", () => {
         resourceTemplates: { uriTemplate: string }[];
       }
     ).resourceTemplates;
-    expect(templates.every((x) => x.uriTemplate.startsWith("everything__") || x.uriTemplate.startsWith("web__"))).toBe(
+    expect(templates.every((x) => x.uriTemplate.startsWith("everything+") || x.uriTemplate.startsWith("web+"))).toBe(
       true,
     );
     const completion = await body(

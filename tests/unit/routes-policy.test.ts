@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { envModeConfig } from "../../src/config/env-mode.ts";
 import { ConfigError, parseConfig } from "../../src/config/load.ts";
 import { DEFAULT_ROUTE_POLICY } from "../../src/config/routes.ts";
+import { prefixedNaming, uriTag } from "../../src/mcp/catalog.ts";
 import { RateLimiter } from "../../src/policy/rate-limit.ts";
 import { admitsAnonymous, anonymousMayCall } from "../../src/policy/route.ts";
 import { grants, ToolScopes } from "../../src/policy/tool-scopes.ts";
@@ -106,6 +107,23 @@ describe("routing helpers", () => {
     const map = new Map([["a.example", 1]]);
     expect(routeForHost(map, "a.example:8080")).toBe(1);
     expect(routeForHost(map, "b.example")).toBeUndefined();
+  });
+});
+
+describe("resource URI prefixes", () => {
+  test("a valid, case-insensitive scheme tag per server, and back", () => {
+    const naming = prefixedNaming(() => ["my_files", "9lives", "Docs"]);
+    expect(naming.outwardUri("my_files", "file:///a.txt")).toBe("my-files+file:///a.txt");
+    expect(naming.outwardUri("9lives", "demo://x")).toBe("x-9lives+demo://x");
+    expect(new URL(naming.outwardUri("Docs", "demo://x/y")).protocol).toBe("docs+demo:");
+    expect(naming.inwardUri("MY-FILES+file:///a.txt")).toEqual({ server: "my_files", rest: "file:///a.txt" });
+    expect(naming.inwardUri("nope+file:///a.txt")).toBeUndefined();
+    expect(naming.inwardUri("file:///a.txt")).toBeUndefined();
+    expect(uriTag("a.b-c")).toBe("a.b-c");
+  });
+  test("two servers whose tags collide are a configuration problem", () => {
+    const found = problems({ mcpServers: { my_files: { command: "x" }, "my-files": { command: "y" } } });
+    expect(found.some((p) => p.path === "mcpServers.my-files" && p.message.includes('"my-files+"'))).toBe(true);
   });
 });
 
