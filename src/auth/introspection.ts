@@ -83,18 +83,20 @@ export function introspectionProvider(
           failure: refusal(c.discovery, `the token was issued by ${String(claims.iss)}`, true, c.requiredScopes),
         };
       }
-      if (c.audience) {
-        const aud = Array.isArray(claims.aud)
-          ? claims.aud.map(String)
-          : claims.aud !== undefined
-            ? [String(claims.aud)]
-            : [];
-        if (!aud.some((a) => c.audience?.includes(a))) {
-          return {
-            ok: false,
-            failure: refusal(c.discovery, "the token is for another audience", true, c.requiredScopes),
-          };
-        }
+      // The configured audiences must be named. Without any, a token may carry no `aud` (no resource indicator),
+      // but one that names audiences must name this route's own URL (RFC 8707): a token minted for another API, or
+      // for one backend's route, does not open /mcp.
+      const aud = Array.isArray(claims.aud)
+        ? claims.aud.map(String)
+        : claims.aud !== undefined
+          ? [String(claims.aud)]
+          : [];
+      const expected = c.audience ?? (c.discovery.resourceUrl ? [c.discovery.resourceUrl] : undefined);
+      if (expected && (c.audience !== undefined || aud.length > 0) && !aud.some((a) => expected.includes(a))) {
+        return {
+          ok: false,
+          failure: refusal(c.discovery, "the token is for another audience", true, c.requiredScopes),
+        };
       }
       const exp = typeof claims.exp === "number" ? claims.exp * 1000 : now + c.cacheMaxTtlMs;
       if (exp <= now)

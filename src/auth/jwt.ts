@@ -7,7 +7,7 @@ import { jwtVerify } from "jose";
 import type { JwtConfig } from "../config/types.ts";
 import { sha256Hex } from "../crypto.ts";
 import { allowChecker } from "../login/allow.ts";
-import { RemoteJwks } from "../net/jwks.ts";
+import { RemoteJwks, UnknownKeyError } from "../net/jwks.ts";
 import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
 import { identityFromClaims, refusal } from "./claims.ts";
 import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
@@ -102,22 +102,24 @@ export function jwtProvider(c: JwtConfig, deps: { now(): number; fetch?: typeof 
           cache.set(key, hit);
         } catch (e) {
           const code = (e as { code?: string }).code;
-          if (e instanceof UpstreamError) {
+          if (e instanceof UpstreamError && !(e instanceof UnknownKeyError)) {
             // The issuer's keys cannot be fetched: not the client's fault, so no invalid_token that would send it
-            // back to sign in.
+            // back to sign in. (A kid the issuer does not publish is the token's fault: 401 below.)
             const description = `the token cannot be checked now: ${e.message}`;
             return { ok: false, failure: { status: 503, description, challenge: 'Bearer realm="gatehouse"' } };
           }
           const why =
-            code === "ERR_JWT_EXPIRED"
-              ? "the token has expired"
-              : code === "ERR_JWT_CLAIM_VALIDATION_FAILED"
-                ? `claim check failed: ${(e as Error).message}`
-                : code === "ERR_JOSE_ALG_NOT_ALLOWED"
-                  ? "its algorithm is not accepted"
-                  : code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED"
-                    ? "the signature does not verify"
-                    : `invalid token (${(e as Error).message})`;
+            e instanceof UnknownKeyError
+              ? e.message
+              : code === "ERR_JWT_EXPIRED"
+                ? "the token has expired"
+                : code === "ERR_JWT_CLAIM_VALIDATION_FAILED"
+                  ? `claim check failed: ${(e as Error).message}`
+                  : code === "ERR_JOSE_ALG_NOT_ALLOWED"
+                    ? "its algorithm is not accepted"
+                    : code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED"
+                      ? "the signature does not verify"
+                      : `invalid token (${(e as Error).message})`;
           return { ok: false, failure: refusal(c.discovery, why, true, c.requiredScopes) };
         }
       }

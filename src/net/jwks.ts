@@ -16,11 +16,18 @@ export interface JwksOptions {
 
 type Key = CryptoKey | Uint8Array;
 
+/** The token names a key the provider does not publish: the token's fault, not the provider's. */
+export class UnknownKeyError extends UpstreamError {
+  override name = "UnknownKeyError";
+}
+
 export class RemoteJwks {
   private keys: JWK[] = [];
   private imported = new Map<string, Key>();
   private loadedAt = Number.NEGATIVE_INFINITY;
   private lastUnknownRefetch = Number.NEGATIVE_INFINITY;
+  /** The fetch under way, shared: callers arriving meanwhile wait for it instead of fetching again or failing. */
+  private reloading: Promise<void> | undefined;
 
   constructor(
     private readonly url: string,
@@ -45,6 +52,13 @@ export class RemoteJwks {
     this.loadedAt = this.o.now();
   }
 
+  private reload(): Promise<void> {
+    this.reloading ??= this.load().finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
   private find(header: JWSHeaderParameters): JWK | undefined {
     const usable = this.keys.filter(
       (k) => (k.use === undefined || k.use === "sig") && (k.alg === undefined || k.alg === header.alg),
@@ -58,19 +72,24 @@ export class RemoteJwks {
     const now = this.o.now();
     let fresh = false;
     if (now - this.loadedAt > (this.o.maxAgeMs ?? 3_600_000)) {
-      await this.load();
+      await this.reload();
       fresh = true;
     }
     let jwk = this.find(header);
+    // Right after a rotation many requests bring the new kid at once: they all wait for the one refetch.
+    if (!jwk && !fresh && this.reloading) {
+      await this.reloading;
+      jwk = this.find(header);
+    }
     if (!jwk && !fresh && now - this.lastUnknownRefetch >= (this.o.cooldownMs ?? 10_000)) {
       this.lastUnknownRefetch = now;
-      await this.load();
+      await this.reload();
       jwk = this.find(header);
     }
     if (!jwk)
-      throw new UpstreamError(
+      throw new UnknownKeyError(
         this.o.provider,
-        `the ID token is signed with a key the provider does not publish (kid ${header.kid ?? "none"})`,
+        `the token is signed with a key the provider does not publish (kid ${header.kid ?? "none"})`,
       );
     const id = jwk.kid ?? JSON.stringify(jwk);
     let k = this.imported.get(id);

@@ -18,7 +18,8 @@ export interface Running {
 }
 
 export async function startGatehouse(options: {
-  config: string;
+  /** servers.json to load; omitted: none (env-only mode, from options.env). */
+  config?: string;
   /** Listen on this port (default: a free one). */
   port?: number;
   binary?: boolean;
@@ -29,7 +30,8 @@ export async function startGatehouse(options: {
 }): Promise<Running> {
   const port = options.port ?? (await freePort());
   const base = options.binary ? [BINARY] : [BUN, MAIN];
-  const cmd = [...base, "serve", "--config", options.config, "--bind", `127.0.0.1:${port}`, ...(options.args ?? [])];
+  const config = options.config === undefined ? [] : ["--config", options.config];
+  const cmd = [...base, "serve", ...config, "--bind", `127.0.0.1:${port}`, ...(options.args ?? [])];
   const proc = Bun.spawn(cmd, {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "debug", ...options.env },
