@@ -16,7 +16,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from "../mcp/jsonrpc.ts";
-import type { ClientSession } from "../mcp/session.ts";
+import { type ClientSession, STANDALONE_STREAM } from "../mcp/session.ts";
 import type { RateLimiter } from "../policy/rate-limit.ts";
 import { admitsAnonymous, anonymousMayCall } from "../policy/route.ts";
 import { grants } from "../policy/tool-scopes.ts";
@@ -312,9 +312,13 @@ async function get(request: Request, route: McpRoute, deps: McpDeps): Promise<Re
     return rpcHttpError(404, -32001, "Session not found: initialize a new session");
   }
   const s = sseStream({ onClose: () => session.detach(s.sink) });
-  // Something at once, so the response headers go out now rather than with the first event or keep-alive.
-  s.write(": stream open\n\n");
   const lastEventId = request.headers.get("last-event-id") ?? undefined;
+  // Something at once, so the response headers go out now rather than with the first event or keep-alive. A new
+  // stream on 2025-11-25 starts with an event that has an id and empty data (transports, SEP-1699), so the client
+  // can resume it even before anything happened; a resumed one replays first.
+  if (lastEventId === undefined && session.protocolVersion >= "2025-11-25") {
+    s.write(`id: ${session.primingId(STANDALONE_STREAM)}\ndata: \n\n`);
+  } else s.write(": stream open\n\n");
   // A stale or foreign Last-Event-ID cannot be replayed: the client still gets a live stream.
   if (!session.attach(s.sink, lastEventId)) session.attach(s.sink);
   return s.response;

@@ -122,6 +122,28 @@ describe("routes and policy", () => {
     expect(await call.json()).toMatchObject({ result: { content: [{ text: "echo: o" }] } });
     expect((await post("/servers/other/mcp", rpc(2, "tools/list"), h)).status).toBe(401);
   });
+  test("a new GET stream on 2025-11-25 starts with a priming event (an id and empty data)", async () => {
+    const init = await post(
+      "/mcp",
+      rpc(0, "initialize", {
+        protocolVersion: "2025-11-25",
+        capabilities: {},
+        clientInfo: { name: "t", version: "1" },
+      }),
+      ALICE,
+    );
+    const res = await t.request("/mcp", {
+      headers: {
+        ...ALICE,
+        accept: "text/event-stream",
+        "mcp-session-id": init.headers.get("mcp-session-id") as string,
+      },
+    });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toMatch(/^id: 0-\d+\ndata: \n\n/);
+    await reader.cancel();
+  });
   test("PUT and PATCH get 405 with Allow", async () => {
     const res = await t.request("/mcp", { method: "PUT", body: "{}" });
     expect(res.status).toBe(405);
