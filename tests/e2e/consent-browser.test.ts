@@ -79,6 +79,7 @@ describe.skipIf(!enabled)("the consent page in Chromium", () => {
       serverAuth: {
         providers: ["oauth_as"],
         oauthAs: { issuerUrl: issuer, trustedSourceCidrs: ["127.0.0.1/32", "::1/128"] },
+        toolScopes: { "tools:write": ["web__admin_*"] },
       },
     });
     gh = await startGatehouse({ config, port });
@@ -129,6 +130,38 @@ describe.skipIf(!enabled)("the consent page in Chromium", () => {
     expect(url.searchParams.get("code")).toBeTruthy();
     expect(url.searchParams.get("state")).toBe("browser-state");
     expect(url.searchParams.get("iss")).toBe(issuer);
+    await context.close();
+  });
+
+  test("the user unticks a scope the app asked for: the token has only what was left ticked", async () => {
+    const clientId = await registerClient("Greedy App");
+    const { context, landed } = await userContext("dave");
+    const page = await context.newPage();
+    const { verifier, challenge } = pkce();
+    const url = new URL(authorizeUrl(clientId));
+    url.searchParams.set("scope", "mcp tools:write");
+    url.searchParams.set("code_challenge", challenge);
+    await page.goto(url.href);
+    // The required scope has no checkbox; the tool scope has one, ticked, described by the tools it opens.
+    const box = page.getByLabel(/tools:write/);
+    expect(await box.isChecked()).toBe(true);
+    expect(await page.textContent("body")).toContain("call the tools web__admin_*");
+    expect(await page.locator('input[type="checkbox"]').count()).toBe(1);
+    await box.uncheck();
+    await page.getByRole("button", { name: "Allow" }).click();
+    const back = await landed;
+    const res = await fetch(`${issuer}/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        code: back.searchParams.get("code") as string,
+        redirect_uri: REDIRECT,
+        client_id: clientId,
+        code_verifier: verifier,
+      }),
+    });
+    expect(((await res.json()) as { scope: string }).scope).toBe("mcp");
     await context.close();
   });
 
