@@ -7,6 +7,7 @@
 import { Elysia } from "elysia";
 import type { AuthFailure, Identity } from "../auth/identity.ts";
 import type { Logger } from "../log.ts";
+import { headerValue } from "../net/header-value.ts";
 
 import type { McpRoute } from "../routing.ts";
 import { json } from "./responses.ts";
@@ -16,12 +17,6 @@ export interface ForwardAuthDeps {
   serverRoutes: ReadonlyMap<string, McpRoute>;
   checkScopes?(identity: Identity): AuthFailure | undefined;
   log: Logger;
-}
-
-/** Header values must not carry control characters (RFC 9110 §5.5). */
-function clean(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-  return value.replace(/[\u0000-\u001f\u007f]/g, "");
 }
 
 function refuse(failure: AuthFailure): Response {
@@ -48,14 +43,14 @@ async function check(request: Request, route: McpRoute, deps: ForwardAuthDeps): 
   const scopeFailure = deps.checkScopes?.(identity);
   if (scopeFailure) return refuse(scopeFailure);
   const headers: Record<string, string> = {
-    "x-auth-request-user": clean(identity.subject),
-    "x-auth-request-groups": clean(identity.groups.join(",")),
-    "x-auth-request-roles": clean(identity.roles.join(",")),
+    "x-auth-request-user": headerValue(identity.subject),
+    "x-auth-request-groups": headerValue(identity.groups.join(",")),
+    "x-auth-request-roles": headerValue(identity.roles.join(",")),
     "cache-control": "no-store",
   };
-  if (identity.email) headers["x-auth-request-email"] = clean(identity.email);
-  if (identity.scopes) headers["x-auth-request-scope"] = clean(identity.scopes.join(" "));
-  if (identity.clientId) headers["x-auth-request-client-id"] = clean(identity.clientId);
+  if (identity.email) headers["x-auth-request-email"] = headerValue(identity.email);
+  if (identity.scopes) headers["x-auth-request-scope"] = headerValue(identity.scopes.join(" "));
+  if (identity.clientId) headers["x-auth-request-client-id"] = headerValue(identity.clientId);
   deps.log.debug("forward auth: accepted", { route: route.name, subject: identity.subject });
   return new Response(null, { status: 200, headers });
 }

@@ -7,6 +7,7 @@ import { type Identity, principalKey } from "../auth/identity.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { randomId } from "../crypto.ts";
 import type { Logger } from "../log.ts";
+import { headerValue } from "../net/header-value.ts";
 import type { Clock, TimerHandle } from "../platform/types.ts";
 import type { Acl } from "../policy/acl.ts";
 import { grants, type ToolScopes } from "../policy/tool-scopes.ts";
@@ -449,8 +450,8 @@ export class Gateway {
           `backend "${server}" needs the caller's identity, but the caller is anonymous`,
         );
       }
-      const headers: Record<string, string> = { [fi.header]: sanitizeHeader(identity.subject) };
-      if (fi.rolesHeader) headers[fi.rolesHeader] = sanitizeHeader(identity.roles.join(","));
+      const headers: Record<string, string> = { [fi.header]: headerValue(identity.subject) };
+      if (fi.rolesHeader) headers[fi.rolesHeader] = headerValue(identity.roles.join(","));
       options.headers = headers;
     }
     try {
@@ -631,10 +632,4 @@ export function insufficientScopeError(tool: string, needed: string[]): RpcError
     error: "insufficient_scope",
     scope: needed.join(" "),
   });
-}
-
-/** Header values must not carry control characters (RFC 9110 §5.5). */
-function sanitizeHeader(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-  return value.replace(/[\u0000-\u001f\u007f]/g, "");
 }
