@@ -10,6 +10,7 @@ import { errors } from "./http/errors.ts";
 import { externalDiscovery } from "./http/external-discovery.ts";
 import { forwardAuth } from "./http/forward-auth.ts";
 import { health } from "./http/health.ts";
+import { defaultAllowedHosts, hostCheck } from "./http/host-check.ts";
 import { type McpDeps, mcp } from "./http/mcp.ts";
 import { mcpSse } from "./http/mcp-sse.ts";
 import { authorization } from "./http/oauth/authorization.ts";
@@ -189,8 +190,25 @@ export async function createApp(config: Config, deps: AppDeps) {
     config: config.gateway,
     log: log.child("http"),
   });
+  const defaultHosts = defaultAllowedHosts(
+    [
+      config.gateway.publicUrl,
+      as?.config.issuerUrl,
+      ...routes.all.map((r) => r.resourceUrl),
+      config.auth.jwt?.discovery.publicUrl,
+      config.auth.introspection?.discovery.publicUrl,
+    ],
+    Object.keys(config.gateway.hosts),
+  );
+  const hostPolicy = config.gateway.allowedHosts
+    ? { allowed: config.gateway.allowedHosts, nonDomains: false }
+    : defaultHosts && { allowed: defaultHosts, nonDomains: true };
+  if (!hostPolicy) {
+    log.info("Host headers are not checked (no public URL configured): set gateway.allowedHosts against DNS rebinding");
+  }
   const app = new Elysia({ name: "gatehouse" })
     .use(errors({ log: log.child("http"), origins: config.gateway.allowedOrigins }))
+    .use(hostCheck({ policy: hostPolicy, log: log.child("http") }))
     .use(health({ health: () => routes.health(deps.version) }));
   for (const path of config.gateway.paths) {
     app.use(mcp(path, mcpDeps(routes.mcpRoute))).use(mcpSse(path, mcpDeps(routes.mcpRoute)));

@@ -687,6 +687,7 @@ function gateway(g: Record<string, unknown> | undefined, problems: ConfigProblem
     trustedProxies?: string[];
     paths?: string[];
     rateLimitPerMinute?: number;
+    allowedHosts?: string[];
   };
   const origins = x.allowedOrigins ?? DEFAULT_ALLOWED_ORIGINS;
   for (const [i, o] of origins.entries()) {
@@ -723,6 +724,7 @@ function gateway(g: Record<string, unknown> | undefined, problems: ConfigProblem
     rateLimitPerMinute: x.rateLimitPerMinute ?? 0,
   };
   if (x.passthrough !== undefined) out.passthrough = x.passthrough;
+  if (x.allowedHosts !== undefined) out.allowedHosts = x.allowedHosts.map((h) => h.toLowerCase());
   const publicUrl = publicUrlProblems(x.publicUrl, problems);
   if (publicUrl) out.publicUrl = publicUrl;
   const proxies = trustedProxies(x.trustedProxies, problems);

@@ -468,6 +468,8 @@ export const Gateway = T.Object(
     trustedProxies: T.Optional(StringList),
     /** Paths the /mcp route is served at (default ["/mcp"]; env-only mode adds "/"). */
     paths: T.Optional(T.Array(T.String({ pattern: "^/" }), { minItems: 1 })),
+    /** Host header values served (DNS-rebinding defence); default: the configured URLs' hosts and loopback. */
+    allowedHosts: T.Optional(StringList),
     /** MCP requests per minute per caller; 0 (default) for no limit. */
     rateLimitPerMinute: T.Optional(T.Integer({ minimum: 0 })),
   },

@@ -202,6 +202,8 @@ export interface GatewayConfig {
   paths: string[];
   /** 0: no limit. */
   rateLimitPerMinute: number;
+  /** Host header values accepted; undefined: the default (see http/host-check.ts). */
+  allowedHosts?: string[];
 }
 
 export interface Config {

@@ -213,6 +213,17 @@ describe("the OAuth endpoints and browser origins", () => {
         body,
       });
       expect(claude.status).toBe(201);
+      // Host: the configured issuer's host and loopback are served; another name is refused (DNS rebinding).
+      const withHost = (host: string, path = "/.well-known/oauth-authorization-server") =>
+        as.request(path, { headers: { host } });
+      expect((await withHost("gh.example")).status).toBe(200);
+      expect((await withHost("127.0.0.1:8080")).status).toBe(200);
+      const rebound = await withHost("evil.example:8080");
+      expect(rebound.status).toBe(403);
+      expect(await rebound.text()).toContain("gateway.allowedHosts");
+            expect((await withHost("10.1.2.3:8080")).status).toBe(200); // an IP address is no rebinding
+      expect((await withHost("gatehouse")).status).toBe(200); // nginx's default Host: the upstream's name
+      expect((await withHost("evil.example", "/health")).status).toBe(200);
       // Every route is a resource of the authorization server, with its own metadata.
       const prm = (await (await as.request("/.well-known/oauth-protected-resource/servers/web/mcp")).json()) as {
         resource: string;
