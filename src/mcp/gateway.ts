@@ -329,7 +329,9 @@ export class Gateway {
         // A pass-through route forwards what it does not know (extensions, newer methods) to its one backend; the
         // aggregate cannot tell which backend such a method is for.
         const only = this.passthroughBackend();
-        if (only) return this.forward(session, identity, req, channel, signal, only, params);
+        if (only && !looksLikeKnownMethod(req.method)) {
+          return this.forward(session, identity, req, channel, signal, only, params);
+        }
         throw new RpcError(ErrorCode.MethodNotFound, `Method not found: ${req.method}`);
       }
     }
@@ -622,6 +624,32 @@ export class Gateway {
     this.timers = [];
     for (const id of [...this.sessions.keys()]) this.closeSession(id, "shutdown");
   }
+}
+
+/** Methods the gateway handles itself, with their policy (ACL, scopes, route policy). */
+const KNOWN_METHODS = [
+  "initialize",
+  "ping",
+  "tools/list",
+  "tools/call",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "prompts/list",
+  "prompts/get",
+  "completion/complete",
+  "logging/setLevel",
+];
+
+/**
+ * A variant of a method the gateway checks (`Tools/Call`, `tools/call `, full-width letters): never forwarded to a
+ * pass-through backend, where a lenient server might run it as the real one without the policy having seen it.
+ */
+export function looksLikeKnownMethod(method: string): boolean {
+  const folded = method.normalize("NFKC").trim().toLowerCase();
+  return KNOWN_METHODS.some((m) => m.toLowerCase() === folded);
 }
 
 /** JSON-RPC error for a call the token's scopes do not cover (code -32003; data says which scopes are needed). */

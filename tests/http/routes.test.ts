@@ -94,6 +94,17 @@ describe("routes and policy", () => {
     expect(echo?.description).toBe("Echoes its input");
     const call = await post("/servers/web/mcp", rpc(2, "tools/call", { name: "echo", arguments: { message: "x" } }), h);
     expect(await call.json()).toMatchObject({ result: { content: [{ text: "echo: x" }] } });
+    // Unknown methods go to the backend (it answers "method not found" itself); look-alikes of the methods the
+    // policy checks never do.
+    const unknown = (await (await post("/servers/web/mcp", rpc(4, "vendor/extension"), h)).json()) as {
+      error: { code: number; message: string };
+    };
+    expect(unknown.error.code).toBe(-32601);
+    for (const method of ["Tools/Call", "tools/call ", "ｔｏｏｌｓ/call"]) {
+      const res = await post("/servers/web/mcp", rpc(5, method, { name: "admin_reset", arguments: {} }), h);
+      const answer = (await res.json()) as { error: { code: number; message: string } };
+      expect(answer.error).toEqual({ code: -32601, message: `Method not found: ${method}` });
+    }
     // Sessions are per route: this one does not exist at /mcp or at another backend's route.
     expect((await post("/mcp", rpc(3, "ping"), h)).status).toBe(404);
     expect((await post("/servers/other/mcp", rpc(3, "ping"), h)).status).toBe(404);
@@ -221,7 +232,7 @@ describe("the OAuth endpoints and browser origins", () => {
       const rebound = await withHost("evil.example:8080");
       expect(rebound.status).toBe(403);
       expect(await rebound.text()).toContain("gateway.allowedHosts");
-            expect((await withHost("10.1.2.3:8080")).status).toBe(200); // an IP address is no rebinding
+      expect((await withHost("10.1.2.3:8080")).status).toBe(200); // an IP address is no rebinding
       expect((await withHost("gatehouse")).status).toBe(200); // nginx's default Host: the upstream's name
       expect((await withHost("evil.example", "/health")).status).toBe(200);
       // Every route is a resource of the authorization server, with its own metadata.
