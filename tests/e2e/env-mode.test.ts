@@ -62,7 +62,7 @@ describe("env-only mode", () => {
       await client.close();
     }
     const logs = await gh.waitForLog("waiting for its port");
-    expect(logs).toContain("config=\"environment (OIDC_ISSUER_URL …)\"");
+    expect(logs).toContain('config="environment (OIDC_ISSUER_URL …)"');
   });
 
   test("without a token: 401 pointing at the metadata, which names the issuer", async () => {

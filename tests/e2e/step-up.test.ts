@@ -163,16 +163,16 @@ describe("per-tool scopes", () => {
   test("the user can grant less on the consent page: the call then still needs the scope", async () => {
     const p = provider(["tools:write"]);
     const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: p });
-        // The first authorization asks only for the required scope: nothing to untick yet.
+    // The first authorization asks only for the required scope: nothing to untick yet.
     const client0 = new Client({ name: "narrow", version: "1" });
     await expect(client0.connect(first)).rejects.toThrow(UnauthorizedError);
     await first.finishAuth(p.code() as string);
     expect(p.tokens()?.scope).toBe("mcp");
 
-        const client = new Client({ name: "narrow", version: "1" });
+    const client = new Client({ name: "narrow", version: "1" });
     await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: p }));
     // The step-up asks again; this user unticks tools:write again, so the SDK gives up (403 after up-scoping).
-        await expect(callWithStepUp(client, p, "web__admin_reset")).rejects.toThrow(/403/);
+    await expect(callWithStepUp(client, p, "web__admin_reset")).rejects.toThrow(/403/);
     expect(p.lastBrowse?.consentShown).toBe(true);
     expect(p.tokens()?.scope).toBe("mcp");
     await client.close();
