@@ -57,6 +57,9 @@ const REQUIRED_CAPABILITY: Record<string, string> = {
   "roots/list": "roots",
 };
 
+/** How long a task is remembered when its backend gives it no ttl. */
+const DEFAULT_TASK_TTL_MS = 3_600_000;
+
 const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
 export class Gateway {
@@ -65,6 +68,11 @@ export class Gateway {
   readonly backends = new Map<string, Backend>();
   /** Prefixed resource URI → ids of sessions subscribed to it. */
   private readonly subscribers = new Map<string, Set<string>>();
+  /**
+   * Tasks (MCP 2025-11-25) created through this gateway, by backend and task id: the principal that created each,
+   * and until when. A backend holds one session for every client, so it cannot keep one user's tasks from another.
+   */
+  private readonly tasks = new Map<string, { principal: string; expires: number }>();
   private nextProgressToken = 1;
   private timers: TimerHandle[] = [];
   private readonly log: Logger;
@@ -329,10 +337,12 @@ export class Gateway {
         // A pass-through route forwards what it does not know (extensions, newer methods) to its one backend; the
         // aggregate cannot tell which backend such a method is for.
         const only = this.passthroughBackend();
-        if (only && !looksLikeKnownMethod(req.method)) {
-          return this.forward(session, identity, req, channel, signal, only, params);
+        if (!only || looksLikeKnownMethod(req.method)) {
+          throw new RpcError(ErrorCode.MethodNotFound, `Method not found: ${req.method}`);
         }
-        throw new RpcError(ErrorCode.MethodNotFound, `Method not found: ${req.method}`);
+        // Tasks (MCP 2025-11-25) live in the backend session every client shares: bound to who created them.
+        if (TASK_METHODS.includes(req.method)) return this.task(session, identity, req, channel, signal, only);
+        return this.forward(session, identity, req, channel, signal, only, params);
       }
     }
   }
@@ -378,16 +388,59 @@ export class Gateway {
     }
     const backend = this.backends.get(tool.backend) as Backend;
     try {
-      const result = await this.forward(session, identity, req, channel, signal, backend, {
-        ...params,
-        name: tool.name,
-      });
+      // The aggregate declares no tasks capability and cannot route tasks/* to a backend: a task request there runs
+      // as a plain call. A pass-through route forwards it and remembers who owns the task.
+      const { task: _task, ...plain } = params;
+      const upstream = this.deps.passthrough ? { ...params, name: tool.name } : { ...plain, name: tool.name };
+      const result = await this.forward(session, identity, req, channel, signal, backend, upstream);
+      this.rememberTask(session, tool.backend, result);
       this.auditCall("tools/call", identity, session, started, params.name, tool.backend, undefined, params.arguments);
       return result;
     } catch (e) {
       this.auditCall("tools/call", identity, session, started, params.name, tool.backend, e as Error, params.arguments);
       throw e;
     }
+  }
+
+  /** Remembers who created a task: a task-augmented request answered with a CreateTaskResult. */
+  private rememberTask(session: ClientSession, backend: string, result: Record<string, unknown>): void {
+    const task = result.task as { taskId?: unknown; ttl?: unknown } | undefined;
+    if (typeof task?.taskId !== "string") return;
+    const now = this.deps.clock.now();
+    for (const [key, t] of this.tasks) if (t.expires <= now) this.tasks.delete(key);
+    const ttl = typeof task.ttl === "number" && task.ttl > 0 ? task.ttl : DEFAULT_TASK_TTL_MS;
+    this.tasks.set(`${backend}\u0000${task.taskId}`, { principal: session.principal, expires: now + ttl });
+  }
+
+  private ownsTask(session: ClientSession, backend: string, taskId: unknown): boolean {
+    const t = typeof taskId === "string" ? this.tasks.get(`${backend}\u0000${taskId}`) : undefined;
+    return t !== undefined && t.principal === session.principal && t.expires > this.deps.clock.now();
+  }
+
+  /**
+   * tasks/* on a pass-through route: the caller's own tasks only (MCP 2025-11-25 tasks, Security: "receivers MUST
+   * bind tasks to the authorization context"). Another principal's task gets the same answer as one that does not
+   * exist, and is never forwarded.
+   */
+  private async task(
+    session: ClientSession,
+    identity: Identity,
+    req: JsonRpcRequest,
+    channel: Channel,
+    signal: AbortSignal,
+    backend: Backend,
+  ): Promise<Record<string, unknown>> {
+    const params = req.params ?? {};
+    const server = backend.config.name;
+    if (req.method === "tasks/list") {
+      const result = await this.forward(session, identity, req, channel, signal, backend, params);
+      const all = Array.isArray(result.tasks) ? (result.tasks as { taskId?: unknown }[]) : [];
+      return { ...result, tasks: all.filter((t) => this.ownsTask(session, server, t?.taskId)) };
+    }
+    if (!this.ownsTask(session, server, params.taskId)) {
+      throw new RpcError(ErrorCode.InvalidParams, `Task not found: ${String(params.taskId)}`);
+    }
+    return this.forward(session, identity, req, channel, signal, backend, params);
   }
 
   private auditCall(
@@ -626,7 +679,9 @@ export class Gateway {
   }
 }
 
-/** Methods the gateway handles itself, with their policy (ACL, scopes, route policy). */
+const TASK_METHODS = ["tasks/get", "tasks/list", "tasks/cancel", "tasks/result"];
+
+/** Methods the gateway handles itself or checks (ACL, scopes, route policy, task ownership). */
 const KNOWN_METHODS = [
   "initialize",
   "ping",
@@ -641,13 +696,16 @@ const KNOWN_METHODS = [
   "prompts/get",
   "completion/complete",
   "logging/setLevel",
+  ...TASK_METHODS,
 ];
 
 /**
  * A variant of a method the gateway checks (`Tools/Call`, `tools/call `, full-width letters): never forwarded to a
  * pass-through backend, where a lenient server might run it as the real one without the policy having seen it.
+ * The exact methods are handled before this is asked.
  */
 export function looksLikeKnownMethod(method: string): boolean {
+  if (TASK_METHODS.includes(method)) return false;
   const folded = method.normalize("NFKC").trim().toLowerCase();
   return KNOWN_METHODS.some((m) => m.toLowerCase() === folded);
 }
