@@ -328,9 +328,9 @@ export class Gateway {
         if (typeof level !== "string" || !LOG_LEVELS.includes(level)) {
           throw new RpcError(ErrorCode.InvalidParams, `level must be one of ${LOG_LEVELS.join(", ")}`);
         }
+                // Filtered per session, never forwarded: the backend session is shared, and one client's level must not
+        // change what other users receive.
         session.logLevel = level;
-        const only = this.passthroughBackend();
-        if (only?.client.info?.capabilities.logging) await only.client.request("logging/setLevel", { level });
         return {};
       }
       default: {
