@@ -328,7 +328,7 @@ export class Gateway {
         if (typeof level !== "string" || !LOG_LEVELS.includes(level)) {
           throw new RpcError(ErrorCode.InvalidParams, `level must be one of ${LOG_LEVELS.join(", ")}`);
         }
-                // Filtered per session, never forwarded: the backend session is shared, and one client's level must not
+        // Filtered per session, never forwarded: the backend session is shared, and one client's level must not
         // change what other users receive.
         session.logLevel = level;
         return {};
