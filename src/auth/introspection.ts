@@ -64,6 +64,14 @@ export function introspectionProvider(
           },
         };
       }
+      // Some servers answer a token they cannot read (a JWT at an opaque-token endpoint) with 400
+      // unsupported_token_type (RFC 7009 §2.2.1's code): the token's fault, not an outage.
+      if (r.status === 400 && isObject(r.body) && r.body.error === "unsupported_token_type") {
+        return {
+          ok: false,
+          failure: refusal(c.discovery, "the issuer does not know this kind of token", true, c.requiredScopes),
+        };
+      }
       if (r.status !== 200 || !isObject(r.body)) {
         return {
           ok: false,

@@ -357,6 +357,14 @@ describe("opaque tokens checked at the issuer's introspection endpoint", () => {
     expect(challenge(atMcp).resource_metadata).toBe(`${gh.url}/.well-known/oauth-protected-resource/mcp`);
   });
 
+  test("a JWT at this introspection-only Gatehouse: the issuer cannot introspect it, so 401, not an outage (503)", async () => {
+    const jwt = await idp.clientCredentials({ resource: `${gh.url}/mcp` });
+    expect(jwt.split(".").length).toBe(3);
+    const res = await initialize(`${gh.url}/mcp`, jwt);
+    expect(res.status).toBe(401);
+    expect(challenge(res).error).toBe("invalid_token");
+  });
+
   test("an opaque token the issuer minted for another API is refused at /mcp (its introspected aud)", async () => {
     idp.opaqueResources.add("https://other-api.example/");
     const token = await idp.clientCredentials({ resource: "https://other-api.example/" });
