@@ -489,6 +489,7 @@ function oauthAs(o: OAuthAsInput, problems: ConfigProblem[]): OAuthAsConfig {
     issuerUrl,
     trustedUserHeader: (o.trustedUserHeader ?? "x-forwarded-user").toLowerCase(),
     trustedGroupsHeader: (o.trustedGroupsHeader ?? "x-forwarded-groups").toLowerCase(),
+    trustedEmailHeader: (o.trustedEmailHeader ?? "x-forwarded-email").toLowerCase(),
     trustedSourceCidrs: trusted,
     accessTokenTtlSeconds: o.accessTokenTtlSeconds ?? 3600,
     refreshTokenTtlSeconds: o.refreshTokenTtlSeconds ?? 2_592_000,

@@ -335,6 +335,7 @@ export const OAuthAs = T.Object(
     jwtSecret: T.Optional(T.String()),
     trustedUserHeader: T.Optional(T.String({ minLength: 1 })),
     trustedGroupsHeader: T.Optional(T.String({ minLength: 1 })),
+    trustedEmailHeader: T.Optional(T.String({ minLength: 1 })),
     trustedSourceCidrs: T.Optional(StringList),
     accessTokenTtlSeconds: T.Optional(T.Integer({ minimum: 1 })),
     refreshTokenTtlSeconds: T.Optional(T.Integer({ minimum: 1 })),

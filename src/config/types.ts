@@ -87,6 +87,8 @@ export interface OAuthAsConfig {
   jwtSecret?: string;
   trustedUserHeader: string;
   trustedGroupsHeader: string;
+  /** The trusted proxy's header with the user's email (oauth2-proxy: X-Forwarded-Email). */
+  trustedEmailHeader: string;
   trustedSourceCidrs: Cidr[];
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;

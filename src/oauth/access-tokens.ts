@@ -1,6 +1,6 @@
 // JWT access tokens per RFC 9068 (typ "at+jwt"; iss, aud, sub, client_id, scope, jti, iat, exp) plus `groups`,
-// `roles` and the grant they belong to (`gid`), and their validation (RFC 9068 §4): the signature with the one
-// algorithm configured (never `none`, never an HS/ES mix-up), the type, issuer, audience and lifetime.
+// `roles`, the user's `email` when known, and the grant they belong to (`gid`), and their validation (RFC 9068 §4): the
+// signature with the one algorithm configured (never `none`, never an HS/ES mix-up), the type, issuer, audience, lifetime.
 
 import { decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import { randomId } from "../crypto.ts";
@@ -17,6 +17,8 @@ export interface AccessTokenClaims {
   exp: number;
   groups: string[];
   roles: string[];
+  /** The user's verified address, when the sign-in gave one (forward auth's X-Auth-Request-Email). */
+  email?: string;
   /** The grant the token was issued under: revoking the grant revokes the token. */
   gid: string;
 }
@@ -28,6 +30,7 @@ export interface MintInput {
   scopes: string[];
   groups: string[];
   roles: string[];
+  email?: string;
   grantId: string;
   /** Seconds since the epoch. */
   now: number;
@@ -58,6 +61,7 @@ export class AccessTokens {
       exp: input.now + input.ttlSeconds,
       groups: input.groups,
       roles: input.roles,
+      ...(input.email ? { email: input.email } : {}),
       gid: input.grantId,
     };
     const token = await new SignJWT(claims as unknown as JWTPayload)
@@ -106,6 +110,7 @@ export class AccessTokens {
           exp: Number(p.exp),
           groups: Array.isArray(p.groups) ? p.groups.map(String) : [],
           roles: Array.isArray(p.roles) ? p.roles.map(String) : [],
+          ...(typeof p.email === "string" ? { email: p.email } : {}),
           gid: String(p.gid ?? ""),
         },
       };

@@ -19,6 +19,7 @@ import { grantableScopes, hasAll, parseScope } from "./scopes.ts";
 
 export interface User {
   subject: string;
+  email?: string;
   groups: string[];
   roles: string[];
   /** trusted-header, or the id of the login method that opened the session. */
@@ -118,9 +119,15 @@ export async function identify(
     const subject = trusted ? req.headers.get(c.trustedUserHeader)?.trim() : undefined;
     if (subject) {
       const groups = splitGroups(req.headers.get(c.trustedGroupsHeader));
-      return {
-        user: { subject, groups, roles: [...new Set([...groups, ...c.injectedRoles])], method: "trusted-header" },
+      const user: User = {
+        subject,
+        groups,
+        roles: [...new Set([...groups, ...c.injectedRoles])],
+        method: "trusted-header",
       };
+      const email = req.headers.get(c.trustedEmailHeader)?.trim();
+      if (email) user.email = email;
+      return { user };
     }
     if (as.logins.interactive.length === 0) {
       if (!trusted) {
@@ -142,7 +149,11 @@ export async function identify(
     }
   }
   const s = await as.sessions.read(req.session);
-  if (s) return { user: { subject: s.subject, groups: s.groups, roles: s.roles, method: s.method } };
+  if (s) {
+    const user: User = { subject: s.subject, groups: s.groups, roles: s.roles, method: s.method };
+    if (s.email) user.email = s.email;
+    return { user };
+  }
   return {};
 }
 
@@ -281,6 +292,7 @@ async function issue(
     subject: a.user.subject,
     groups: a.user.groups,
     roles: a.user.roles,
+    ...(a.user.email ? { email: a.user.email } : {}),
     ...(a.upstreamTokens ? { upstream_tokens: a.upstreamTokens } : {}),
   });
   as.log.info("authorize: code issued", {
@@ -437,12 +449,13 @@ export async function completeLogin(
   const roles = as.logins.roles(method, upstream);
   const { cookie } = await as.sessions.create({
     subject: upstream.subject,
-    ...(upstream.email ? { email: upstream.email } : {}),
+    ...(upstream.email && upstream.emailVerified ? { email: upstream.email } : {}),
     groups: upstream.groups,
     roles,
     method: method.config.id,
   });
   const user: User = { subject: upstream.subject, groups: upstream.groups, roles, method: method.config.id };
+  if (upstream.email && upstream.emailVerified) user.email = upstream.email;
   as.log.info("login: signed in", {
     method: method.config.id,
     subject: user.subject,

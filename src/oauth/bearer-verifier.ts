@@ -90,6 +90,7 @@ export function oauthProvider(as: AuthorizationServer, resourceUrl = as.config.r
           requiredScopes: as.config.requiredScopes,
           resourceMetadata: protectedResourceMetadataUrl(resourceUrl),
           clientId: claims.client_id,
+          ...(claims.email ? { email: claims.email } : {}),
         },
       };
     },

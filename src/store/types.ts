@@ -42,6 +42,7 @@ export interface GrantRecord {
   scopes: string[];
   /** The resource (audience) the tokens are for. */
   resource: string;
+  email?: string;
   created_at: number;
   /** The refresh tokens of this grant stop working after this time (refreshTokenTtlSeconds from creation). */
   expires_at: number;
@@ -69,6 +70,8 @@ export interface CodeRecord {
   subject: string;
   groups: string[];
   roles: string[];
+  /** The user's address, when the sign-in said (login methods; the trusted proxy's email header). */
+  email?: string;
   expires_at: number;
   /** Set when the code was exchanged, so that a replay can revoke what it produced (RFC 6749 §4.1.2). */
   grant_id?: string;

@@ -160,6 +160,23 @@ describe("per-tool scopes", () => {
     await client.close();
   });
 
+  test("forward auth names the user with the email the trusted proxy gave at sign-in", async () => {
+    const p = new HeadlessOAuthProvider(
+      "http://127.0.0.1:41999/cb",
+      { headers: { ...PROXY, "x-forwarded-email": "carol@mail.example" } },
+      { grant_types: ["authorization_code"] },
+    );
+    const client = await connect(p);
+    const res = await fetch(`${gh.url}/authenticate`, {
+      headers: { authorization: `Bearer ${p.tokens()?.access_token}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-auth-request-user")).toBe("carol@example.com");
+    expect(res.headers.get("x-auth-request-email")).toBe("carol@mail.example");
+    expect(res.headers.get("x-auth-request-scope")).toBe("mcp");
+    await client.close();
+  });
+
   test("the user can grant less on the consent page: the call then still needs the scope", async () => {
     const p = provider(["tools:write"]);
     const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: p });
