@@ -7,9 +7,14 @@ export const ALLOWED_HEADERS =
   "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name";
 
 /** Requests without Origin come from non-browser clients and pass; `*` in the list allows any origin. */
-export function originAllowed(origin: string | null, allowed: readonly string[], own: readonly string[] = []): boolean {
+/** `own` (Gatehouse's own origins) is only worked out for a request that has an Origin the list does not allow. */
+export function originAllowed(
+  origin: string | null,
+  allowed: readonly string[],
+  own: () => readonly string[] = () => [],
+): boolean {
   if (origin === null) return true;
-  return allowed.includes("*") || allowed.includes(origin) || own.includes(origin);
+  return allowed.includes("*") || allowed.includes(origin) || own().includes(origin);
 }
 
 const LOOPBACK_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;

@@ -43,10 +43,6 @@ export interface Admitted {
   challenge?: AuthFailure;
 }
 
-function ownOrigins(route: McpRoute, request: Request): string[] {
-  return selfOrigins([route.resourceUrl], request);
-}
-
 const ANONYMOUS: Identity = { subject: "anonymous", roles: [], groups: [], provider: "none" };
 
 const METHODS = "GET, POST, DELETE, OPTIONS";
@@ -58,7 +54,7 @@ export async function admit(
   deps: Pick<McpDeps, "checkScopes" | "config" | "log">,
 ): Promise<Admitted | { response: Response }> {
   const origin = request.headers.get("origin");
-  if (!originAllowed(origin, deps.config.allowedOrigins, ownOrigins(route, request))) {
+  if (!originAllowed(origin, deps.config.allowedOrigins, () => selfOrigins([route.resourceUrl], request))) {
     deps.log.warn("request refused: Origin not allowed (add it to gateway.allowedOrigins if it is yours)", { origin });
     return { response: rpcHttpError(403, ErrorCode.InvalidRequest, `Origin ${origin} is not allowed`) };
   }

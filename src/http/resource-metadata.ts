@@ -48,10 +48,11 @@ export const resourceMetadata = (deps: ResourceMetadataDeps) => {
       },
     });
   for (const [path, candidates] of byPath) {
+    const hosts = candidates.map((r) => new URL(r.resourceUrl as string).host);
     const pick = (request: Request) => {
       if (candidates.length === 1) return candidates[0];
       const host = deps.hostOf(request);
-      return candidates.find((r) => new URL(r.resourceUrl as string).host === host) ?? deps.mcpRoute(request);
+      return candidates.find((_r, i) => hosts[i] === host) ?? deps.mcpRoute(request);
     };
     for (const p of [path, `${path}/`]) {
       app.get(p, ({ request }) => answer(request, pick(request)));

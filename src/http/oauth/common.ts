@@ -27,7 +27,7 @@ const FORM_LIMIT = 64 * 1024;
 export function refuseForeignOrigin(request: Request, deps: Pick<OAuthHttpDeps, "as" | "origins">): void {
   const origin = request.headers.get("origin");
   const c = deps.as.config;
-  if (!originAllowed(origin, deps.origins, selfOrigins([c.issuerUrl, c.resourceUrl], request))) {
+  if (!originAllowed(origin, deps.origins, () => selfOrigins([c.issuerUrl, c.resourceUrl], request))) {
     throw new OAuthError("invalid_request", `Origin ${origin} is not allowed (add it to gateway.allowedOrigins)`, 403);
   }
 }
