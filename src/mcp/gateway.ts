@@ -657,19 +657,7 @@ export class Gateway {
     return { deliver: (m) => session.send(STANDALONE_STREAM, m) };
   }
 
-  // --- status --------------------------------------------------------------------------------------------------
-
-  async health(): Promise<Record<string, unknown>> {
-    const backends = [...this.backends.values()];
-    return {
-      status: "ok",
-      backends_configured: backends.length,
-      backends_connected: backends.filter((b) => b.client.connected).length,
-      active_clients: this.sessions.size,
-      tools: await this.catalog.cachedToolCount(),
-      version: this.deps.version,
-    };
-  }
+  // --- lifecycle -----------------------------------------------------------------------------------------------
 
   /** Closes every session. Backends are shared between routes: the app stops them. */
   shutdown(): void {
