@@ -209,7 +209,18 @@ export async function createApp(config: Config, deps: AppDeps) {
   const app = new Elysia({ name: "gatehouse" })
     .use(errors({ log: log.child("http"), origins: config.gateway.allowedOrigins }))
     .use(hostCheck({ policy: hostPolicy, log: log.child("http") }))
-    .use(health({ health: () => routes.health(deps.version) }));
+    .use(
+      health({
+        health: async () => {
+          const summary = await routes.health(deps.version);
+          // Still 200: the process serves; "degraded" says that something it depends on is failing (the log
+          // says why; this endpoint is public, so it names no file or host).
+          const state = as?.store.health();
+          if (state && !state.ok) return { ...summary, status: "degraded", state_store: "unavailable" };
+          return summary;
+        },
+      }),
+    );
   for (const path of config.gateway.paths) {
     app.use(mcp(path, mcpDeps(routes.mcpRoute))).use(mcpSse(path, mcpDeps(routes.mcpRoute)));
   }
@@ -248,7 +259,7 @@ export async function createApp(config: Config, deps: AppDeps) {
   if (as) {
     const oauthDeps: OAuthHttpDeps = {
       as,
-      pendings: new PendingAuthorizations(),
+      pendings: new PendingAuthorizations(as.store),
       log: log.child("oauth"),
       origins: config.gateway.allowedOrigins,
       peerAddress: deps.peerAddress,

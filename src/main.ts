@@ -103,7 +103,7 @@ async function serve(argv: string[]): Promise<number> {
               "the authorization server state is MCP_AUTH_SERVER_CONFIG (read-only): changes are kept in memory only",
             ),
           )
-        : JsonFileStore.open(where.path);
+        : JsonFileStore.open(where.path, { log: log.child("state") });
     log.info("authorization server state", { store: store.description });
   }
 

@@ -13,7 +13,7 @@ import { type ClientSession, STANDALONE_STREAM } from "../mcp/session.ts";
 import type { McpRoute } from "../routing.ts";
 import { readLimited } from "./body.ts";
 import { preflight, withCors } from "./cors.ts";
-import { admit, gate, type McpDeps, stepUp } from "./mcp.ts";
+import { admit, gate, type McpDeps, stepUp, storeFaultsAsRpc } from "./mcp.ts";
 import { authFailureResponse, rpcHttpError } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
@@ -79,7 +79,7 @@ export const mcpSse = (path: string, deps: McpDeps) => {
   const on =
     (h: (request: Request, route: McpRoute, deps: McpDeps) => Promise<Response>) =>
     async ({ request }: { request: Request }) =>
-      withCors(await h(request, deps.route(request), deps), request, origins);
+      withCors(await storeFaultsAsRpc(() => h(request, deps.route(request), deps)), request, origins);
   return new Elysia({ name: `mcp-sse:${path}` })
     .get(`${base}/sse`, on(open))
     .post(`${base}/message`, on(message), { parse: "none" })

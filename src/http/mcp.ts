@@ -21,9 +21,10 @@ import type { RateLimiter } from "../policy/rate-limit.ts";
 import { admitsAnonymous, anonymousMayCall } from "../policy/route.ts";
 import { grants } from "../policy/tool-scopes.ts";
 import type { McpRoute } from "../routing.ts";
+import { StoreUnavailableError } from "../store/types.ts";
 import { readLimited } from "./body.ts";
 import { originAllowed, preflight, selfOrigins, withCors } from "./cors.ts";
-import { authFailureResponse, json, rpcHttpError } from "./responses.ts";
+import { authFailureResponse, json, rpcHttpError, rpcStoreUnavailable } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
 export interface McpDeps {
@@ -331,6 +332,16 @@ async function del(request: Request, route: McpRoute, deps: McpDeps): Promise<Re
   return new Response(null, { status: 200 });
 }
 
+/** A state store that cannot be read or written (Redis down) answers 503 with a JSON-RPC body, like every /mcp error. */
+export async function storeFaultsAsRpc(handle: () => Promise<Response>): Promise<Response> {
+  try {
+    return await handle();
+  } catch (e) {
+    if (e instanceof StoreUnavailableError) return rpcStoreUnavailable(e.retryAfterSeconds);
+    throw e;
+  }
+}
+
 function notAllowed(): Response {
   return new Response(
     JSON.stringify({
@@ -352,7 +363,7 @@ export const mcp = (path: string, deps: McpDeps) => {
   const on =
     (h: (request: Request, route: McpRoute, deps: McpDeps) => Promise<Response>) =>
     async ({ request }: { request: Request }) =>
-      withCors(await h(request, deps.route(request), deps), request, origins);
+      withCors(await storeFaultsAsRpc(() => h(request, deps.route(request), deps)), request, origins);
   for (const p of path === "/" ? ["/"] : [path, `${path}/`]) {
     app
       .post(p, on(post), { parse: "none" })

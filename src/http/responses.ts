@@ -25,3 +25,14 @@ export function authFailureResponse(failure: AuthFailure): Response {
     },
   );
 }
+
+/** The JSON-RPC form of a 503 from the state store (MCP endpoints): retry soon. */
+export function rpcStoreUnavailable(retryAfterSeconds: number): Response {
+  const res = rpcHttpError(
+    503,
+    ErrorCode.InternalError,
+    "Gatehouse's state store is unavailable right now; nothing was changed, try again shortly",
+  );
+  res.headers.set("retry-after", String(retryAfterSeconds));
+  return res;
+}

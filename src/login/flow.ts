@@ -15,14 +15,14 @@ const page = (status: 400 | 403 | 429 | 502, title: string, detail: string): Aut
 });
 
 /** The transaction a request continues, if this browser started it. */
-function transaction(
+async function transaction(
   as: AuthorizationServer,
   methodId: string,
   state: string | null,
   headers: Headers,
   use: boolean,
-): { tx: PendingLogin; method: LoginMethod } | { page: AuthorizeOutcome } {
-  const tx = state ? as.logins.peek(state) : undefined;
+): Promise<{ tx: PendingLogin; method: LoginMethod } | { page: AuthorizeOutcome }> {
+  const tx = state ? await as.logins.peek(state) : undefined;
   if (!tx) {
     as.log.warn("login refused: unknown, used or expired state", { method: methodId });
     return {
@@ -48,8 +48,13 @@ function transaction(
   if (!method || tx.method !== methodId) {
     return { page: page(400, "This sign-in link is no longer valid", "It does not belong to this sign-in method.") };
   }
-  // Used up only once the right browser brings it back: a foreign callback does not burn the owner's sign-in.
-  if (use) as.logins.take(tx.state);
+  // Used up only once the right browser brings it back: a foreign callback does not burn the owner's sign-in. Of two
+  // callbacks racing (on two replicas), one gets it.
+  if (use && !(await as.logins.take(tx.state))) {
+    return {
+      page: page(400, "This sign-in link is no longer valid", "It was already used. Start again from your app."),
+    };
+  }
   return { tx, method };
 }
 
@@ -60,7 +65,7 @@ export async function loginCallback(
   params: URLSearchParams,
   headers: Headers,
 ): Promise<AuthorizeOutcome> {
-  const found = transaction(as, methodId, params.get("state"), headers, true);
+  const found = await transaction(as, methodId, params.get("state"), headers, true);
   if ("page" in found) return found.page;
   const { tx, method } = found;
   if (!method.upstream) return page(400, "This sign-in link is no longer valid", "This method has no callback.");
@@ -74,13 +79,13 @@ export async function loginCallback(
   }
 }
 
-export function passwordForm(
+export async function passwordForm(
   as: AuthorizationServer,
   methodId: string,
   params: URLSearchParams,
   headers: Headers,
-): AuthorizeOutcome {
-  const found = transaction(as, methodId, params.get("state"), headers, false);
+): Promise<AuthorizeOutcome> {
+  const found = await transaction(as, methodId, params.get("state"), headers, false);
   if ("page" in found) return found.page;
   if (!found.method.local)
     return page(400, "This sign-in link is no longer valid", "This method has no password form.");
@@ -94,7 +99,7 @@ export async function passwordSubmit(
   form: URLSearchParams,
   headers: Headers,
 ): Promise<AuthorizeOutcome> {
-  const found = transaction(as, methodId, form.get("state"), headers, false);
+  const found = await transaction(as, methodId, form.get("state"), headers, false);
   if ("page" in found) return found.page;
   const { tx, method } = found;
   if (!method.local) return page(400, "This sign-in link is no longer valid", "This method has no password form.");
@@ -113,7 +118,9 @@ export async function passwordSubmit(
         : "Wrong username or password.";
     return { kind: "password", tx, method, error, status: outcome.reason === "locked" ? 429 : 401 };
   }
-  as.logins.take(tx.state);
+  if (!(await as.logins.take(tx.state))) {
+    return page(400, "This sign-in link is no longer valid", "It was already used. Start again from your app.");
+  }
   return completeLogin(as, pendings, method, tx.pendingId, outcome.user);
 }
 

@@ -7,6 +7,7 @@ import { CompactEncrypt } from "jose";
 import type { LoginConfig, OAuthAsConfig } from "../config/types.ts";
 import { randomId } from "../crypto.ts";
 import type { PasswordHasher } from "../platform/types.ts";
+import type { Store } from "../store/types.ts";
 import { allowChecker, rolesFor } from "./allow.ts";
 import { GithubLogin } from "./github.ts";
 import { LocalAccounts } from "./local.ts";
@@ -24,7 +25,6 @@ export interface LoginMethod {
 
 /** How long a login may take between leaving for the provider and coming back. */
 const TRANSACTION_TTL_MS = 10 * 60_000;
-const TRANSACTION_MAX = 10_000;
 
 export interface PendingLogin extends LoginTransaction {
   /** The consent request this login completes. */
@@ -36,12 +36,13 @@ export interface PendingLogin extends LoginTransaction {
 export class Logins {
   readonly methods = new Map<string, LoginMethod>();
   private readonly globalAllow: (u: UpstreamUser) => boolean;
-  private readonly transactions = new Map<string, PendingLogin>();
   private readonly upstreamKey: Uint8Array | undefined;
 
   constructor(
     private readonly config: OAuthAsConfig,
     private readonly now: () => number,
+    /** Logins in progress live in the store, so a sign-in that leaves from one replica may come back to another. */
+    private readonly store: Store,
     deps: { passwords?: PasswordHasher; fetch?: typeof fetch },
   ) {
     this.globalAllow = allowChecker(config.allow);
@@ -80,9 +81,7 @@ export class Logins {
     return rolesFor(user, method.config.groupRoles, [...method.config.injectedRoles, ...this.config.injectedRoles]);
   }
 
-  begin(method: string, pendingId: string): PendingLogin {
-    if (this.transactions.size >= TRANSACTION_MAX)
-      this.transactions.delete(this.transactions.keys().next().value as string);
+  async begin(method: string, pendingId: string): Promise<PendingLogin> {
     const tx: PendingLogin = {
       id: randomId(18),
       state: randomId(24),
@@ -94,20 +93,19 @@ export class Logins {
       pendingId,
       csrf: randomId(18),
     };
-    this.transactions.set(tx.state, tx);
+    await this.store.putTransient("login", tx.state, tx, tx.expiresAt);
     return tx;
   }
 
   /** Looks a transaction up by its state without using it (the local password form may be retried). */
-  peek(state: string): PendingLogin | undefined {
-    const tx = this.transactions.get(state);
+  async peek(state: string): Promise<PendingLogin | undefined> {
+    const tx = await this.store.getTransient<PendingLogin>("login", state);
     return tx && tx.expiresAt >= this.now() ? tx : undefined;
   }
 
-  /** Uses a transaction up: its state works once (a replayed callback finds nothing). */
-  take(state: string): PendingLogin | undefined {
-    const tx = this.transactions.get(state);
-    this.transactions.delete(state);
+  /** Uses a transaction up: its state works once, across replicas too (a replayed callback finds nothing). */
+  async take(state: string): Promise<PendingLogin | undefined> {
+    const tx = await this.store.takeTransient<PendingLogin>("login", state);
     return tx && tx.expiresAt >= this.now() ? tx : undefined;
   }
 

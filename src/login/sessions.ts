@@ -21,11 +21,8 @@ export class BrowserSessions {
   static async open(store: Store, clock: Clock, lifetimeMs: number, secret?: string): Promise<BrowserSessions> {
     let material = secret;
     if (!material) {
-      material = await store.getSecret("session-key");
-      if (!material) {
-        material = randomId(32);
-        await store.putSecret("session-key", material);
-      }
+      // Replicas starting together on a shared store agree on one key: the first stored wins.
+      material = (await store.getSecret("session-key")) ?? (await store.initSecret("session-key", randomId(32)));
     }
     const key = new Uint8Array(createHash("sha256").update(`gatehouse session cookie\u0000${material}`).digest());
     return new BrowserSessions(store, clock, lifetimeMs, key);

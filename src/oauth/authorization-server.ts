@@ -9,7 +9,7 @@ import { Cookies } from "../login/cookies.ts";
 import { Logins } from "../login/registry.ts";
 import { BrowserSessions } from "../login/sessions.ts";
 import type { Clock, PasswordHasher } from "../platform/types.ts";
-import type { ClientRecord, CodeRecord, GrantRecord, Store } from "../store/types.ts";
+import type { ClientRecord, CodeRecord, GrantRecord, RefreshTokenRecord, Store } from "../store/types.ts";
 import { AccessTokens } from "./access-tokens.ts";
 import { CimdFetcher } from "./cimd.ts";
 import { OAuthError } from "./errors.ts";
@@ -54,7 +54,8 @@ export class AuthorizationServer {
   readonly resources: string[];
   /**
    * Refreshes in flight or answered in the grace window, by the hash of the refresh token used, so a client that
-   * refreshes twice at once gets the same answer twice (in memory only: it holds token values).
+   * refreshes twice at once gets the same answer twice from this process (other processes sharing the store find
+   * the sealed answer the rotation stored, see token.ts).
    */
   readonly recentRefreshes = new Map<string, { response: Promise<TokenResponse>; until: number }>();
 
@@ -81,7 +82,7 @@ export class AuthorizationServer {
       ...(deps.resolve ? { resolve: deps.resolve } : {}),
     });
     this.resources = [canonicalResource(deps.config.resourceUrl) as string];
-    this.logins = new Logins(deps.config, () => deps.clock.now(), {
+    this.logins = new Logins(deps.config, () => deps.clock.now(), deps.store, {
       ...(deps.passwords ? { passwords: deps.passwords } : {}),
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
@@ -159,13 +160,8 @@ export class AuthorizationServer {
     return code;
   }
 
-  /** Mints an access token (and a refresh token when the client may refresh) for a grant. */
-  async issueTokens(
-    grant: GrantRecord,
-    client: ClientRecord,
-    scopes: string[],
-    refresh: boolean,
-  ): Promise<TokenResponse> {
+  /** Mints an access token for a grant; no refresh token yet (see `newRefreshToken`). */
+  async accessToken(grant: GrantRecord, client: ClientRecord, scopes: string[]): Promise<TokenResponse> {
     const now = this.nowSeconds();
     // An access token never outlives its grant (whose record is what revocation checks).
     const ttl = Math.max(1, Math.min(this.config.accessTokenTtlSeconds, Math.floor(grant.expires_at / 1000) - now));
@@ -181,20 +177,30 @@ export class AuthorizationServer {
       now,
       ttlSeconds: ttl,
     });
-    const response: TokenResponse = {
-      access_token: token,
-      token_type: "Bearer",
-      expires_in: ttl,
-      scope: scopes.join(" "),
+    return { access_token: token, token_type: "Bearer", expires_in: ttl, scope: scopes.join(" ") };
+  }
+
+  /** A new refresh token of a grant, and the record to store under its hash (undefined: the client may not refresh). */
+  newRefreshToken(
+    grant: GrantRecord,
+    client: ClientRecord,
+  ): { token: string; hash: string; record: RefreshTokenRecord } | undefined {
+    if (!client.grant_types.includes("refresh_token")) return undefined;
+    const token = randomId(32);
+    return {
+      token,
+      hash: sha256Hex(token),
+      record: { grant_id: grant.id, created_at: this.clock.now(), expires_at: grant.expires_at },
     };
-    if (refresh && client.grant_types.includes("refresh_token")) {
-      const rt = randomId(32);
-      await this.store.putRefreshToken(sha256Hex(rt), {
-        grant_id: grant.id,
-        created_at: this.clock.now(),
-        expires_at: grant.expires_at,
-      });
-      response.refresh_token = rt;
+  }
+
+  /** An access token and a refresh token of an existing grant (a sibling pair: the grant's other tokens stay). */
+  async issueTokens(grant: GrantRecord, client: ClientRecord, scopes: string[]): Promise<TokenResponse> {
+    const response = await this.accessToken(grant, client, scopes);
+    const rt = this.newRefreshToken(grant, client);
+    if (rt) {
+      await this.store.putRefreshToken(rt.hash, rt.record);
+      response.refresh_token = rt.token;
     }
     return response;
   }

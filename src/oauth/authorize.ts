@@ -10,7 +10,7 @@ import { randomId } from "../crypto.ts";
 import type { LoginMethod } from "../login/registry.ts";
 import type { UpstreamUser } from "../login/types.ts";
 import { inAnyCidr } from "../net/cidr.ts";
-import type { ClientRecord } from "../store/types.ts";
+import type { ClientRecord, Store } from "../store/types.ts";
 import type { AuthorizationServer } from "./authorization-server.ts";
 import { OAuthError } from "./errors.ts";
 import { isValidChallenge } from "./pkce.ts";
@@ -57,27 +57,28 @@ export type AuthorizeOutcome =
 
 /** How long a consent page stays valid. */
 const PENDING_TTL_MS = 10 * 60_000;
-const PENDING_MAX = 10_000;
 
-/** Consent requests waiting for the user's answer (in memory, bounded, expiring). */
+/**
+ * Consent requests waiting for the user's answer, in the store (bounded, expiring) so that a consent page shown by
+ * one replica can be answered through another.
+ */
 export class PendingAuthorizations {
-  private items = new Map<string, PendingAuthorization>();
+  constructor(private readonly store: Store) {}
 
-  add(p: PendingAuthorization): void {
-    if (this.items.size >= PENDING_MAX) this.items.delete(this.items.keys().next().value as string);
-    this.items.set(p.id, p);
+  add(p: PendingAuthorization): Promise<void> {
+    return this.store.putTransient("authorization", p.id, p, p.expiresAt);
   }
 
-  /** Removes and returns a pending request (one use), if it has not expired. */
-  take(id: string, now: number): PendingAuthorization | undefined {
-    const p = this.items.get(id);
-    if (!p) return undefined;
-    this.items.delete(id);
-    return p.expiresAt >= now ? p : undefined;
+  /** Removes and returns a pending request (one use, even across replicas), if it has not expired. */
+  async take(id: string, now: number): Promise<PendingAuthorization | undefined> {
+    if (!id) return undefined;
+    const p = await this.store.takeTransient<PendingAuthorization>("authorization", id);
+    return p && p.expiresAt >= now ? p : undefined;
   }
 
-  peek(id: string): PendingAuthorization | undefined {
-    return this.items.get(id);
+  async peek(id: string): Promise<PendingAuthorization | undefined> {
+    if (!id) return undefined;
+    return this.store.getTransient<PendingAuthorization>("authorization", id);
   }
 }
 
@@ -323,7 +324,7 @@ export async function decideConsent(
   d: ConsentDecision,
 ): Promise<AuthorizeOutcome> {
   const id = d.form.get("request_id") ?? "";
-  const known = pendings.peek(id);
+  const known = await pendings.peek(id);
   // Both the form token and the cookie must match: a cross-site POST has neither (SameSite=Lax keeps the cookie home).
   if (!known || d.form.get("csrf") !== known.csrf || d.cookie !== known.browser) {
     as.log.warn("consent refused: missing or wrong CSRF token or cookie", { peer: d.peer });
@@ -338,7 +339,7 @@ export async function decideConsent(
   if (known.user && who.user?.subject !== known.user.subject) {
     return page(403, "Another user is signed in", "The approval belongs to another user. Start again from your app.");
   }
-  const pending = pendings.take(id, as.clock.now());
+  const pending = await pendings.take(id, as.clock.now());
   if (!pending) return page(400, "This approval expired", "Start again from your app.");
   const iss = as.config.issuerUrl;
   const decision = d.form.get("decision") ?? "";
@@ -378,8 +379,8 @@ export async function decideConsent(
     as.logins.methods.get(chosen) ?? (as.logins.interactive.length === 1 ? as.logins.interactive[0] : undefined);
   if (!method)
     return page(400, "Choose how to sign in", "The form named no sign-in method. Start again from your app.");
-  pendings.add({ ...pending, expiresAt: as.clock.now() + PENDING_TTL_MS }); // kept until the login completes
-  const tx = as.logins.begin(method.config.id, pending.id);
+  await pendings.add({ ...pending, expiresAt: as.clock.now() + PENDING_TTL_MS }); // kept until the login completes
+  const tx = await as.logins.begin(method.config.id, pending.id);
   const loginCookie = as.cookies.login(tx.browser);
   as.log.info("login: starting", { client_id: pending.client.client_id, method: method.config.id });
   if (method.local) {
@@ -444,7 +445,7 @@ export async function completeLogin(
       `${label} signed in with ${method.config.label}, but is not allowed to use this Gatehouse. Ask its administrator, or sign in with another account.`,
     );
   }
-  const pending = pendings.take(pendingId, as.clock.now());
+  const pending = await pendings.take(pendingId, as.clock.now());
   if (!pending) return page(400, "This sign-in took too long", "Start again from your app.");
   const roles = as.logins.roles(method, upstream);
   const { cookie } = await as.sessions.create({

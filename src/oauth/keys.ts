@@ -6,7 +6,7 @@
 import { exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import { randomId } from "../crypto.ts";
 import type { Logger } from "../log.ts";
-import type { KeyRecord, Store } from "../store/types.ts";
+import { activeKey, type KeyRecord, type Store } from "../store/types.ts";
 
 type VerifyKey = CryptoKey | Uint8Array;
 
@@ -38,15 +38,28 @@ export class KeyRing {
   async init(now: number): Promise<void> {
     if (this.alg === "HS256") return;
     this.records = await this.store.getKeys();
+    // Replicas sharing the store: a rotation elsewhere is picked up at once (and on an unknown kid, below).
+    this.store.onKeysChanged?.(() => void this.reload().catch(() => {}));
     if (!this.active()) await this.rotate(now, "first start");
     else await this.maybeRotate(now);
   }
 
   private active(): KeyRecord | undefined {
-    return this.records.filter((k) => k.retired_at === undefined).sort((a, b) => b.created_at - a.created_at)[0];
+    return activeKey(this.records);
   }
 
-  /** Retires the current key (kept for verification until its tokens expire) and starts signing with a new one. */
+  /** Re-reads the key ring from the store (another process rotated). */
+  async reload(): Promise<void> {
+    const before = this.active()?.kid;
+    this.records = await this.store.getKeys();
+    const after = this.active()?.kid;
+    if (after !== before) this.log.info("signing key changed by another process", { kid: after });
+  }
+
+  /**
+   * Retires the current key (kept for verification until its tokens expire) and starts signing with a new one. If
+   * another process sharing the store rotated in the meantime, its key is adopted instead of adding a second one.
+   */
   async rotate(now: number, reason: string): Promise<string> {
     if (this.alg === "HS256") throw new Error("keys are HS256 from oauthAs.jwtSecret: change the secret to rotate");
     const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
@@ -59,13 +72,14 @@ export class KeyRing {
       created_at: now,
     };
     const keepFor = this.options.accessTokenTtlSeconds * 1000 + 60_000;
-    const records = this.records.map((k) =>
-      k.retired_at === undefined ? { ...k, retired_at: now, expires_at: now + keepFor } : k,
-    );
-    records.push(record);
-    await this.store.putKeys(records);
-    this.records = records;
-    this.log.info("signing key rotated", { kid, reason, verifying_keys: records.length });
+    const added = await this.store.addSigningKey(record, now, now + keepFor, this.active()?.kid ?? null);
+    this.records = await this.store.getKeys();
+    const active = this.active();
+    if (!added) {
+      this.log.info("signing key already rotated by another process", { kid: active?.kid });
+      return active?.kid ?? kid;
+    }
+    this.log.info("signing key rotated", { kid, reason, verifying_keys: this.records.length });
     return kid;
   }
 

@@ -3,6 +3,8 @@
 // code revokes what it issued (RFC 6749 §4.1.2); a used refresh token presented again after a short grace window
 // revokes the whole grant (RFC 9700 §4.14.2), while within the window a concurrent refresh gets the same answer.
 
+import { createHmac } from "node:crypto";
+import { CompactEncrypt, compactDecrypt } from "jose";
 import { randomId, sha256Hex } from "../crypto.ts";
 import type { ClientRecord } from "../store/types.ts";
 import type { AuthorizationServer, TokenResponse } from "./authorization-server.ts";
@@ -62,7 +64,8 @@ async function exchangeCode(
   const redirectUri = required(form, "redirect_uri");
   const verifier = form.get("code_verifier");
   const grantId = randomId(18);
-  const consumed = await as.store.consumeCode(sha256Hex(code), grantId);
+  const codeHash = sha256Hex(code);
+  const consumed = await as.store.consumeCode(codeHash, grantId);
   const log = (outcome: string, reason?: string) =>
     as.log.info("token: authorization_code", {
       client_id: client.client_id,
@@ -106,10 +109,44 @@ async function exchangeCode(
     throw new OAuthError("invalid_target", "resource differs from the one of the authorization request");
   }
   const grant = as.newGrant(c, grantId);
-  await as.store.putGrant(grant);
-  const response = await as.issueTokens(grant, client, c.scopes, true);
+  const response = await as.accessToken(grant, client, c.scopes);
+  const rt = as.newRefreshToken(grant, client);
+  try {
+    // The grant and its first refresh token are stored together: a failure leaves neither behind.
+    await as.store.putGrant(grant, rt && { hash: rt.hash, record: rt.record });
+  } catch (e) {
+    // The code was not spent: the client may retry the exchange once the state can be written again.
+    await as.store.releaseCode(codeHash, grantId).catch(() => {});
+    log("refused", `the grant could not be stored: ${(e as Error).message}`);
+    throw e;
+  }
+  if (rt) response.refresh_token = rt.token;
   log("issued");
   return response;
+}
+
+/**
+ * The answer to a refresh, encrypted (A256GCM) under a key derived from the refresh token presented, so that only
+ * someone holding that token can read it back: another replica that receives the same refresh during the grace
+ * window returns it unchanged, though the store keeps only token hashes.
+ */
+async function sealAnswer(presented: string, response: TokenResponse): Promise<string> {
+  return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(response)))
+    .setProtectedHeader({ alg: "dir", enc: "A256GCM" })
+    .encrypt(answerKey(presented));
+}
+
+async function openAnswer(presented: string, sealed: string): Promise<TokenResponse | undefined> {
+  try {
+    const { plaintext } = await compactDecrypt(sealed, answerKey(presented));
+    return JSON.parse(new TextDecoder().decode(plaintext)) as TokenResponse;
+  } catch {
+    return undefined;
+  }
+}
+
+function answerKey(presented: string): Uint8Array {
+  return new Uint8Array(createHmac("sha256", presented).update("gatehouse refresh answer").digest());
 }
 
 async function refresh(as: AuthorizationServer, client: ClientRecord, form: URLSearchParams): Promise<TokenResponse> {
@@ -160,11 +197,17 @@ async function refresh(as: AuthorizationServer, client: ClientRecord, form: URLS
       throw new OAuthError("invalid_target", "resource differs from the one the grant is for");
     }
 
-    const replay = async (rotatedAt: number): Promise<TokenResponse> => {
+    const replay = async (rotatedAt: number, answer?: string): Promise<TokenResponse> => {
       if (now - rotatedAt <= graceMs) {
-        // Used within the window but answered before a restart: a sibling token in the same grant.
+        // Refreshed at the same moment through another replica: the very answer it gave.
+        const same = answer ? await openAnswer(presented, answer) : undefined;
+        if (same) {
+          log("issued", "repeated refresh within the grace window (the answer of the first)", grant.subject);
+          return same;
+        }
+        // Used within the window but answered before a restart: a sibling token pair in the same grant.
         log("issued", "repeated refresh within the grace window (after a restart)", grant.subject);
-        return as.issueTokens(grant, client, scopes, true);
+        return as.issueTokens(grant, client, scopes);
       }
       // RFC 9700 §4.14.2: a used refresh token presented again means one copy is stolen; the grant ends.
       await as.store.revokeGrant(grant.id, now, "refresh token reused after rotation");
@@ -173,17 +216,20 @@ async function refresh(as: AuthorizationServer, client: ClientRecord, form: URLS
     };
     if (record.rotated_at !== undefined) return replay(record.rotated_at);
 
+    // Everything the answer holds is made before the rotation, so the rotation can store it sealed, atomically.
+    const issued = await as.accessToken(grant, client, scopes);
     const successor = randomId(32);
+    issued.refresh_token = successor;
+    const sealed = await sealAnswer(presented, issued);
     const outcome = await as.store.rotateRefreshToken(
       hash,
       sha256Hex(successor),
       { grant_id: grant.id, created_at: now, expires_at: grant.expires_at },
       now,
+      { sealed, until: now + graceMs },
     );
     if (outcome.status === "missing") throw invalid();
-    if (outcome.status === "already-rotated") return replay(outcome.rotatedAt);
-    const issued = await as.issueTokens(grant, client, scopes, false);
-    issued.refresh_token = successor;
+    if (outcome.status === "already-rotated") return replay(outcome.rotatedAt, outcome.answer);
     log("issued", undefined, grant.subject);
     return issued;
   }

@@ -1,8 +1,7 @@
 // Bun implementations of the platform interfaces. Only main.ts (and tests) import this file, so the rest of the
 // app stays runtime-neutral.
 
-import { appendFileSync, closeSync, constants, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { appendFileSync } from "node:fs";
 import type { ChildProcess, FileSystem, PasswordHasher, Spawner } from "./types.ts";
 
 export const bunSpawner: Spawner = {
@@ -34,28 +33,6 @@ export const bunSpawner: Spawner = {
 export const bunFileSystem: FileSystem = {
   readText: (path) => Bun.file(path).text(),
   exists: (path) => Bun.file(path).exists(),
-  async writeAtomic(path, data, mode = 0o600) {
-    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
-    try {
-      writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    // fsync the directory so the rename itself survives a power loss.
-    try {
-      const dfd = openSync(dirname(path), constants.O_RDONLY);
-      try {
-        fsyncSync(dfd);
-      } finally {
-        closeSync(dfd);
-      }
-    } catch {
-      // Some filesystems refuse to open directories; the rename is still atomic.
-    }
-  },
 };
 
 /** Appends lines to a file in batches (every 200 ms, or at 64 KB), for audit records; `flush()` at shutdown. */

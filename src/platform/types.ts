@@ -28,8 +28,39 @@ export interface Spawner {
 export interface FileSystem {
   readText(path: string): Promise<string>;
   exists(path: string): Promise<boolean>;
-  /** Writes through a temp file, fsync and rename, so a crash leaves the old or the new content, never half. */
-  writeAtomic(path: string, data: string, mode?: number): Promise<void>;
+}
+
+/** Identity and size of a file: a replaced file has another inode, a file another process appended to another size. */
+export interface FileIdentity {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * The synchronous file operations the JSON-file store needs (it writes one batch and its fsync without yielding, so
+ * nothing can read a change that is not yet durable). Errors carry Node's `code` (ENOSPC, EIO, EROFS …). Behind an
+ * interface so that tests can inject short writes and faults at chosen moments (tests/store/faulty-files.ts).
+ */
+export interface StateFiles {
+  exists(path: string): boolean;
+  readText(path: string): string;
+  /** Opens for appending, creating the file with `mode` if absent. */
+  openAppend(path: string, mode: number): number;
+  /** Creates (or, unless `exclusive`, truncates) a file for writing. */
+  openWrite(path: string, mode: number, exclusive?: boolean): number;
+  /** Writes `length` bytes of `data` from `offset`; returns how many were written, which may be fewer. */
+  write(fd: number, data: Uint8Array, offset: number, length: number): number;
+  fsync(fd: number): void;
+  truncate(fd: number, size: number): void;
+  close(fd: number): void;
+  rename(from: string, to: string): void;
+  unlink(path: string): void;
+  /** Undefined when the file does not exist. */
+  stat(path: string): FileIdentity | undefined;
+  fstat(fd: number): FileIdentity;
+  /** fsyncs a directory, so that a rename in it survives a power loss (a no-op where directories cannot be opened). */
+  syncDir(path: string): void;
 }
 
 /** Password hashing (argon2id) for local accounts. */

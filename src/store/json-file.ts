@@ -1,91 +1,30 @@
 // The Store in a local JSON file (auth_server.json): a snapshot plus an append-only journal beside it
-// (auth_server.json.journal). Every change is appended and fsync'd before the call that made it returns — changes
-// made in the same tick share one fsync — so a crash (even kill -9) loses nothing that was acknowledged. The cost of
-// a change does not grow with the number of records; once the journal outgrows the snapshot it is folded into a new
-// snapshot (temp file, fsync, rename). Files are created mode 0600. A lock file keeps a second process out.
+// (auth_server.json.journal, see journal.ts). Every change is applied in memory, appended and fsync'd before the
+// call that made it returns — changes made in the same tick share one line and one fsync — so a crash (even kill -9)
+// loses nothing that was acknowledged. When the append fails (a full disk, an I/O error, a read-only filesystem, the
+// lock taken by another process) the batch is undone in memory and its callers get StoreUnavailableError: nothing of
+// it remains, and the next batch tries again by itself. Reads never touch the disk, so they keep working.
+// Once the journal outgrows the snapshot it is folded into a new snapshot (temp file, fsync, rename). Files are
+// created mode 0600. A lock file keeps a second process out.
 
-import {
-  closeSync,
-  constants,
-  existsSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
 import { dirname } from "node:path";
-import { MemoryStore, type Mutation, type Snapshot } from "./memory.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { nodeFiles } from "../platform/files.ts";
+import type { FileIdentity, StateFiles } from "../platform/types.ts";
+import { Journal, JournalError } from "./journal.ts";
+import { MemoryStore, type Mutation } from "./memory.ts";
+import { describeFault, OutageLog } from "./outage.ts";
+import { parseSnapshot, type Snapshot } from "./snapshot.ts";
+import { type StoreHealth, StoreUnavailableError } from "./types.ts";
 
 export class StoreFileError extends Error {
   override name = "StoreFileError";
 }
 
-/** Compaction happens when the journal has at least this many entries and more entries than the snapshot has records. */
+/** Compaction happens when the journal has at least this many mutations and more than the snapshot has records. */
 const MIN_COMPACT_ENTRIES = 10_000;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** Checks the shape of a snapshot (sections and the fields the code relies on); throws a message naming the part. */
-export function parseSnapshot(value: unknown): Snapshot {
-  if (!isObject(value)) throw new Error("the top level is not a JSON object");
-  const section = (name: string): Record<string, unknown> => {
-    const s = value[name];
-    if (s === undefined) return {};
-    if (!isObject(s)) throw new Error(`"${name}" is not an object`);
-    return s;
-  };
-  const clients = section("clients");
-  for (const [id, c] of Object.entries(clients)) {
-    if (!isObject(c) || !Array.isArray(c.redirect_uris)) throw new Error(`clients["${id}"] has no redirect_uris`);
-    if (c.client_id === undefined) c.client_id = id;
-    c.token_endpoint_auth_method ??= "none";
-    c.grant_types ??= ["authorization_code", "refresh_token"];
-    c.response_types ??= ["code"];
-    c.client_id_issued_at ??= 0;
-  }
-  const grants = section("grants");
-  for (const [id, g] of Object.entries(grants)) {
-    if (
-      !isObject(g) ||
-      typeof g.client_id !== "string" ||
-      typeof g.subject !== "string" ||
-      typeof g.expires_at !== "number"
-    ) {
-      throw new Error(`grants["${id}"] is malformed`);
-    }
-  }
-  const refresh = section("refresh_tokens");
-  for (const [h, r] of Object.entries(refresh)) {
-    if (!isObject(r) || typeof r.grant_id !== "string" || typeof r.expires_at !== "number") {
-      // `mcp serve` kept refresh tokens in another shape; they cannot be used here and are dropped.
-      delete refresh[h];
-    }
-  }
-  const keys = value.keys ?? [];
-  if (!Array.isArray(keys)) throw new Error('"keys" is not an array');
-  for (const [i, k] of keys.entries()) {
-    if (!isObject(k) || typeof k.kid !== "string" || !isObject(k.private_jwk) || !isObject(k.public_jwk)) {
-      throw new Error(`keys[${i}] is malformed`);
-    }
-  }
-  return {
-    version: 1,
-    clients: clients as Snapshot["clients"],
-    consents: section("consents") as Snapshot["consents"],
-    grants: grants as Snapshot["grants"],
-    refresh_tokens: refresh as Snapshot["refresh_tokens"],
-    keys: keys as Snapshot["keys"],
-    revoked_access_tokens: section("revoked_access_tokens") as Snapshot["revoked_access_tokens"],
-    sessions: section("sessions") as Snapshot["sessions"],
-    secrets: section("secrets") as Snapshot["secrets"],
-  };
-}
+/** After a failed compaction (no room for a new snapshot), the next try waits for this many more mutations. */
+const COMPACT_RETRY_ENTRIES = 2_000;
 
 function pidAlive(pid: number): boolean {
   try {
@@ -96,33 +35,72 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+export interface JsonFileOptions {
+  /** Where outages are logged (one line when writes start failing, one when they work again). */
+  log?: Logger;
+  /** The file operations (tests inject faults here). */
+  files?: StateFiles;
+  /** Open without the lock and without writing anything (`gatehouse state export` beside a running server). */
+  readOnly?: boolean;
+}
+
+interface PendingBatch {
+  ops: Mutation[];
+  undo: Mutation[];
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
 export class JsonFileStore extends MemoryStore {
   override description: string;
-  private journalFd = -1;
-  private journalEntries = 0;
-  private pending: { lines: string; resolve: () => void; reject: (e: Error) => void }[] = [];
-  private flushScheduled = false;
-  private readonly journalPath: string;
+  private readonly files: StateFiles;
+  private readonly journal: Journal;
   private readonly lockPath: string;
+  private readonly outage: OutageLog;
+  private readonly log: Logger | undefined;
+  private pending: PendingBatch[] = [];
+  private flushScheduled = false;
   private closed = false;
+  private readOnly: boolean;
+  /** The lock file and the snapshot as this process last wrote them: anything else means another process took over. */
+  private lockIdentity: FileIdentity | undefined;
+  private snapshotIno: number | undefined;
+  private lostLock: string | undefined;
+  private nextCompactAt = MIN_COMPACT_ENTRIES;
 
-  private constructor(private readonly path: string) {
+  private constructor(
+    private readonly path: string,
+    options: JsonFileOptions,
+  ) {
     super();
     this.description = `json-file ${path}`;
-    this.journalPath = `${path}.journal`;
+    this.files = options.files ?? nodeFiles;
+    this.journal = new Journal(this.files, `${path}.journal`);
     this.lockPath = `${path}.lock`;
+    this.readOnly = options.readOnly === true;
+    this.log = options.log;
+    this.outage = new OutageLog(
+      options.log ?? createLogger({ sink: () => {} }),
+      `state store ${path}`,
+      "changes are refused with 503 (nothing is half-saved) until writing works again; reads go on",
+    );
   }
 
   /**
    * Opens (or creates) the state at `path`. A file that cannot be read or parsed is reported with the file and the
    * problem, and left untouched.
    */
-  static open(path: string): JsonFileStore {
-    const store = new JsonFileStore(path);
+  static open(path: string, options: JsonFileOptions = {}): JsonFileStore {
+    const store = new JsonFileStore(path, options);
+    if (store.readOnly) {
+      store.loadReadOnly();
+      return store;
+    }
     store.lock();
     try {
       store.load();
     } catch (e) {
+      store.journal.close();
       store.unlock();
       throw e;
     }
@@ -130,92 +108,107 @@ export class JsonFileStore extends MemoryStore {
   }
 
   private lock(): void {
+    const f = this.files;
     try {
-      const fd = openSync(this.lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
+      const fd = f.openWrite(this.lockPath, 0o600, true);
+      try {
+        f.write(fd, Buffer.from(String(process.pid)), 0, String(process.pid).length);
+      } finally {
+        f.close(fd);
+      }
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") {
-        throw new StoreFileError(`cannot create ${this.lockPath}: ${(e as Error).message}`);
+        throw new StoreFileError(`cannot create ${this.lockPath}: ${describeFault(e)}`);
       }
-      const holder = Number(readFileSync(this.lockPath, "utf8").trim());
+      const holder = Number(f.readText(this.lockPath).trim());
       if (holder > 0 && holder !== process.pid && pidAlive(holder)) {
         throw new StoreFileError(
           `${this.path} is in use by another Gatehouse process (pid ${holder}); stop it, or give this one its own MCP_AUTH_SERVER_PATH`,
         );
       }
-      writeFileSync(this.lockPath, String(process.pid), { mode: 0o600 }); // a stale lock from a crashed process
+      // A stale lock from a process that died: take it over.
+      try {
+        const fd = f.openWrite(this.lockPath, 0o600);
+        try {
+          f.write(fd, Buffer.from(String(process.pid)), 0, String(process.pid).length);
+        } finally {
+          f.close(fd);
+        }
+      } catch (e2) {
+        throw new StoreFileError(`cannot write ${this.lockPath}: ${describeFault(e2)}`);
+      }
     }
+    this.lockIdentity = f.stat(this.lockPath);
   }
 
   private unlock(): void {
     try {
-      if (existsSync(this.lockPath) && readFileSync(this.lockPath, "utf8").trim() === String(process.pid))
-        unlinkSync(this.lockPath);
+      if (this.files.exists(this.lockPath) && this.files.readText(this.lockPath).trim() === String(process.pid))
+        this.files.unlink(this.lockPath);
     } catch {
       // nothing to do
     }
   }
 
-  private load(): void {
-    if (existsSync(this.path)) {
-      let text: string;
-      try {
-        text = readFileSync(this.path, "utf8");
-      } catch (e) {
-        throw new StoreFileError(`cannot read ${this.path}: ${(e as Error).message}`);
-      }
-      let snapshot: Snapshot;
-      try {
-        snapshot = parseSnapshot(JSON.parse(text));
-      } catch (e) {
-        throw new StoreFileError(
-          `${this.path} is not a valid Gatehouse state file (${(e as Error).message}); it was left untouched — fix or move it`,
-        );
-      }
-      this.restore(snapshot);
-    }
-    if (existsSync(this.journalPath)) this.replayJournal();
+  private readSnapshot(): Snapshot | undefined {
+    if (!this.files.exists(this.path)) return undefined;
+    let text: string;
     try {
-      this.journalFd = openSync(this.journalPath, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+      text = this.files.readText(this.path);
     } catch (e) {
-      throw new StoreFileError(`cannot write ${this.journalPath}: ${(e as Error).message}`);
+      throw new StoreFileError(`cannot read ${this.path}: ${describeFault(e)}`);
+    }
+    try {
+      return parseSnapshot(JSON.parse(text));
+    } catch (e) {
+      throw new StoreFileError(
+        `${this.path} is not a valid Gatehouse state file (${(e as Error).message}); it was left untouched — fix or move it`,
+      );
     }
   }
 
-  private replayJournal(): void {
-    const text = readFileSync(this.journalPath, "utf8");
-    const lines = text.split("\n");
-    let good = 0;
-    for (const [i, line] of lines.entries()) {
+  private load(): void {
+    const snapshot = this.readSnapshot();
+    if (snapshot) this.restore(snapshot);
+    this.snapshotIno = this.files.stat(this.path)?.ino;
+    try {
+      this.journal.open((op) => this.apply(op));
+    } catch (e) {
+      if (e instanceof JournalError) throw new StoreFileError(e.message);
+      throw new StoreFileError(`cannot read ${this.journal.path}: ${describeFault(e)}`);
+    }
+  }
+
+  /** The snapshot and every complete journal line, without touching either (a torn last line is ignored). */
+  private loadReadOnly(): void {
+    const snapshot = this.readSnapshot();
+    if (snapshot) this.restore(snapshot);
+    if (!this.files.exists(this.journal.path)) return;
+    const lines = this.files.readText(this.journal.path).split("\n");
+    lines.pop(); // the last piece has no newline: empty, or a record still being written
+    for (const line of lines) {
       if (line === "") continue;
-      let ops: Mutation[];
       try {
-        ops = JSON.parse(line) as Mutation[];
-        if (!Array.isArray(ops)) throw new Error("not an array");
+        for (const op of JSON.parse(line) as Mutation[]) this.apply(op);
       } catch {
-        // Only the very last line may be torn (the process died while writing it; it was never acknowledged).
-        if (lines.slice(i + 1).every((l) => l === "")) break;
-        throw new StoreFileError(
-          `${this.journalPath} line ${i + 1} is corrupt; it was left untouched — fix or move it`,
-        );
+        throw new StoreFileError(`${this.journal.path} has a corrupt line; it was left untouched — fix or move it`);
       }
-      for (const op of ops) this.apply(op);
-      good += line.length + 1;
-      this.journalEntries++;
-    }
-    if (good < Buffer.byteLength(text)) {
-      // Drop the torn tail so new entries start on a line of their own.
-      const fd = openSync(this.journalPath, constants.O_WRONLY);
-      ftruncateSync(fd, Buffer.byteLength(text.slice(0, good)));
-      closeSync(fd);
     }
   }
 
-  protected override commit(ops: Mutation[]): Promise<void> {
-    if (this.closed) return Promise.reject(new StoreFileError(`${this.path} is closed`));
+  override health(): StoreHealth {
+    const down = this.lostLock ?? this.outage.down;
+    return down ? { ok: false, reason: down } : { ok: true };
+  }
+
+  protected override commit(ops: Mutation[], undo: Mutation[]): Promise<void> {
+    if (this.closed || this.readOnly) {
+      for (const op of undo) this.apply(op);
+      const why = this.readOnly ? "opened read-only" : "closed";
+      return Promise.reject(new StoreUnavailableError(`${this.path} is ${why}`));
+    }
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ lines: `${JSON.stringify(ops)}\n`, resolve, reject });
+      this.pending.push({ ops, undo, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -223,56 +216,132 @@ export class JsonFileStore extends MemoryStore {
     });
   }
 
-  /** Group commit: one write and one fsync for everything changed since the last flush. */
+  /**
+   * Whether this process still owns the files. The lock file replaced, or the snapshot or journal changed by someone
+   * else, means another process took over: writing on would mix two histories, so writes stop until a restart. A
+   * lock file that was merely deleted (a tmp cleaner) is put back when nothing else changed.
+   */
+  private checkOwnership(): void {
+    if (this.lostLock) throw new StoreUnavailableError(this.lostLock, 30);
+    const f = this.files;
+    const lock = f.stat(this.lockPath);
+    const snapshotChanged = f.stat(this.path)?.ino !== this.snapshotIno;
+    const lost = (why: string) => {
+      this.lostLock = `${why}: another process may be using ${this.path}; changes are refused until Gatehouse is restarted`;
+      throw new StoreUnavailableError(this.lostLock, 30);
+    };
+    if (snapshotChanged || !this.journal.intact()) lost("the state files were changed by someone else");
+    if (!lock) {
+      try {
+        this.lock();
+      } catch (e) {
+        lost((e as Error).message);
+      }
+      this.log?.warn("the lock file was missing (deleted by someone?); it was put back", { lock: this.lockPath });
+      return;
+    }
+    const mine = this.lockIdentity;
+    if (mine && lock.ino === mine.ino && lock.mtimeMs === mine.mtimeMs) return;
+    let holder = "";
+    try {
+      holder = f.readText(this.lockPath).trim();
+    } catch {
+      // unreadable: treated as someone else's
+    }
+    if (holder === String(process.pid)) {
+      this.lockIdentity = lock;
+      return;
+    }
+    lost(`the lock ${this.lockPath} was taken by ${holder ? `pid ${holder}` : "another process"}`);
+  }
+
+  /** Group commit: one line and one fsync for everything changed since the last flush. */
   private flush(): void {
     this.flushScheduled = false;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
+    let mutations = 0;
+    const ops: Mutation[] = [];
+    for (const b of batch) {
+      for (const op of b.ops) ops.push(op);
+      mutations += b.ops.length;
+    }
     try {
-      writeSync(this.journalFd, batch.map((b) => b.lines).join(""));
-      fsyncSync(this.journalFd);
-      this.journalEntries += batch.length;
-      for (const b of batch) b.resolve();
+      this.checkOwnership();
+      this.journal.append(`${JSON.stringify(ops)}\n`, mutations);
     } catch (e) {
-      const err = new StoreFileError(`cannot write ${this.journalPath}: ${(e as Error).message}`);
+      // Undo newest first, so every key gets back the value it had before the batch.
+      for (let i = batch.length - 1; i >= 0; i--) for (const op of (batch[i] as PendingBatch).undo) this.apply(op);
+      const err = e instanceof StoreUnavailableError ? e : new StoreUnavailableError((e as Error).message);
+      if (!this.lostLock) this.outage.failed(err.message);
+      else this.outage.failed(this.lostLock);
       for (const b of batch) b.reject(err);
       return;
     }
-    if (this.journalEntries >= MIN_COMPACT_ENTRIES && this.journalEntries > this.size()) this.compact();
+    this.outage.recovered();
+    for (const b of batch) b.resolve();
+    if (this.journal.entries >= this.nextCompactAt && this.journal.entries > this.size()) this.compact();
   }
 
-  /** Writes a new snapshot (temp file, fsync, rename, fsync of the directory) and empties the journal. */
-  compact(): void {
+  /**
+   * Writes a new snapshot (temp file, fsync, rename, fsync of the directory) and empties the journal. A failure
+   * (no room for the new snapshot) changes nothing: the journal keeps every record, and compaction is tried later.
+   */
+  compact(): boolean {
+    if (this.readOnly || this.lostLock) return false;
+    const f = this.files;
     const tmp = `${this.path}.${process.pid}.tmp`;
-    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+    const bytes = Buffer.from(JSON.stringify(this.snapshot()));
     try {
-      writeSync(fd, JSON.stringify(this.snapshot()));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      const fd = f.openWrite(tmp, 0o600);
+      try {
+        let written = 0;
+        while (written < bytes.length) {
+          const n = f.write(fd, bytes, written, bytes.length - written);
+          if (n <= 0) throw Object.assign(new Error("a write made no progress"), { code: "EIO" });
+          written += n;
+        }
+        f.fsync(fd);
+      } finally {
+        f.close(fd);
+      }
+      f.rename(tmp, this.path);
+    } catch (e) {
+      try {
+        f.unlink(tmp);
+      } catch {
+        // it may not exist
+      }
+      this.nextCompactAt = this.journal.entries + COMPACT_RETRY_ENTRIES;
+      this.log?.warn("cannot write a new snapshot; the journal keeps every change, compaction is retried later", {
+        file: this.path,
+        error: describeFault(e),
+      });
+      return false;
     }
-    renameSync(tmp, this.path);
-    try {
-      const dfd = openSync(dirname(this.path), constants.O_RDONLY);
-      fsyncSync(dfd);
-      closeSync(dfd);
-    } catch {
-      // directories cannot be opened on some filesystems; the rename is atomic anyway
-    }
-    // A crash between the rename and this truncation only replays entries the snapshot already has (idempotent).
-    ftruncateSync(this.journalFd, 0);
-    fsyncSync(this.journalFd);
-    this.journalEntries = 0;
+    f.syncDir(dirname(this.path));
+    this.snapshotIno = f.stat(this.path)?.ino;
+    // A crash between the rename and this truncation only replays records the snapshot already has (idempotent).
+    this.journal.reset();
+    this.nextCompactAt = MIN_COMPACT_ENTRIES;
+    return true;
+  }
+
+  override async importSnapshot(s: Snapshot): Promise<void> {
+    await super.importSnapshot(s);
+    this.compact();
   }
 
   override async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
-    this.compact();
+    if (!this.readOnly) {
+      this.flush();
+      this.compact();
+    }
     this.closed = true;
-    closeSync(this.journalFd);
-    this.unlock();
+    this.journal.close();
+    if (!this.readOnly) this.unlock();
   }
 }
 

@@ -1,6 +1,10 @@
-// The in-memory Store. Every change is expressed as a list of idempotent mutations (set a key, or delete it) that
-// are applied here and handed to `commit`, which the JSON-file store uses to journal them before a call returns.
+// The in-memory Store, and the base of the JSON-file store. Every change is a list of idempotent mutations (set a
+// key, or delete it), applied here at once — so checks and updates happen in one synchronous step and concurrent
+// callers cannot both win — and handed to `commit` with the mutations that undo it. The JSON-file store journals
+// them; if that fails it applies the undo, so a failed write leaves the state exactly as it was.
 
+import { BoundedMap } from "../bounded-map.ts";
+import { consentKey, isEmptySnapshot, type Snapshot } from "./snapshot.ts";
 import type {
   ClientRecord,
   CodeRecord,
@@ -11,8 +15,10 @@ import type {
   RotateOutcome,
   SessionRecord,
   Store,
+  StoreHealth,
+  TransientKind,
 } from "./types.ts";
-import { USED_REFRESH_TOKEN_MEMORY_MS } from "./types.ts";
+import { activeKey, USED_REFRESH_TOKEN_MEMORY_MS } from "./types.ts";
 
 export type Mutation =
   | { t: "client"; k: string; v: ClientRecord | null }
@@ -24,20 +30,9 @@ export type Mutation =
   | { t: "session"; k: string; v: SessionRecord | null }
   | { t: "secret"; k: string; v: string | null };
 
-/** The whole state as the JSON file holds it (see README, "State file"). */
-export interface Snapshot {
-  version: 1;
-  clients: Record<string, ClientRecord>;
-  consents: Record<string, ConsentRecord>;
-  grants: Record<string, GrantRecord>;
-  refresh_tokens: Record<string, RefreshTokenRecord>;
-  keys: KeyRecord[];
-  revoked_access_tokens: Record<string, number>;
-  sessions: Record<string, SessionRecord>;
-  secrets: Record<string, string>;
-}
-
-const consentKey = (subject: string, clientId: string) => `${clientId}\u0000${subject}`;
+/** Flows in progress and repeat answers are bounded: a flood of them cannot exhaust memory. */
+const TRANSIENT_MAX = 10_000;
+const ANSWERS_MAX = 10_000;
 
 export class MemoryStore implements Store {
   description = "memory";
@@ -49,16 +44,22 @@ export class MemoryStore implements Store {
   protected jtis = new Map<string, number>();
   protected sessions = new Map<string, SessionRecord>();
   protected secrets = new Map<string, string>();
-  /** Codes are never persisted (and so never journaled). */
+  /** Codes, flows in progress and repeat answers are never persisted (and so never journaled). */
   private codes = new Map<string, CodeRecord>();
+  private transients = new Map<TransientKind, BoundedMap<string, { value: unknown; expiresAt: number }>>();
+  private answers = new BoundedMap<string, { sealed: string; until: number }>(ANSWERS_MAX);
   /** Indexes kept in step with the maps. */
   private refreshOfGrant = new Map<string, Set<string>>();
   private grantsOfClientIndex = new Map<string, Set<string>>();
 
-  /** Makes mutations durable; the memory store has nothing to do. */
-  protected async commit(_ops: Mutation[]): Promise<void> {}
+  /** Makes mutations durable; `undo` restores what they replaced. The memory store has nothing to do. */
+  protected async commit(_ops: Mutation[], _undo: Mutation[]): Promise<void> {}
 
-  /** Applies one mutation to the maps (also used to replay a journal). */
+  health(): StoreHealth {
+    return { ok: true };
+  }
+
+  /** Applies one mutation to the maps (also used to replay a journal and to undo a failed change). */
   apply(op: Mutation): void {
     switch (op.t) {
       case "client":
@@ -109,9 +110,35 @@ export class MemoryStore implements Store {
     }
   }
 
-  private async change(ops: Mutation[]): Promise<void> {
-    for (const op of ops) this.apply(op);
-    await this.commit(ops);
+  /** The mutation that puts back what `op` is about to replace. */
+  private inverse(op: Mutation): Mutation {
+    switch (op.t) {
+      case "client":
+        return { t: op.t, k: op.k, v: this.clients.get(op.k) ?? null };
+      case "consent":
+        return { t: op.t, k: op.k, v: this.consents.get(op.k) ?? null };
+      case "grant":
+        return { t: op.t, k: op.k, v: this.grants.get(op.k) ?? null };
+      case "refresh":
+        return { t: op.t, k: op.k, v: this.refresh.get(op.k) ?? null };
+      case "keys":
+        return { t: op.t, k: "", v: this.keys };
+      case "jti":
+        return { t: op.t, k: op.k, v: this.jtis.get(op.k) ?? null };
+      case "session":
+        return { t: op.t, k: op.k, v: this.sessions.get(op.k) ?? null };
+      case "secret":
+        return { t: op.t, k: op.k, v: this.secrets.get(op.k) ?? null };
+    }
+  }
+
+  private change(ops: Mutation[]): Promise<void> {
+    const undo: Mutation[] = [];
+    for (const op of ops) {
+      undo.unshift(this.inverse(op));
+      this.apply(op);
+    }
+    return this.commit(ops, undo);
   }
 
   async getClient(clientId: string) {
@@ -140,8 +167,10 @@ export class MemoryStore implements Store {
     await this.change([{ t: "consent", k: consentKey(consent.subject, consent.client_id), v: consent }]);
   }
 
-  async putGrant(grant: GrantRecord) {
-    await this.change([{ t: "grant", k: grant.id, v: grant }]);
+  async putGrant(grant: GrantRecord, firstRefresh?: { hash: string; record: RefreshTokenRecord }) {
+    const ops: Mutation[] = [{ t: "grant", k: grant.id, v: grant }];
+    if (firstRefresh) ops.push({ t: "refresh", k: firstRefresh.hash, v: firstRefresh.record });
+    await this.change(ops);
   }
   async getGrant(id: string) {
     return this.grants.get(id);
@@ -174,15 +203,30 @@ export class MemoryStore implements Store {
     newHash: string,
     successor: RefreshTokenRecord,
     at: number,
+    answer?: { sealed: string; until: number },
   ): Promise<RotateOutcome> {
     // Check and update happen in one synchronous step: concurrent callers cannot both see the token unused.
     const old = this.refresh.get(oldHash);
     if (!old) return { status: "missing" };
-    if (old.rotated_at !== undefined) return { status: "already-rotated", rotatedAt: old.rotated_at };
-    await this.change([
+    if (old.rotated_at !== undefined) {
+      const kept = this.answers.get(oldHash);
+      return {
+        status: "already-rotated",
+        rotatedAt: old.rotated_at,
+        ...(kept && kept.until >= at ? { answer: kept.sealed } : {}),
+      };
+    }
+    const done = this.change([
       { t: "refresh", k: oldHash, v: { ...old, rotated_at: at } },
       { t: "refresh", k: newHash, v: successor },
     ]);
+    if (answer) this.answers.set(oldHash, answer);
+    try {
+      await done;
+    } catch (e) {
+      this.answers.delete(oldHash);
+      throw e;
+    }
     return { status: "rotated" };
   }
 
@@ -192,16 +236,27 @@ export class MemoryStore implements Store {
   async consumeCode(hash: string, grantId: string) {
     const record = this.codes.get(hash);
     if (!record) return undefined;
-    if (record.grant_id !== undefined) return { record, replay: true };
+    if (record.grant_id !== undefined) return { record: { ...record }, replay: true };
     record.grant_id = grantId;
     return { record: { ...record }, replay: false };
+  }
+  async releaseCode(hash: string, grantId: string) {
+    const record = this.codes.get(hash);
+    if (record?.grant_id === grantId) delete record.grant_id;
   }
 
   async getKeys() {
     return [...this.keys];
   }
-  async putKeys(keys: KeyRecord[]) {
-    await this.change([{ t: "keys", k: "", v: keys }]);
+  async addSigningKey(key: KeyRecord, at: number, retiredExpiresAt: number, ifActive: string | null) {
+    const active = activeKey(this.keys);
+    if ((active?.kid ?? null) !== ifActive) return false;
+    const ring = this.keys.map((k) =>
+      k.retired_at === undefined ? { ...k, retired_at: at, expires_at: retiredExpiresAt } : k,
+    );
+    ring.push(key);
+    await this.change([{ t: "keys", k: "", v: ring }]);
+    return true;
   }
 
   async putSession(session: SessionRecord) {
@@ -223,8 +278,11 @@ export class MemoryStore implements Store {
   async getSecret(name: string) {
     return this.secrets.get(name);
   }
-  async putSecret(name: string, value: string) {
+  async initSecret(name: string, value: string) {
+    const existing = this.secrets.get(name);
+    if (existing !== undefined) return existing;
     await this.change([{ t: "secret", k: name, v: value }]);
+    return value;
   }
 
   async revokeAccessToken(jti: string, exp: number) {
@@ -232,6 +290,28 @@ export class MemoryStore implements Store {
   }
   async isAccessTokenRevoked(jti: string) {
     return this.jtis.has(jti);
+  }
+
+  private transientsOf(kind: TransientKind) {
+    let m = this.transients.get(kind);
+    if (!m) {
+      m = new BoundedMap(TRANSIENT_MAX);
+      this.transients.set(kind, m);
+    }
+    return m;
+  }
+  async putTransient(kind: TransientKind, id: string, value: unknown, expiresAt: number) {
+    this.transientsOf(kind).set(id, { value: structuredClone(value), expiresAt });
+  }
+  async getTransient<T>(kind: TransientKind, id: string) {
+    const hit = this.transientsOf(kind).get(id);
+    return hit ? (structuredClone(hit.value) as T) : undefined;
+  }
+  async takeTransient<T>(kind: TransientKind, id: string) {
+    const m = this.transientsOf(kind);
+    const hit = m.get(id);
+    m.delete(id);
+    return hit ? (hit.value as T) : undefined;
   }
 
   async sweep(now: number) {
@@ -245,10 +325,23 @@ export class MemoryStore implements Store {
     for (const [k, exp] of this.jtis) if (exp < now) this.jtis.delete(k);
     for (const [k, s] of this.sessions) if (s.expires_at < now) this.sessions.delete(k);
     this.keys = this.keys.filter((key) => key.expires_at === undefined || key.expires_at >= now);
+    for (const m of this.transients.values()) for (const [k, t] of m) if (t.expiresAt < now) m.delete(k);
+    for (const [k, a] of this.answers) if (a.until < now) this.answers.delete(k);
   }
 
   async stats() {
     return { clients: this.clients.size, grants: this.grants.size, refreshTokens: this.refresh.size };
+  }
+
+  async exportSnapshot(): Promise<Snapshot> {
+    return this.snapshot();
+  }
+
+  async importSnapshot(s: Snapshot): Promise<void> {
+    if (!isEmptySnapshot(this.snapshot())) {
+      throw new Error(`${this.description} already holds clients, grants or keys: import only into an empty state`);
+    }
+    await this.change(snapshotOps(s));
   }
 
   async close() {}
@@ -267,16 +360,9 @@ export class MemoryStore implements Store {
     };
   }
 
-  /** Replaces the whole state (loading a snapshot). */
+  /** Loads a snapshot into the maps (a state file being opened): not a change, so not committed. */
   restore(s: Snapshot): void {
-    for (const [k, v] of Object.entries(s.clients)) this.apply({ t: "client", k, v });
-    for (const [k, v] of Object.entries(s.consents)) this.apply({ t: "consent", k, v });
-    for (const [k, v] of Object.entries(s.grants)) this.apply({ t: "grant", k, v });
-    for (const [k, v] of Object.entries(s.refresh_tokens)) this.apply({ t: "refresh", k, v });
-    this.apply({ t: "keys", k: "", v: s.keys });
-    for (const [k, v] of Object.entries(s.revoked_access_tokens)) this.apply({ t: "jti", k, v });
-    for (const [k, v] of Object.entries(s.sessions)) this.apply({ t: "session", k, v });
-    for (const [k, v] of Object.entries(s.secrets)) this.apply({ t: "secret", k, v });
+    for (const op of snapshotOps(s)) this.apply(op);
   }
 
   /** Number of records, to decide when a journal is worth compacting. */
@@ -290,4 +376,17 @@ export class MemoryStore implements Store {
       this.sessions.size
     );
   }
+}
+
+function snapshotOps(s: Snapshot): Mutation[] {
+  const ops: Mutation[] = [];
+  for (const [k, v] of Object.entries(s.clients)) ops.push({ t: "client", k, v });
+  for (const [k, v] of Object.entries(s.consents)) ops.push({ t: "consent", k, v });
+  for (const [k, v] of Object.entries(s.grants)) ops.push({ t: "grant", k, v });
+  for (const [k, v] of Object.entries(s.refresh_tokens)) ops.push({ t: "refresh", k, v });
+  ops.push({ t: "keys", k: "", v: s.keys });
+  for (const [k, v] of Object.entries(s.revoked_access_tokens)) ops.push({ t: "jti", k, v });
+  for (const [k, v] of Object.entries(s.sessions)) ops.push({ t: "session", k, v });
+  for (const [k, v] of Object.entries(s.secrets)) ops.push({ t: "secret", k, v });
+  return ops;
 }

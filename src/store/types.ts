@@ -2,6 +2,8 @@
 // implementation (memory, JSON file, Redis) gives. tests/store/contract.ts runs the same suite against each one.
 // Only hashes of codes, refresh tokens and client secrets are stored (never the values themselves).
 
+import type { Snapshot } from "./snapshot.ts";
+
 /** A registered OAuth client (RFC 7591 §2 metadata, as echoed at registration). */
 export interface ClientRecord {
   client_id: string;
@@ -105,44 +107,83 @@ export interface KeyRecord {
   expires_at?: number;
 }
 
+/** The key that signs: the newest one not retired. */
+export function activeKey(keys: readonly KeyRecord[]): KeyRecord | undefined {
+  let best: KeyRecord | undefined;
+  for (const k of keys) if (k.retired_at === undefined && (!best || k.created_at > best.created_at)) best = k;
+  return best;
+}
+
 /** A used refresh token is remembered this long after its use, to recognise a replay; then it is swept. */
 export const USED_REFRESH_TOKEN_MEMORY_MS = 24 * 3_600_000;
 
 export type RotateOutcome =
   | { status: "rotated" }
-  | { status: "already-rotated"; rotatedAt: number }
+  /** `answer`: what the winning rotation stored for repeats within the grace window (sealed; see token.ts). */
+  | { status: "already-rotated"; rotatedAt: number; answer?: string }
   | { status: "missing" };
 
+/** Short-lived records of flows in progress: consent requests and logins waiting for the user. Never exported. */
+export type TransientKind = "authorization" | "login";
+
+/** Whether the store can write now; when it cannot, why (for /health; the store logs the outage itself). */
+export type StoreHealth = { ok: true } | { ok: false; reason: string };
+
+/**
+ * The state cannot be written — or, for a store on the network, reached — right now (a full disk, an I/O error, a
+ * read-only filesystem, a lost lock, Redis down). The change was not made: nothing of it is left, in memory or on
+ * disk. OAuth endpoints answer 503 temporarily_unavailable with Retry-After, /mcp a JSON-RPC error.
+ */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 2,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Every method either completes durably or throws (StoreUnavailableError for storage faults) leaving the state as it
+ * was: a write is acknowledged (its promise resolves) only once every byte of it is durable, and a write that fails
+ * has no effect, even on what later reads of this process see. Operations documented as atomic are atomic across
+ * every process sharing the store.
+ */
 export interface Store {
-  /** A short name for logs: "memory", "json-file /var/lib/gatehouse/auth_server.json". */
+  /** A short name for logs: "memory", "json-file /var/lib/gatehouse/auth_server.json", "redis 127.0.0.1:6379/0". */
   readonly description: string;
+  health(): StoreHealth;
 
   getClient(clientId: string): Promise<ClientRecord | undefined>;
   putClient(client: ClientRecord): Promise<void>;
-  /** Deletes the client with its consents and revokes all of its grants. Returns false if it did not exist. */
+  /** Deletes the client with its consents and revokes all of its grants, atomically. False if it did not exist. */
   deleteClient(clientId: string, at: number): Promise<boolean>;
   listClients(): Promise<ClientRecord[]>;
 
   getConsent(subject: string, clientId: string): Promise<ConsentRecord | undefined>;
   putConsent(consent: ConsentRecord): Promise<void>;
 
-  putGrant(grant: GrantRecord): Promise<void>;
+  /** Stores a grant, and with it (atomically: both or neither) the first refresh token issued under it. */
+  putGrant(grant: GrantRecord, firstRefresh?: { hash: string; record: RefreshTokenRecord }): Promise<void>;
   getGrant(id: string): Promise<GrantRecord | undefined>;
-  /** Marks the grant revoked and deletes its refresh tokens: every token issued under it stops working. */
+  /** Marks the grant revoked and deletes its refresh tokens, atomically: every token issued under it stops working. */
   revokeGrant(id: string, at: number, reason: string): Promise<void>;
   grantsOfClient(clientId: string): Promise<GrantRecord[]>;
 
   putRefreshToken(hash: string, record: RefreshTokenRecord): Promise<void>;
   getRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;
   /**
-   * Atomically marks `oldHash` used at `at` and stores its successor. Exactly one of several concurrent callers
-   * gets "rotated"; the others get "already-rotated" with the time of the first use.
+   * Atomically marks `oldHash` used at `at` and stores its successor (and `answer`, the sealed response, kept until
+   * `answer.until` for repeats of the same refresh). Exactly one of several concurrent callers — in any process —
+   * gets "rotated"; the others get "already-rotated" with the time of the first use and the answer if still kept.
    */
   rotateRefreshToken(
     oldHash: string,
     newHash: string,
     successor: RefreshTokenRecord,
     at: number,
+    answer?: { sealed: string; until: number },
   ): Promise<RotateOutcome>;
 
   putCode(hash: string, record: CodeRecord): Promise<void>;
@@ -151,9 +192,16 @@ export interface Store {
    * call gets `replay: true` with the record (and the grant it produced), so the caller can revoke that grant.
    */
   consumeCode(hash: string, grantId: string): Promise<{ record: CodeRecord; replay: boolean } | undefined>;
+  /** Undoes consumeCode when the grant it was for could not be stored: the code can be redeemed once more. */
+  releaseCode(hash: string, grantId: string): Promise<void>;
 
   getKeys(): Promise<KeyRecord[]>;
-  putKeys(keys: KeyRecord[]): Promise<void>;
+  /**
+   * Starts signing with `key`, atomically: every key still active is retired at `at` (kept for verification until
+   * `retiredExpiresAt`) and `key` is added — unless the active key is no longer `ifActive` (another process rotated
+   * first, or there was none when `ifActive` is null): then nothing changes and the result is false.
+   */
+  addSigningKey(key: KeyRecord, at: number, retiredExpiresAt: number, ifActive: string | null): Promise<boolean>;
 
   putSession(session: SessionRecord): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
@@ -163,15 +211,28 @@ export interface Store {
 
   /** Secrets Gatehouse generates for itself (the session cookie key), by name. */
   getSecret(name: string): Promise<string | undefined>;
-  putSecret(name: string, value: string): Promise<void>;
+  /** Stores `value` unless the secret exists; returns the stored one (the first process to start wins). */
+  initSecret(name: string, value: string): Promise<string>;
 
   /** Access tokens revoked before their expiry (RFC 7009), by `jti`, remembered until `exp`. */
   revokeAccessToken(jti: string, exp: number): Promise<void>;
   isAccessTokenRevoked(jti: string): Promise<boolean>;
 
+  /** Records of flows in progress, kept until `expiresAt` at the latest (callers check their own expiry too). */
+  putTransient(kind: TransientKind, id: string, value: unknown, expiresAt: number): Promise<void>;
+  getTransient<T>(kind: TransientKind, id: string): Promise<T | undefined>;
+  /** Reads and deletes, atomically: of several concurrent takers, in any process, one gets the record. */
+  takeTransient<T>(kind: TransientKind, id: string): Promise<T | undefined>;
+
   /** Forgets what expired before `now` (codes, refresh tokens, used refresh tokens after a day, grants, revoked jtis, old keys). */
   sweep(now: number): Promise<void>;
   /** Counts, for health and logs. */
   stats(): Promise<{ clients: number; grants: number; refreshTokens: number }>;
+  /** Calls `fn` when another process changed the signing keys (a store shared between replicas). */
+  onKeysChanged?(fn: () => void): void;
+  /** Every durable record, in the state file's format (`gatehouse state export`). */
+  exportSnapshot(): Promise<Snapshot>;
+  /** Loads a snapshot into a store that holds no client, grant or key yet (`gatehouse state import`). */
+  importSnapshot(snapshot: Snapshot): Promise<void>;
   close(): Promise<void>;
 }

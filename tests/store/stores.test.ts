@@ -1,16 +1,78 @@
-// Runs the Store contract against every store, then what only the JSON file store promises: durability across
-// restarts and crashes, refusal of damaged files, file modes and the single-process lock.
+// Runs the Store contract and the fault contract against every store, then what only the JSON file store promises:
+// durability across restarts and crashes, refusal of damaged files, file modes, the single-process lock, and what
+// it does with each way a disk fails.
 
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { memoryLogger } from "../../src/log.ts";
 import { inlineStore, JsonFileStore } from "../../src/store/json-file.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
+import { type Store, StoreUnavailableError } from "../../src/store/types.ts";
 import { tempDir } from "../helpers/temp.ts";
-import { client, grant, storeContract } from "./contract.ts";
+import { client, grant, refreshRecord, storeContract } from "./contract.ts";
+import { faultContract } from "./fault-contract.ts";
+import { FaultyFiles } from "./faulty-files.ts";
 
 storeContract("memory", async () => new MemoryStore());
 storeContract("json-file", async () => JsonFileStore.open(join(tempDir(), "auth_server.json")));
+
+/** A JSON-file store on faulty files, and how its process "dies" (no close; its lock left behind). */
+function fileHarness() {
+  const files = new FaultyFiles();
+  const paths = new WeakMap<Store, string>();
+  const open = (path: string, faulty = true) => {
+    const s = JsonFileStore.open(path, { files: faulty ? files : undefined, log: memoryLogger() });
+    paths.set(s, path);
+    return s;
+  };
+  const abandon = (s: Store) => {
+    // The dead process's descriptor goes away with it; its lock file stays.
+    (s as unknown as { journal: { close(): void } }).journal.close();
+    writeFileSync(`${paths.get(s)}.lock`, "999999");
+  };
+  return { files, paths, open, abandon };
+}
+
+{
+  const h = fileHarness();
+  faultContract("json-file", {
+    open: async () => h.open(join(tempDir(), "auth_server.json")),
+    async crashAndReopen(s) {
+      const path = h.paths.get(s) as string;
+      h.abandon(s);
+      return h.open(path, false);
+    },
+    close: (s) => s.close(),
+    readsDuringFaults: true,
+    scenarios: [
+      {
+        name: "no space left (ENOSPC)",
+        inject: () => (h.files.writeFault = { kind: "error", code: "ENOSPC" }),
+        heal: () => h.files.heal(),
+      },
+      {
+        name: "a short write, then no space",
+        inject: () => (h.files.writeFault = { kind: "short-then-error", code: "ENOSPC" }),
+        heal: () => h.files.heal(),
+      },
+      { name: "fsync fails (EIO)", inject: () => (h.files.fsyncFault = "EIO"), heal: () => h.files.heal() },
+      {
+        name: "read-only filesystem (EROFS)",
+        inject: () => (h.files.writeFault = { kind: "error", code: "EROFS" }),
+        heal: () => h.files.heal(),
+      },
+      {
+        name: "a torn write whose cut-back fails too (EIO on truncate)",
+        inject: () => {
+          h.files.writeFault = { kind: "short-then-error", code: "ENOSPC" };
+          h.files.truncateFault = "EIO";
+        },
+        heal: () => h.files.heal(),
+      },
+    ],
+  });
+}
 
 describe("JsonFileStore", () => {
   test("a reopened store has everything that was acknowledged; files are mode 0600", async () => {
@@ -18,7 +80,7 @@ describe("JsonFileStore", () => {
     const a = JsonFileStore.open(path);
     await a.putClient(client("c1"));
     await a.putGrant(grant("g1", "c1"));
-    await a.putRefreshToken("r1", { grant_id: "g1", created_at: 1, expires_at: 10_000_000 });
+    await a.putRefreshToken("r1", refreshRecord("g1"));
     await a.putConsent({ subject: "alice", client_id: "c1", scopes: ["mcp"], granted_at: 3 });
     await a.close();
     expect(statSync(path).mode & 0o777).toBe(0o600);
@@ -33,9 +95,8 @@ describe("JsonFileStore", () => {
   test("without a clean close (a crash), the journal alone restores every acknowledged change", async () => {
     const path = join(tempDir(), "auth_server.json");
     const a = JsonFileStore.open(path);
-    for (let i = 0; i < 50; i++)
-      await a.putRefreshToken(`r${i}`, { grant_id: "g", created_at: i, expires_at: 10_000_000 });
-    await a.rotateRefreshToken("r1", "r1b", { grant_id: "g", created_at: 60, expires_at: 10_000_000 }, 60);
+    for (let i = 0; i < 50; i++) await a.putRefreshToken(`r${i}`, refreshRecord("g", { created_at: i }));
+    await a.rotateRefreshToken("r1", "r1b", refreshRecord("g"), 60);
     // no close(): simulate the process dying, and its lock being left behind
     writeFileSync(`${path}.lock`, "999999");
     const b = JsonFileStore.open(path);
@@ -58,6 +119,16 @@ describe("JsonFileStore", () => {
     const c = JsonFileStore.open(path);
     expect(await c.getClient("after")).toBeDefined();
     await c.close();
+  });
+
+  test("a last line without its newline was never acknowledged: dropped even when it parses", async () => {
+    const path = join(tempDir(), "auth_server.json");
+    const line = JSON.stringify([{ t: "client", k: "unacked", v: client("unacked") }]);
+    writeFileSync(`${path}.journal`, `${JSON.stringify([{ t: "client", k: "acked", v: client("acked") }])}\n${line}`);
+    const s = JsonFileStore.open(path);
+    expect(await s.getClient("acked")).toBeDefined();
+    expect(await s.getClient("unacked")).toBeUndefined();
+    await s.close();
   });
 
   test("a corrupt state file is refused, naming the file, and left untouched", () => {
@@ -105,6 +176,102 @@ describe("JsonFileStore", () => {
     const s = JsonFileStore.open(path);
     expect((await s.getClient("old"))?.token_endpoint_auth_method).toBe("none");
     expect((await s.stats()).refreshTokens).toBe(0);
+    await s.close();
+  });
+});
+
+describe("JsonFileStore when the disk fails", () => {
+  test("short writes are continued: the change is acknowledged whole", async () => {
+    const h = fileHarness();
+    const path = join(tempDir(), "auth_server.json");
+    const s = h.open(path);
+    h.files.writeFault = { kind: "short", bytes: 7 };
+    await s.putClient(client("in-pieces", { client_name: "x".repeat(300) }));
+    expect(h.files.calls.write).toBeGreaterThan(40);
+    h.abandon(s);
+    const r = h.open(path, false);
+    expect((await r.getClient("in-pieces"))?.client_name).toBe("x".repeat(300));
+    await r.close();
+  });
+
+  test("the failure is logged once for the outage, naming the file and the cause, without a stack", async () => {
+    const files = new FaultyFiles();
+    const log = memoryLogger();
+    const path = join(tempDir(), "auth_server.json");
+    const s = JsonFileStore.open(path, { files, log });
+    files.writeFault = { kind: "error", code: "ENOSPC" };
+    for (let i = 0; i < 5; i++) await s.putClient(client(`x${i}`)).catch(() => {});
+    const errors = log.lines.filter((l) => l.includes("ERROR"));
+    expect(errors.length).toBe(1);
+    expect(errors[0]).toContain(`${path}.journal`);
+    expect(errors[0]).toContain("ENOSPC (no space left on device)");
+    expect(errors[0]).not.toContain("    at ");
+    expect(s.health()).toMatchObject({ ok: false });
+    files.heal();
+    await s.putClient(client("back"));
+    expect(log.lines.filter((l) => l.includes("working again")).length).toBe(1);
+    expect(s.health()).toEqual({ ok: true });
+    await s.close();
+  });
+
+  test("a journal that cannot be cut back refuses writes until it can, then resumes", async () => {
+    const h = fileHarness();
+    const path = join(tempDir(), "auth_server.json");
+    const s = h.open(path);
+    await s.putClient(client("a"));
+    h.files.writeFault = { kind: "short-then-error", code: "ENOSPC" };
+    h.files.truncateFault = "EIO";
+    await expect(s.putClient(client("torn"))).rejects.toBeInstanceOf(StoreUnavailableError);
+    h.files.writeFault = undefined; // space is back, but the cut still fails
+    await expect(s.putClient(client("refused"))).rejects.toThrow("cannot cut");
+    h.files.heal();
+    await s.putClient(client("b"));
+    h.abandon(s);
+    const r = h.open(path, false);
+    expect((await r.listClients()).map((c) => c.client_id).sort()).toEqual(["a", "b"]);
+    await r.close();
+  });
+
+  test("a snapshot that cannot be written (compaction on a full disk) changes nothing; the journal keeps it all", async () => {
+    const h = fileHarness();
+    const path = join(tempDir(), "auth_server.json");
+    const s = h.open(path);
+    await s.putClient(client("a"));
+    h.files.renameFault = "ENOSPC";
+    expect(s.compact()).toBe(false);
+    h.files.heal();
+    await s.putClient(client("b"));
+    h.abandon(s);
+    const r = h.open(path, false);
+    expect((await r.listClients()).length).toBe(2);
+    expect(existsSync(`${path}.${process.pid}.tmp`)).toBe(false);
+    await r.close();
+  });
+
+  test("the lock taken by another process: writes are refused (503) until a restart; reads go on", async () => {
+    const path = join(tempDir(), "auth_server.json");
+    const s = JsonFileStore.open(path, { log: memoryLogger() });
+    await s.putClient(client("a"));
+    writeFileSync(`${path}.lock`, String(process.ppid));
+    const e = await s.putClient(client("b")).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(StoreUnavailableError);
+    expect((e as Error).message).toContain(`taken by pid ${process.ppid}`);
+    expect(await s.getClient("a")).toBeDefined();
+    expect(await s.getClient("b")).toBeUndefined();
+    expect(s.health()).toMatchObject({ ok: false });
+    writeFileSync(`${path}.lock`, String(process.pid));
+    await s.close();
+  });
+
+  test("a lock file merely deleted is put back, and writes go on", async () => {
+    const path = join(tempDir(), "auth_server.json");
+    const log = memoryLogger();
+    const s = JsonFileStore.open(path, { log });
+    await s.putClient(client("a"));
+    Bun.spawnSync(["rm", `${path}.lock`]);
+    await s.putClient(client("b"));
+    expect(readFileSync(`${path}.lock`, "utf8")).toBe(String(process.pid));
+    expect(log.lines.some((l) => l.includes("lock file was missing"))).toBe(true);
     await s.close();
   });
 });

@@ -8,6 +8,7 @@ import { Cookies } from "../../login/cookies.ts";
 import { loginCallback, logout, passwordForm, passwordSubmit } from "../../login/flow.ts";
 import { type AuthorizeOutcome, authorize, decideConsent, type PendingAuthorization } from "../../oauth/authorize.ts";
 import { isLoopback } from "../../oauth/redirect-uri.ts";
+import { StoreUnavailableError } from "../../store/types.ts";
 import { readLimited } from "../body.ts";
 import { type OAuthHttpDeps, routes } from "./common.ts";
 import { consentPage, errorPage, logoutPage, pageHeaders, passwordPage } from "./pages.ts";
@@ -41,7 +42,7 @@ export const authorization = (deps: OAuthHttpDeps) => {
     return [];
   });
 
-  const render = (outcome: AuthorizeOutcome): Response => {
+  const render = async (outcome: AuthorizeOutcome): Promise<Response> => {
     switch (outcome.kind) {
       case "page":
         return new Response(errorPage(outcome.title, outcome.detail), {
@@ -59,7 +60,7 @@ export const authorization = (deps: OAuthHttpDeps) => {
       }
       case "password": {
         // After the form, the browser goes on to the app: the CSP must let the form's redirect go there.
-        const pending = pendings.peek(outcome.tx.pendingId);
+        const pending = await pendings.peek(outcome.tx.pendingId);
         const action = pending ? formAction(pending, []) : "'self'";
         return new Response(
           passwordPage({
@@ -74,7 +75,7 @@ export const authorization = (deps: OAuthHttpDeps) => {
       }
       case "consent": {
         const p = outcome.pending;
-        pendings.add(p);
+        await pendings.add(p);
         const redirect = new URL(p.redirectUri);
         const html = consentPage({
           requestId: p.id,
@@ -101,6 +102,26 @@ export const authorization = (deps: OAuthHttpDeps) => {
     }
   };
 
+  /** A page while the state store is failing: the user can simply try again (nothing was half-done). */
+  const orUnavailable =
+    <A extends unknown[]>(h: (...args: A) => Promise<Response>) =>
+    async (...args: A): Promise<Response> => {
+      try {
+        return await h(...args);
+      } catch (e) {
+        if (!(e instanceof StoreUnavailableError)) throw e;
+        const headers = new Headers(pageHeaders());
+        headers.set("retry-after", String(e.retryAfterSeconds));
+        return new Response(
+          errorPage(
+            "Please try again in a moment",
+            "Gatehouse cannot save your sign-in right now (its state store is unavailable). Nothing was changed: reload this page, or start again from your app, in a little while.",
+          ),
+          { status: 503, headers },
+        );
+      }
+    };
+
   const browser = (request: Request) => ({
     headers: request.headers,
     peer: deps.peerAddress(request),
@@ -109,12 +130,15 @@ export const authorization = (deps: OAuthHttpDeps) => {
 
   const app = new Elysia({ name: "authorization" });
   for (const path of routes(issuer, "/authorize")) {
-    app.get(path, async ({ request }) =>
-      render(await authorize(as, { params: new URL(request.url).searchParams, ...browser(request) })),
+    app.get(
+      path,
+      orUnavailable(async ({ request }: { request: Request }) =>
+        render(await authorize(as, { params: new URL(request.url).searchParams, ...browser(request) })),
+      ),
     );
     app.post(
       path,
-      async ({ request }) =>
+      orUnavailable(async ({ request }: { request: Request }) =>
         render(
           await decideConsent(as, pendings, {
             form: await readForm(request),
@@ -122,32 +146,43 @@ export const authorization = (deps: OAuthHttpDeps) => {
             ...browser(request),
           }),
         ),
+      ),
       { parse: "none" },
     );
   }
+  type WithId = { request: Request; params: Record<string, string> };
   for (const path of routes(issuer, "/login/:id/callback")) {
-    app.get(path, async ({ request, params }) =>
-      render(
-        await loginCallback(
-          as,
-          pendings,
-          (params as { id: string }).id,
-          new URL(request.url).searchParams,
-          request.headers,
+    app.get(
+      path,
+      orUnavailable(async ({ request, params }: WithId) =>
+        render(
+          await loginCallback(
+            as,
+            pendings,
+            (params as { id: string }).id,
+            new URL(request.url).searchParams,
+            request.headers,
+          ),
         ),
       ),
     );
   }
   for (const path of routes(issuer, "/login/:id")) {
-    app.get(path, ({ request, params }) =>
-      render(passwordForm(as, (params as { id: string }).id, new URL(request.url).searchParams, request.headers)),
+    app.get(
+      path,
+      orUnavailable(async ({ request, params }: WithId) =>
+        render(
+          await passwordForm(as, (params as { id: string }).id, new URL(request.url).searchParams, request.headers),
+        ),
+      ),
     );
     app.post(
       path,
-      async ({ request, params }) =>
+      orUnavailable(async ({ request, params }: WithId) =>
         render(
           await passwordSubmit(as, pendings, (params as { id: string }).id, await readForm(request), request.headers),
         ),
+      ),
       {
         parse: "none",
       },
@@ -157,12 +192,12 @@ export const authorization = (deps: OAuthHttpDeps) => {
     app.get(path, () => new Response(logoutPage(undefined, `${base}/logout`), { headers: pageHeaders() }));
     app.post(
       path,
-      async ({ request }) => {
+      orUnavailable(async ({ request }: { request: Request }) => {
         const subject = await logout(as, request.headers);
         const headers = new Headers(pageHeaders());
         headers.append("set-cookie", as.cookies.clearSession());
         return new Response(logoutPage(subject ?? "", `${base}/logout`), { headers });
-      },
+      }),
       { parse: "none" },
     );
   }

@@ -1,0 +1,65 @@
+// One log line when the state store starts failing and one when it works again — never one per request — and the
+// reason in between, for /health. Storage errors are described by their code and meaning, without a stack.
+
+import type { Logger } from "../log.ts";
+
+const MEANINGS: Record<string, string> = {
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EIO: "input/output error",
+  EROFS: "read-only file system",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EBADF: "bad file descriptor",
+  EFBIG: "file too large",
+  ENOENT: "no such file or directory",
+};
+
+/** `ENOSPC (no space left on device)` for a Node filesystem error; its message for anything else. */
+export function describeFault(e: unknown): string {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === "string" && MEANINGS[code]) return `${code} (${MEANINGS[code]})`;
+  const message = (e as Error)?.message ?? String(e);
+  return typeof code === "string" && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+export class OutageLog {
+  private since: number | undefined;
+  private reason = "";
+  private refused = 0;
+
+  constructor(
+    private readonly log: Logger,
+    /** What is failing, for the log: "state store /var/lib/gatehouse/auth_server.json". */
+    private readonly what: string,
+    /** What users see meanwhile, for the first line. */
+    private readonly effect: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The reason of the ongoing outage, if there is one. */
+  get down(): string | undefined {
+    return this.since === undefined ? undefined : this.reason;
+  }
+
+  failed(reason: string): void {
+    this.refused++;
+    if (this.since !== undefined && reason === this.reason) return;
+    const first = this.since === undefined;
+    this.since ??= this.now();
+    this.reason = reason;
+    if (first) this.log.error(`${this.what}: ${reason}; ${this.effect}`);
+    else this.log.error(`${this.what}: still failing, now ${reason}`);
+  }
+
+  recovered(): void {
+    if (this.since === undefined) return;
+    this.log.warn(`${this.what}: working again`, {
+      after_s: Math.round((this.now() - this.since) / 1000),
+      refused: this.refused,
+    });
+    this.since = undefined;
+    this.refused = 0;
+    this.reason = "";
+  }
+}
