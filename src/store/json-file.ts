@@ -42,6 +42,8 @@ export interface JsonFileOptions {
   files?: StateFiles;
   /** Open without the lock and without writing anything (`gatehouse state export` beside a running server). */
   readOnly?: boolean;
+  /** How long writes must work before the end of an outage is logged (default 5 s). */
+  recoveryQuietMs?: number;
 }
 
 interface PendingBatch {
@@ -83,6 +85,7 @@ export class JsonFileStore extends MemoryStore {
       options.log ?? createLogger({ sink: () => {} }),
       `state store ${path}`,
       "changes are refused with 503 (nothing is half-saved) until writing works again; reads go on",
+      options.recoveryQuietMs,
     );
   }
 

@@ -23,10 +23,16 @@ export function describeFault(e: unknown): string {
   return typeof code === "string" && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
+/**
+ * A store that fails, works for a moment and fails again (a disk with a few bytes free, a flapping network) is one
+ * outage: its end is logged only after `quietMs` without a failure.
+ */
 export class OutageLog {
   private since: number | undefined;
   private reason = "";
   private refused = 0;
+  /** Working again, but not yet for `quietMs`: a failure now continues the same outage, silently. */
+  private recovering: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -34,16 +40,21 @@ export class OutageLog {
     private readonly what: string,
     /** What users see meanwhile, for the first line. */
     private readonly effect: string,
+    private readonly quietMs = 5_000,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The reason of the ongoing outage, if there is one. */
+  /** The reason of the ongoing outage, if it is failing right now. */
   get down(): string | undefined {
-    return this.since === undefined ? undefined : this.reason;
+    return this.since === undefined || this.recovering !== undefined ? undefined : this.reason;
   }
 
   failed(reason: string): void {
     this.refused++;
+    if (this.recovering !== undefined) {
+      clearTimeout(this.recovering);
+      this.recovering = undefined;
+    }
     if (this.since !== undefined && reason === this.reason) return;
     const first = this.since === undefined;
     this.since ??= this.now();
@@ -53,13 +64,23 @@ export class OutageLog {
   }
 
   recovered(): void {
-    if (this.since === undefined) return;
-    this.log.warn(`${this.what}: working again`, {
-      after_s: Math.round((this.now() - this.since) / 1000),
-      refused: this.refused,
-    });
-    this.since = undefined;
-    this.refused = 0;
-    this.reason = "";
+    if (this.since === undefined || this.recovering !== undefined) return;
+    const end = () => {
+      this.recovering = undefined;
+      if (this.since === undefined) return;
+      this.log.warn(`${this.what}: working again`, {
+        after_s: Math.round((this.now() - this.since) / 1000),
+        refused: this.refused,
+      });
+      this.since = undefined;
+      this.refused = 0;
+      this.reason = "";
+    };
+    if (this.quietMs <= 0) {
+      end();
+      return;
+    }
+    this.recovering = setTimeout(end, this.quietMs);
+    (this.recovering as { unref?: () => void }).unref?.();
   }
 }

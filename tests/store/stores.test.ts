@@ -198,7 +198,7 @@ describe("JsonFileStore when the disk fails", () => {
     const files = new FaultyFiles();
     const log = memoryLogger();
     const path = join(tempDir(), "auth_server.json");
-    const s = JsonFileStore.open(path, { files, log });
+    const s = JsonFileStore.open(path, { files, log, recoveryQuietMs: 0 });
     files.writeFault = { kind: "error", code: "ENOSPC" };
     for (let i = 0; i < 5; i++) await s.putClient(client(`x${i}`)).catch(() => {});
     const errors = log.lines.filter((l) => l.includes("ERROR"));
