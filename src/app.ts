@@ -16,7 +16,7 @@ import { mcpSse } from "./http/mcp-sse.ts";
 import { authorization } from "./http/oauth/authorization.ts";
 import type { OAuthHttpDeps } from "./http/oauth/common.ts";
 import { discovery } from "./http/oauth/discovery.ts";
-import { registration } from "./http/oauth/registration.ts";
+import { REGISTRATIONS_PER_MINUTE, registration } from "./http/oauth/registration.ts";
 import { tokenEndpoints } from "./http/oauth/token.ts";
 import { resourceMetadata } from "./http/resource-metadata.ts";
 import type { Logger } from "./log.ts";
@@ -26,6 +26,7 @@ import { idleTimeoutMs } from "./mcp/backends/idle.ts";
 import { SpawnedHttpTransport } from "./mcp/backends/spawned-http-transport.ts";
 import { StdioTransport } from "./mcp/backends/stdio-transport.ts";
 import type { BackendTransport } from "./mcp/backends/transport.ts";
+import type { SessionBackplane } from "./mcp/backplane.ts";
 import type { Backend } from "./mcp/catalog.ts";
 import { Gateway } from "./mcp/gateway.ts";
 import { AuthorizationServer } from "./oauth/authorization-server.ts";
@@ -33,10 +34,10 @@ import { PendingAuthorizations } from "./oauth/authorize.ts";
 import { hasAll } from "./oauth/scopes.ts";
 import type { Clock, PasswordHasher, Spawner } from "./platform/types.ts";
 import { Acl } from "./policy/acl.ts";
-import { RateLimiter } from "./policy/rate-limit.ts";
 import { ToolScopes } from "./policy/tool-scopes.ts";
 import { buildRoutes, type McpRoute, reapIdleBackends } from "./routing.ts";
 import { MemoryStore } from "./store/memory.ts";
+import { localServices, type SharedServices } from "./store/shared.ts";
 import type { Store } from "./store/types.ts";
 
 export interface AppDeps {
@@ -58,6 +59,10 @@ export interface AppDeps {
   resolve?: (host: string) => Promise<{ address: string; family: number }[]>;
   /** argon2id hashing, for local accounts (Bun's built-in; none under other runtimes). */
   passwords?: PasswordHasher;
+  /** MCP sessions shared with other replicas (state.redis). */
+  backplane?: SessionBackplane;
+  /** Rate limits and caches shared with other replicas (state.redis); default: this process only. */
+  shared?: SharedServices;
 }
 
 function transportFor(b: BackendConfig, deps: AppDeps): BackendTransport {
@@ -91,6 +96,7 @@ function transportFor(b: BackendConfig, deps: AppDeps): BackendTransport {
 
 export async function createApp(config: Config, deps: AppDeps) {
   const log = deps.log;
+  const shared = deps.shared ?? localServices(() => deps.clock.now());
   const gateways: Gateway[] = [];
   const backends: Backend[] = config.backends.map((b) => ({
     config: b,
@@ -114,8 +120,10 @@ export async function createApp(config: Config, deps: AppDeps) {
   const toolScopes = new ToolScopes(config.auth.toolScopes);
   const acl = new Acl(config.auth.acl);
   const audit = createAuditor(config.audit, log, deps.appendAudit);
-  const newGateway = (members: Backend[], passthrough?: string): Gateway => {
+  const newGateway = (members: Backend[], id: string, passthrough?: string): Gateway => {
     const g = new Gateway({
+      id,
+      ...(deps.backplane ? { backplane: deps.backplane } : {}),
       backends: members,
       acl,
       log: log.child("gateway"),
@@ -141,6 +149,7 @@ export async function createApp(config: Config, deps: AppDeps) {
       ...(deps.resolve ? { resolve: deps.resolve } : {}),
       ...(deps.passwords ? { passwords: deps.passwords } : {}),
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      shared,
     });
     await as.init();
     as.extraScopes = () => toolScopes.all();
@@ -166,7 +175,7 @@ export async function createApp(config: Config, deps: AppDeps) {
     backends,
     newGateway,
     as,
-    chainDeps: { now: () => deps.clock.now(), ...(deps.fetch ? { fetch: deps.fetch } : {}) },
+    chainDeps: { now: () => deps.clock.now(), shared, ...(deps.fetch ? { fetch: deps.fetch } : {}) },
     peerAddress: deps.peerAddress,
     log: log.child("auth"),
   });
@@ -180,9 +189,7 @@ export async function createApp(config: Config, deps: AppDeps) {
   }
 
   const limiter =
-    config.gateway.rateLimitPerMinute > 0
-      ? new RateLimiter(config.gateway.rateLimitPerMinute, () => deps.clock.now())
-      : undefined;
+    config.gateway.rateLimitPerMinute > 0 ? shared.rateLimit("mcp", config.gateway.rateLimitPerMinute) : undefined;
   const mcpDeps = (route: (request: Request) => McpRoute): McpDeps => ({
     route,
     checkScopes,
@@ -260,6 +267,7 @@ export async function createApp(config: Config, deps: AppDeps) {
     const oauthDeps: OAuthHttpDeps = {
       as,
       pendings: new PendingAuthorizations(as.store),
+      registrations: shared.rateLimit("register", REGISTRATIONS_PER_MINUTE),
       log: log.child("oauth"),
       origins: config.gateway.allowedOrigins,
       peerAddress: deps.peerAddress,

@@ -23,11 +23,11 @@ import type { Config } from "./config/types.ts";
 import { randomId, sha256Hex } from "./crypto.ts";
 import { createLogger, isLogLevel, type Logger, type LogLevel } from "./log.ts";
 import { isLoopbackHost } from "./net/cidr.ts";
-import { bufferedAppender, bunFileSystem, bunPasswords, bunSpawner } from "./platform/bun.ts";
+import { bufferedAppender, bunFileSystem, bunPasswords, bunRedis, bunSpawner } from "./platform/bun.ts";
 import { systemClock } from "./platform/types.ts";
-import { inlineStore, JsonFileStore, StoreFileError } from "./store/json-file.ts";
 import { stateLocation } from "./store/location.ts";
-import type { Store } from "./store/types.ts";
+import { openState } from "./store/open.ts";
+import { StateOpenError } from "./store/types.ts";
 
 const VERSION: string = pkg.version;
 
@@ -93,18 +93,19 @@ async function serve(argv: string[]): Promise<number> {
     );
   }
 
-  let store: Store | undefined;
-  if (config.auth.providers.includes("oauth_as")) {
-    const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
-    store =
-      where.kind === "inline"
-        ? inlineStore(where.json, () =>
-            log.warn(
-              "the authorization server state is MCP_AUTH_SERVER_CONFIG (read-only): changes are kept in memory only",
-            ),
-          )
-        : JsonFileStore.open(where.path, { log: log.child("state") });
-    log.info("authorization server state", { store: store.description });
+  const state = await openState(config, {
+    log: log.child("state"),
+    env: process.env as Record<string, string | undefined>,
+    cwd: process.cwd(),
+    redis: bunRedis,
+  });
+  const store = state.store;
+  if (store) log.info("authorization server state", { store: store.description });
+  if (state.backplane) {
+    log.info("shared state for replicas", { redis: state.redis?.description, replica: state.backplane.replica });
+    if (process.env.MCP_AUTH_SERVER_PATH || process.env.MCP_AUTH_SERVER_CONFIG) {
+      log.warn("state.redis is set: MCP_AUTH_SERVER_PATH and MCP_AUTH_SERVER_CONFIG are ignored");
+    }
   }
 
   // The server that accepted each request, to find its peer address only when a rule needs it.
@@ -122,9 +123,11 @@ async function serve(argv: string[]): Promise<number> {
       childEnv: stringEnv(),
       appendAudit: auditFile?.append,
       ...(store ? { store } : {}),
+      ...(state.backplane ? { backplane: state.backplane } : {}),
+      ...(state.shared ? { shared: state.shared } : {}),
     });
   } catch (e) {
-    await store?.close();
+    await state.close();
     throw e;
   }
   let server: ReturnType<typeof Bun.serve>;
@@ -142,6 +145,7 @@ async function serve(argv: string[]): Promise<number> {
     });
   } catch (e) {
     await app.gatehouse.shutdown();
+    await state.close();
     throw new UsageError(`cannot listen on ${host}:${port}: ${(e as Error).message}`);
   }
 
@@ -167,6 +171,7 @@ async function serve(argv: string[]): Promise<number> {
       while (busy() && Date.now() < deadline) await Bun.sleep(50);
       admin?.stop();
       await app.gatehouse.shutdown();
+      await state.close();
       auditFile?.flush();
       await Promise.race([closed, Bun.sleep(Math.max(0, deadline - Date.now()))]);
       server.stop(true);
@@ -186,7 +191,8 @@ function startAdminSocket(
 ): { stop(): void } | undefined {
   const as = app.gatehouse.authorizationServer;
   const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
-  if (!as || where.kind !== "file") return undefined;
+  // With state.redis the admin commands reach the shared state themselves: no socket needed.
+  if (!as || where.kind !== "file" || config.state.redis) return undefined;
   const path = adminSocketPath(where.path);
   try {
     rmSync(path, { force: true });
@@ -304,7 +310,7 @@ export async function main(argv: string[]): Promise<number> {
       );
       return 1;
     }
-    if (e instanceof StoreFileError) {
+    if (e instanceof StateOpenError) {
       process.stderr.write(`gatehouse: ${e.message}\n`);
       return 1;
     }

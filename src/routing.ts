@@ -79,7 +79,8 @@ export async function reapIdleBackends(
 
 export interface RouteDeps {
   backends: Backend[];
-  newGateway(members: Backend[], passthrough?: string): Gateway;
+  /** `id` names the route in the shared state: "/mcp", or "server:<name>" for a backend's own route. */
+  newGateway(members: Backend[], id: string, passthrough?: string): Gateway;
   as: AuthorizationServer | undefined;
   chainDeps: ChainDeps;
   peerAddress(request: Request): string | undefined;
@@ -172,8 +173,8 @@ export function buildRoutes(config: Config, deps: RouteDeps): Routes {
   // /mcp: the aggregate, or one backend passed through (with /mcp's own policy and audience).
   const g = config.gateway;
   const mainGateway = g.passthrough
-    ? deps.newGateway([byName.get(g.passthrough) as Backend], g.passthrough)
-    : deps.newGateway(deps.backends);
+    ? deps.newGateway([byName.get(g.passthrough) as Backend], "/mcp", g.passthrough)
+    : deps.newGateway(deps.backends, "/mcp");
   const mainResource = mainUrl ?? (base ? `${base}/mcp` : undefined);
   const main = route(g.passthrough ?? "gatehouse", "/mcp", mainResource, g.route, mainGateway, false);
 
@@ -182,7 +183,7 @@ export function buildRoutes(config: Config, deps: RouteDeps): Routes {
   const serverGateway = (b: Backend) => {
     let gw = gatewayOf.get(b.config.name);
     if (!gw) {
-      gw = deps.newGateway([b], b.config.name);
+      gw = deps.newGateway([b], `server:${b.config.name}`, b.config.name);
       gatewayOf.set(b.config.name, gw);
     }
     return gw;

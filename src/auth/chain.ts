@@ -1,6 +1,7 @@
 // Builds the provider chain of `serverAuth.providers` from configuration. New provider kinds plug in here.
 
 import type { AuthConfig } from "../config/types.ts";
+import type { SharedServices } from "../store/shared.ts";
 import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
 import { introspectionProvider } from "./introspection.ts";
 import { jwtProvider } from "./jwt.ts";
@@ -14,6 +15,8 @@ export interface ExtraProviders {
 export interface ChainDeps {
   now(): number;
   fetch?: typeof fetch;
+  /** Caches shared with other replicas (introspection results). */
+  shared?: SharedServices;
 }
 
 export function buildChain(

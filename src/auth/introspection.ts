@@ -3,20 +3,26 @@
 // at most cacheMaxTtl — in a bounded cache; inactive ones are not cached. An endpoint that cannot be reached gives
 // 503, not a refusal that would send clients back to sign in.
 
+import { BoundedMap } from "../bounded-map.ts";
 import type { IntrospectionConfig } from "../config/types.ts";
 import { sha256Hex } from "../crypto.ts";
 import { allowChecker } from "../login/allow.ts";
 import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
+import type { SharedServices } from "../store/shared.ts";
 import { identityFromClaims, refusal } from "./claims.ts";
 import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
 import { bearerToken } from "./providers.ts";
 
 export function introspectionProvider(
   c: IntrospectionConfig,
-  deps: { now(): number; fetch?: typeof fetch },
+  deps: { now(): number; fetch?: typeof fetch; shared?: SharedServices },
 ): AuthProvider {
   const allows = allowChecker(c.allow);
-  const cache = new Map<string, { claims: Record<string, unknown>; until: number }>();
+  const cache = new BoundedMap<string, { claims: Record<string, unknown>; until: number }>(
+    Math.max(1, c.cacheMaxEntries),
+  );
+  // With replicas, a token introspected by one is not introspected again by the others.
+  const shared = c.cacheMaxEntries > 0 ? deps.shared?.cache("introspection", c.cacheMaxEntries) : undefined;
   const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, "+");
 
   return {
@@ -30,6 +36,14 @@ export function introspectionProvider(
       const hit = cache.get(key);
       if (hit && hit.until > now) return identityFromClaims("introspection", hit.claims, c, allows);
       if (hit) cache.delete(key);
+      const fromPeer = await shared?.get(key);
+      if (fromPeer) {
+        const peer = JSON.parse(fromPeer) as { claims: Record<string, unknown>; until: number };
+        if (peer.until > now) {
+          cache.set(key, peer);
+          return identityFromClaims("introspection", peer.claims, c, allows);
+        }
+      }
 
       const form = new URLSearchParams({ token, token_type_hint: "access_token" });
       const headers: Record<string, string> = {
@@ -110,8 +124,9 @@ export function introspectionProvider(
       if (exp <= now)
         return { ok: false, failure: refusal(c.discovery, "the token has expired", true, c.requiredScopes) };
       if (c.cacheMaxEntries > 0) {
-        if (cache.size >= c.cacheMaxEntries) cache.delete(cache.keys().next().value as string);
-        cache.set(key, { claims, until: Math.min(exp, now + c.cacheMaxTtlMs) });
+        const entry = { claims, until: Math.min(exp, now + c.cacheMaxTtlMs) };
+        cache.set(key, entry);
+        await shared?.set(key, JSON.stringify(entry), entry.until - now);
       }
       return identityFromClaims("introspection", claims, c, allows);
     },

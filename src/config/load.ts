@@ -40,9 +40,11 @@ import {
   ServersFile,
   SpawnedHttpServer,
   type SpawnedHttpServerInput,
+  State,
   StdioServer,
   type StdioServerInput,
 } from "./schema.ts";
+import { type StateInput, stateSection } from "./state.ts";
 import {
   type AuditConfig,
   type AuthConfig,
@@ -776,6 +778,9 @@ export function parseConfig(
     auth,
     audit: audit(root.audit as Record<string, unknown> | undefined, dir, env),
     gateway: gateway(root.gateway as Record<string, unknown> | undefined, problems),
+    state: check(State, root.state ?? {}, "state", [])
+      ? stateSection(root.state as StateInput | undefined, problems)
+      : {},
   };
   routeProblems(config.gateway, backends, auth, problems);
   if (problems.length > 0) throw new ConfigError(source, problems);

@@ -477,6 +477,24 @@ export const Gateway = T.Object(
   closed,
 );
 
+/** Where the shared state lives: absent, the JSON file; `redis` for several replicas. */
+export const State = T.Object(
+  {
+    redis: T.Optional(
+      T.Object(
+        {
+          /** redis://[user:password@]host:port/db or rediss:// for TLS; ${VAR} allowed. */
+          url: T.String({ minLength: 1 }),
+          keyPrefix: T.Optional(T.String()),
+          timeout: T.Optional(Duration),
+        },
+        closed,
+      ),
+    ),
+  },
+  closed,
+);
+
 export const ServersFile = T.Object(
   {
     $schema: T.Optional(T.String()),
@@ -484,6 +502,7 @@ export const ServersFile = T.Object(
     serverAuth: T.Optional(T.Unknown()),
     audit: T.Optional(Audit),
     gateway: T.Optional(Gateway),
+    state: T.Optional(State),
   },
   closed,
 );

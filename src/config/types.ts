@@ -208,6 +208,11 @@ export interface GatewayConfig {
   allowedHosts?: string[];
 }
 
+/** Where the shared state lives (`state`): nothing set is the JSON file beside the configuration. */
+export interface StateConfig {
+  redis?: { url: string; keyPrefix: string; timeoutMs: number };
+}
+
 export interface Config {
   /** The file it came from, or "MCP_SERVERS_CONFIG". */
   source: string;
@@ -217,6 +222,7 @@ export interface Config {
   auth: AuthConfig;
   audit: AuditConfig;
   gateway: GatewayConfig;
+  state: StateConfig;
 }
 
 export const DEFAULT_ALLOWED_ORIGINS = ["https://claude.ai", "https://claude.com", "http://localhost:6274"];

@@ -28,11 +28,13 @@ async function open(request: Request, route: McpRoute, deps: McpDeps): Promise<R
     return rpcHttpError(503, ErrorCode.InternalError, (e as Error).message);
   }
   sessionId = session.id;
+  // With replicas the POSTs to /message may reach another one: it must know the session first.
+  await route.gateway.share(session);
   const s = sseStream({ legacy: true, onClose: () => route.gateway.closeSession(sessionId, "SSE stream closed") });
   // Relative to the stream's URL (…/sse → …/message), so it still resolves when a proxy mounts Gatehouse under a
   // path prefix; clients resolve it against the stream URL (2024-11-05 transports, "endpoint" event).
   s.write(`event: endpoint\ndata: message?session_id=${encodeURIComponent(sessionId)}\n\n`);
-  session.attach(s.sink);
+  await session.attach(s.sink);
   return s.response;
 }
 
@@ -41,7 +43,7 @@ async function message(request: Request, route: McpRoute, deps: McpDeps): Promis
   if ("response" in admitted) return admitted.response;
   const id = new URL(request.url).searchParams.get("session_id");
   if (!id) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: session_id query parameter is required");
-  const session = route.gateway.findSession(id, admitted.identity);
+  const session = await route.gateway.findSession(id, admitted.identity);
   if (session?.transport !== "sse") return rpcHttpError(404, -32001, "Session not found");
   const body = await readLimited(request, deps.config.maxBodyBytes);
   if (!body.ok)

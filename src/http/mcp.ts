@@ -16,8 +16,8 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from "../mcp/jsonrpc.ts";
-import { type ClientSession, STANDALONE_STREAM } from "../mcp/session.ts";
-import type { RateLimiter } from "../policy/rate-limit.ts";
+import type { ClientSession } from "../mcp/session.ts";
+import type { RateLimit } from "../policy/rate-limit.ts";
 import { admitsAnonymous, anonymousMayCall } from "../policy/route.ts";
 import { grants } from "../policy/tool-scopes.ts";
 import type { McpRoute } from "../routing.ts";
@@ -31,7 +31,7 @@ export interface McpDeps {
   /** The route a request is for: fixed per path, except /mcp with host-based routing. */
   route(request: Request): McpRoute;
   /** Requests per minute per caller (gateway.rateLimitPerMinute). */
-  limiter?: RateLimiter;
+  limiter?: RateLimit;
   /** A 403 when the caller's token lacks scopes the endpoint requires (RFC 6750 §3.1 insufficient_scope). */
   checkScopes?(identity: Identity): AuthFailure | undefined;
   config: GatewayConfig;
@@ -98,9 +98,9 @@ function respond(
   sse: boolean,
 ): Promise<Response> {
   return new Promise<Response>((resolve) => {
-    let stream: number | undefined;
+    let stream: string | undefined;
     let done = false;
-    const open = (): number => {
+    const open = (): string => {
       if (stream !== undefined) return stream;
       const n = session.newStream();
       stream = n;
@@ -160,7 +160,7 @@ async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<R
   const admitted = await admit(request, route, deps);
   if ("response" in admitted) return admitted.response;
   const { identity } = admitted;
-  const allowance = deps.limiter?.take(principalKey(identity));
+  const allowance = await deps.limiter?.take(principalKey(identity));
   if (allowance && !allowance.ok) {
     log.warn("request refused: rate limit", { subject: identity.subject, per_minute: deps.limiter?.perMinute });
     const res = rpcHttpError(
@@ -238,7 +238,7 @@ async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<R
       "Bad Request: Mcp-Session-Id header is required (send initialize first)",
     );
   }
-  const session = gateway.findSession(sessionId, identity);
+  const session = await gateway.findSession(sessionId, identity);
   if (session?.transport !== "streamable-http") {
     return rpcHttpError(404, -32001, "Session not found: initialize a new session");
   }
@@ -304,7 +304,7 @@ async function get(request: Request, route: McpRoute, deps: McpDeps): Promise<Re
   }
   const sessionId = request.headers.get("mcp-session-id");
   if (!sessionId) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
-  const session = route.gateway.findSession(sessionId, admitted.identity);
+  const session = await route.gateway.findSession(sessionId, admitted.identity);
   if (session?.transport !== "streamable-http") {
     return rpcHttpError(404, -32001, "Session not found: initialize a new session");
   }
@@ -313,11 +313,10 @@ async function get(request: Request, route: McpRoute, deps: McpDeps): Promise<Re
   // Something at once, so the response headers go out now rather than with the first event or keep-alive. A new
   // stream on 2025-11-25 starts with an event that has an id and empty data (transports, SEP-1699), so the client
   // can resume it even before anything happened; a resumed one replays first.
-  if (lastEventId === undefined && session.protocolVersion >= "2025-11-25") {
-    s.write(`id: ${session.primingId(STANDALONE_STREAM)}\ndata: \n\n`);
-  } else s.write(": stream open\n\n");
+  const prime = session.protocolVersion >= "2025-11-25";
+  if (!prime || lastEventId !== undefined) s.write(": stream open\n\n");
   // A stale or foreign Last-Event-ID cannot be replayed: the client still gets a live stream.
-  if (!session.attach(s.sink, lastEventId)) session.attach(s.sink);
+  if (!(await session.attach(s.sink, lastEventId, prime))) await session.attach(s.sink, undefined, prime);
   return s.response;
 }
 
@@ -326,7 +325,7 @@ async function del(request: Request, route: McpRoute, deps: McpDeps): Promise<Re
   if ("response" in admitted) return admitted.response;
   const sessionId = request.headers.get("mcp-session-id");
   if (!sessionId) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
-  const session = route.gateway.findSession(sessionId, admitted.identity);
+  const session = await route.gateway.findSession(sessionId, admitted.identity);
   if (!session) return rpcHttpError(404, -32001, "Session not found");
   route.gateway.closeSession(session.id, "client ended it (DELETE)");
   return new Response(null, { status: 200 });

@@ -58,6 +58,9 @@ export function sseStream(options: {
       const data = JSON.stringify(message);
       write(options.legacy ? formatSse({ event: "message", data }) : formatSse({ id: eventId, data }));
     },
+    prime(eventId: string) {
+      write(`id: ${eventId}\ndata: \n\n`);
+    },
     ping() {
       write(": keepalive\n\n");
     },

@@ -56,7 +56,7 @@ export class Logins {
       if (l.type === "github") m.upstream = new GithubLogin(l.github, deps.fetch);
       if (l.type === "local") {
         if (!deps.passwords) throw new Error("local accounts need a password hasher (run Gatehouse under Bun)");
-        m.local = new LocalAccounts(l.id, l.label, l.users, deps.passwords, l.lockout, now);
+        m.local = new LocalAccounts(l.id, l.label, l.users, deps.passwords, l.lockout, now, store);
       }
       this.methods.set(l.id, m);
     }

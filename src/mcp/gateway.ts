@@ -12,6 +12,7 @@ import type { Clock, TimerHandle } from "../platform/types.ts";
 import type { Acl } from "../policy/acl.ts";
 import { grants, type ToolScopes } from "../policy/tool-scopes.ts";
 import type { RequestOwner } from "./backends/backend-client.ts";
+import type { BackplaneMessage, SessionBackplane, SharedSessionMeta } from "./backplane.ts";
 import { type Backend, Catalog, outwardResourceUris, passthroughNaming, prefixedNaming } from "./catalog.ts";
 import {
   ErrorCode,
@@ -48,6 +49,10 @@ export interface GatewayDeps {
   toolScopes: ToolScopes;
   /** Pass one backend through unchanged (no prefixes; its own capabilities, server info and instructions). */
   passthrough?: string;
+  /** Which route this gateway serves ("/mcp", "server:<name>"): a shared session belongs to one. */
+  id?: string;
+  /** Sessions shared with other replicas (state.redis); without it they live in this process only. */
+  backplane?: SessionBackplane;
 }
 
 /** The capability a client must have declared for each server→client request (MCP client/ features). */
@@ -77,11 +82,19 @@ export class Gateway {
   private timers: TimerHandle[] = [];
   private readonly log: Logger;
 
+  /** Shared sessions being loaded from the backplane, so concurrent requests get the same local copy. */
+  private readonly loading = new Map<string, Promise<ClientSession | undefined>>();
+
   constructor(private readonly deps: GatewayDeps) {
     for (const b of deps.backends) this.backends.set(b.config.name, b);
     this.log = deps.log;
     const naming = deps.passthrough ? passthroughNaming(deps.passthrough) : prefixedNaming(() => this.backends.keys());
     this.catalog = new Catalog(this.backends, deps.acl, deps.log, naming, deps.toolScopes);
+    deps.backplane?.onMessage((m) => this.onBackplane(m));
+  }
+
+  private get routeId(): string {
+    return this.deps.id ?? "/mcp";
   }
 
   /** Starts the periodic work: idle sessions and backends reaped, SSE keep-alives sent. */
@@ -135,9 +148,42 @@ export class Gateway {
       transport,
       now: this.deps.clock.now(),
       bufferSize: this.deps.config.eventBufferSize,
+      ...(this.deps.backplane ? { backplane: this.deps.backplane } : {}),
     });
     this.sessions.set(session.id, session);
     return session;
+  }
+
+  /** The shared copy of a session: what another replica needs to continue it. */
+  private meta(s: ClientSession): SharedSessionMeta {
+    const m: SharedSessionMeta = {
+      id: s.id,
+      route: this.routeId,
+      principal: s.principal,
+      protocolVersion: s.protocolVersion,
+      clientCapabilities: s.clientCapabilities,
+      clientInfo: s.clientInfo,
+      transport: s.transport,
+      initialized: s.initialized,
+      createdAt: s.createdAt,
+    };
+    if (s.logLevel) m.logLevel = s.logLevel;
+    return m;
+  }
+
+  /**
+   * Publishes a new session to the other replicas (before its id is given to the client, so that the client's next
+   * request may land anywhere). Fails with StoreUnavailableError when the shared state cannot be written: the
+   * session is then dropped here too.
+   */
+  async share(session: ClientSession): Promise<void> {
+    if (!this.deps.backplane) return;
+    try {
+      await this.deps.backplane.save(this.meta(session));
+    } catch (e) {
+      this.dropLocal(session.id);
+      throw e;
+    }
   }
 
   /**
@@ -154,6 +200,7 @@ export class Gateway {
     session.clientCapabilities = (params.capabilities as Record<string, unknown>) ?? {};
     session.clientInfo = (params.clientInfo as ClientSession["clientInfo"]) ?? {};
     session.initialized = true;
+    await this.share(session);
     this.log.info("session opened", {
       session: session.id.slice(0, 8),
       subject: identity.subject,
@@ -202,22 +249,105 @@ export class Gateway {
 
   /**
    * The session a request names, if it exists and belongs to the caller. Another principal's session is reported
-   * as unknown (404), exactly like one that never existed (MCP security best practices, "Session Hijacking").
+   * as unknown (404), exactly like one that never existed (MCP security best practices, "Session Hijacking"). With
+   * replicas, a session opened by another one (even one that has died since) is loaded from the shared state; when
+   * that cannot be reached the session is unknown too, so the client starts a new one (MCP transports: 404).
    */
-  findSession(id: string, identity: Identity): ClientSession | undefined {
-    const s = this.sessions.get(id);
+  async findSession(id: string, identity: Identity): Promise<ClientSession | undefined> {
+    let s = this.sessions.get(id);
+    if (!s && this.deps.backplane) s = await this.loadShared(id);
     if (!s || s.principal !== principalKey(identity)) return undefined;
-    s.lastSeen = this.deps.clock.now();
+    const now = this.deps.clock.now();
+    s.lastSeen = now;
+    if (this.deps.backplane && now - s.lastTouched > 30_000) {
+      s.lastTouched = now;
+      this.deps.backplane.touch(s.id);
+    }
     return s;
   }
 
+  private loadShared(id: string): Promise<ClientSession | undefined> {
+    let p = this.loading.get(id);
+    if (!p) {
+      p = (async () => {
+        let meta: SharedSessionMeta | undefined;
+        try {
+          meta = await (this.deps.backplane as SessionBackplane).load(id);
+        } catch {
+          return undefined;
+        }
+        if (!meta || meta.route !== this.routeId) return undefined;
+        const existing = this.sessions.get(id);
+        if (existing) return existing;
+        const s = new ClientSession({
+          id,
+          principal: meta.principal,
+          protocolVersion: meta.protocolVersion,
+          clientCapabilities: meta.clientCapabilities,
+          clientInfo: meta.clientInfo,
+          transport: meta.transport,
+          now: this.deps.clock.now(),
+          bufferSize: this.deps.config.eventBufferSize,
+          backplane: this.deps.backplane as SessionBackplane,
+        });
+        s.initialized = meta.initialized;
+        s.logLevel = meta.logLevel;
+        this.sessions.set(id, s);
+        this.log.debug("session continued from the shared state", { session: id.slice(0, 8) });
+        return s;
+      })().finally(() => this.loading.delete(id));
+      this.loading.set(id, p);
+    }
+    return p;
+  }
+
+  /** Ends a session for good: here and, with replicas, everywhere (the client ended it, its stream closed). */
   closeSession(id: string, reason: string): void {
     const s = this.sessions.get(id);
-    if (!s) return;
+    const bp = this.deps.backplane;
+    if (bp && (s || reason !== "idle")) {
+      void bp.remove(id).catch((e: Error) => {
+        this.log.warn("could not end the session in the shared state", { session: id.slice(0, 8), error: e.message });
+      });
+    }
+    if (this.dropLocal(id)) this.log.info("session closed", { session: id.slice(0, 8), reason });
+  }
+
+  /** Forgets this replica's copy of a session (its streams and subscriptions here); the shared one stays. */
+  private dropLocal(id: string): boolean {
+    const s = this.sessions.get(id);
+    if (!s) return false;
     this.sessions.delete(id);
     for (const uri of s.subscriptions) this.unsubscribe(s, uri);
     s.close();
-    this.log.info("session closed", { session: id.slice(0, 8), reason });
+    return true;
+  }
+
+  /** What another replica says about a session this one also knows. */
+  private onBackplane(m: BackplaneMessage): void {
+    const s = this.sessions.get(m.session);
+    if (!s) return;
+    switch (m.type) {
+      case "response":
+        void this.handleResponse(s, m.message);
+        break;
+      case "cancel":
+        s.inFlight.get(m.requestId)?.abort();
+        break;
+      case "closed":
+        if (this.dropLocal(s.id))
+          this.log.info("session closed", { session: s.id.slice(0, 8), reason: "ended through another replica" });
+        break;
+      case "unsubscribe":
+        this.unsubscribe(s, m.uri);
+        break;
+      case "level":
+        s.logLevel = m.level;
+        break;
+      case "stream":
+        if (m.replica !== this.deps.backplane?.replica) s.releaseStandalone();
+        break;
+    }
   }
 
   /** Closes sessions idle for longer than gateway.sessionIdleTimeout (backends are reaped by the app, see routing.ts). */
@@ -226,7 +356,9 @@ export class Gateway {
     for (const s of [...this.sessions.values()]) {
       const streaming = [...s.openSinks()].length > 0;
       if (!streaming && s.inFlight.size === 0 && now - s.lastSeen > this.deps.config.sessionIdleTimeoutMs) {
-        this.closeSession(s.id, "idle");
+        // With replicas, another one may still serve it: only this copy goes (the shared one expires by itself).
+        if (this.deps.backplane) this.dropLocal(s.id);
+        else this.closeSession(s.id, "idle");
       }
     }
   }
@@ -331,6 +463,11 @@ export class Gateway {
         // Filtered per session, never forwarded: the backend session is shared, and one client's level must not
         // change what other users receive.
         session.logLevel = level;
+        const bp = this.deps.backplane;
+        if (bp) {
+          await bp.save(this.meta(session));
+          await bp.broadcast({ type: "level", session: session.id, level });
+        }
         return {};
       }
       default: {
@@ -572,6 +709,10 @@ export class Gateway {
       session.subscriptions.add(key);
       return {};
     }
+    if (!session.subscriptions.has(key) && this.deps.backplane) {
+      // Subscribed through another replica (whose backend sends the updates): that one drops it.
+      await this.deps.backplane.broadcast({ type: "unsubscribe", session: session.id, uri: key });
+    }
     this.unsubscribe(session, key);
     return {};
   }
@@ -593,7 +734,12 @@ export class Gateway {
   handleNotification(session: ClientSession, n: JsonRpcNotification): void {
     if (n.method === "notifications/cancelled") {
       const id = n.params?.requestId as JsonRpcId | undefined;
-      if (id !== undefined) session.inFlight.get(id)?.abort();
+      const local = id === undefined ? undefined : session.inFlight.get(id);
+      if (local) local.abort();
+      else if (id !== undefined && this.deps.backplane) {
+        // The request may be running on another replica.
+        void this.deps.backplane.broadcast({ type: "cancel", session: session.id, requestId: id }).catch(() => {});
+      }
     }
     // notifications/initialized, roots/list_changed and others need nothing from the gateway.
   }
@@ -603,7 +749,15 @@ export class Gateway {
     if (r.id === null) return;
     const key = String(r.id);
     const target = session.outgoing.get(key);
-    if (!target) return;
+    if (!target) {
+      // A request another replica forwarded (its tag is in the id): the answer goes there.
+      const owner = /^gatehouse-([a-z0-9]+)-\d+$/.exec(key)?.[1];
+      const bp = this.deps.backplane;
+      if (owner && bp && owner !== bp.replica) {
+        await bp.send(owner, { type: "response", session: session.id, message: r });
+      }
+      return;
+    }
     session.outgoing.delete(key);
     const backend = this.backends.get(target.backend);
     if (!backend) return;
@@ -663,7 +817,11 @@ export class Gateway {
   shutdown(): void {
     for (const t of this.timers) this.deps.clock.clearInterval(t);
     this.timers = [];
-    for (const id of [...this.sessions.keys()]) this.closeSession(id, "shutdown");
+    // With replicas the sessions live on elsewhere: only this replica's copies end.
+    for (const id of [...this.sessions.keys()]) {
+      if (this.deps.backplane) this.dropLocal(id);
+      else this.closeSession(id, "shutdown");
+    }
   }
 }
 

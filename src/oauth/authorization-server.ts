@@ -9,6 +9,7 @@ import { Cookies } from "../login/cookies.ts";
 import { Logins } from "../login/registry.ts";
 import { BrowserSessions } from "../login/sessions.ts";
 import type { Clock, PasswordHasher } from "../platform/types.ts";
+import type { SharedServices } from "../store/shared.ts";
 import type { ClientRecord, CodeRecord, GrantRecord, RefreshTokenRecord, Store } from "../store/types.ts";
 import { AccessTokens } from "./access-tokens.ts";
 import { CimdFetcher } from "./cimd.ts";
@@ -27,6 +28,8 @@ export interface AuthorizationServerDeps {
   passwords?: PasswordHasher;
   /** fetch for identity providers (tests may inject one). */
   fetch?: typeof fetch;
+  /** Caches and limits shared with other replicas (state.redis); default: this process only. */
+  shared?: SharedServices;
 }
 
 /** A token response (RFC 6749 §5.1). */
@@ -80,6 +83,7 @@ export class AuthorizationServer {
       now: () => deps.clock.now(),
       log: deps.log,
       ...(deps.resolve ? { resolve: deps.resolve } : {}),
+      ...(deps.shared ? { shared: deps.shared.cache("cimd", 500) } : {}),
     });
     this.resources = [canonicalResource(deps.config.resourceUrl) as string];
     this.logins = new Logins(deps.config, () => deps.clock.now(), deps.store, {

@@ -7,8 +7,10 @@
 import { lookup as dnsLookup } from "node:dns/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { BoundedMap } from "../bounded-map.ts";
 import type { Logger } from "../log.ts";
 import { isPublicAddress, parseIp } from "../net/cidr.ts";
+import type { SharedCache } from "../store/shared.ts";
 import type { ClientRecord } from "../store/types.ts";
 import { OAuthError } from "./errors.ts";
 import { parseRedirectUri } from "./redirect-uri.ts";
@@ -25,6 +27,8 @@ export interface CimdOptions {
   log: Logger;
   /** DNS resolution (injectable for tests). */
   resolve?: (host: string) => Promise<{ address: string; family: number }[]>;
+  /** Shared with other replicas (state.redis), behind this process's own cache. */
+  shared?: SharedCache;
 }
 
 function invalid(description: string): OAuthError {
@@ -32,7 +36,7 @@ function invalid(description: string): OAuthError {
 }
 
 export class CimdFetcher {
-  private cache = new Map<string, { client: ClientRecord; until: number }>();
+  private cache = new BoundedMap<string, { client: ClientRecord; until: number }>(CACHE_MAX_ENTRIES);
 
   constructor(private readonly o: CimdOptions) {}
 
@@ -64,12 +68,21 @@ export class CimdFetcher {
     const hit = this.cache.get(clientId);
     if (hit && hit.until > this.o.now()) return hit.client;
     const url = this.checkUrl(clientId);
+    const shared = await this.o.shared?.get(clientId);
+    if (shared) {
+      const { client, until } = JSON.parse(shared) as { client: ClientRecord; until: number };
+      if (until > this.o.now()) {
+        this.cache.set(clientId, { client, until });
+        return client;
+      }
+    }
     const address = await this.resolvePublic(url.hostname);
     const { body, maxAge } = await this.fetch(url, address);
     const client = this.parse(clientId, body);
     if (maxAge > 0) {
-      if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(clientId, { client, until: this.o.now() + maxAge * 1000 });
+      const until = this.o.now() + maxAge * 1000;
+      this.cache.set(clientId, { client, until });
+      await this.o.shared?.set(clientId, JSON.stringify({ client, until }), maxAge * 1000);
     }
     this.o.log.info("client metadata document fetched", {
       client_id: clientId,

@@ -2,7 +2,8 @@
 // app stays runtime-neutral.
 
 import { appendFileSync } from "node:fs";
-import type { ChildProcess, FileSystem, PasswordHasher, Spawner } from "./types.ts";
+import { RedisClient } from "bun";
+import type { ChildProcess, FileSystem, PasswordHasher, RedisFactory, Spawner } from "./types.ts";
 
 export const bunSpawner: Spawner = {
   spawn({ command, args, env, cwd }): ChildProcess {
@@ -68,3 +69,15 @@ export const bunPasswords: PasswordHasher = {
     }
   },
 };
+
+/**
+ * Bun's built-in Redis client (no dependency). Without an offline queue, a command sent while disconnected fails at
+ * once instead of waiting: Gatehouse answers 503 rather than hang (src/store/redis/connection.ts bounds the rest).
+ */
+export const bunRedis: RedisFactory = (url) =>
+  new RedisClient(url, {
+    enableOfflineQueue: false,
+    autoReconnect: true,
+    maxRetries: 1_000_000,
+    connectionTimeout: 3_000,
+  });

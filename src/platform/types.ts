@@ -103,3 +103,22 @@ export const noSpawner: Spawner = {
     throw new Error(`cannot start "${options.command}": this runtime has no process spawner configured`);
   },
 };
+
+/**
+ * One Redis connection, as Bun's built-in client offers it (the only implementation; tests wrap it to inject faults).
+ * Commands fail at once while it is disconnected (no offline queue); it reconnects by itself for a while, then stays
+ * closed (`onclose`) until `connect()` is called again.
+ */
+export interface RedisClientLike {
+  send(command: string, args: string[]): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
+  unsubscribe(channel: string): Promise<void>;
+  readonly connected: boolean;
+  onconnect: (() => void) | null;
+  onclose: ((error: Error) => void) | null;
+  connect(): Promise<void>;
+  close(): void;
+}
+
+/** Opens Redis connections to `url` (redis://, rediss://, with a password and database in the URL). */
+export type RedisFactory = (url: string) => RedisClientLike;

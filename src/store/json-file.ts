@@ -15,9 +15,9 @@ import { Journal, JournalError } from "./journal.ts";
 import { MemoryStore, type Mutation } from "./memory.ts";
 import { describeFault, OutageLog } from "./outage.ts";
 import { parseSnapshot, type Snapshot } from "./snapshot.ts";
-import { type StoreHealth, StoreUnavailableError } from "./types.ts";
+import { StateOpenError, type StoreHealth, StoreUnavailableError } from "./types.ts";
 
-export class StoreFileError extends Error {
+export class StoreFileError extends StateOpenError {
   override name = "StoreFileError";
 }
 

@@ -123,11 +123,19 @@ export type RotateOutcome =
   | { status: "already-rotated"; rotatedAt: number; answer?: string }
   | { status: "missing" };
 
-/** Short-lived records of flows in progress: consent requests and logins waiting for the user. Never exported. */
-export type TransientKind = "authorization" | "login";
+/**
+ * Short-lived records: consent requests and logins waiting for the user, and the failed sign-ins of a local
+ * account (its lockout). Never exported.
+ */
+export type TransientKind = "authorization" | "login" | "lockout";
 
 /** Whether the store can write now; when it cannot, why (for /health; the store logs the outage itself). */
 export type StoreHealth = { ok: true } | { ok: false; reason: string };
+
+/** The state could not be opened at start (a damaged file, Redis unreachable): Gatehouse stops with this message. */
+export class StateOpenError extends Error {
+  override name = "StateOpenError";
+}
 
 /**
  * The state cannot be written — or, for a store on the network, reached — right now (a full disk, an I/O error, a

@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { LocalAccounts } from "../../src/login/local.ts";
 import { bunPasswords } from "../../src/platform/bun.ts";
+import { MemoryStore } from "../../src/store/memory.ts";
 import { FakeClock } from "../helpers/clock.ts";
 
 async function accounts(clock: FakeClock) {
@@ -16,6 +17,7 @@ async function accounts(clock: FakeClock) {
     bunPasswords,
     { maxAttempts: 3, baseLockMs: 30_000, maxLockMs: 120_000 },
     () => clock.now(),
+    new MemoryStore(),
   );
 }
 

@@ -5,12 +5,15 @@ import type { Logger } from "../../log.ts";
 import type { AuthorizationServer } from "../../oauth/authorization-server.ts";
 import type { PendingAuthorizations } from "../../oauth/authorize.ts";
 import { OAuthError } from "../../oauth/errors.ts";
+import type { RateLimit } from "../../policy/rate-limit.ts";
 import { readLimited } from "../body.ts";
 import { originAllowed, selfOrigins } from "../cors.ts";
 
 export interface OAuthHttpDeps {
   as: AuthorizationServer;
   pendings: PendingAuthorizations;
+  /** Registrations per minute, all clients together (shared by replicas). */
+  registrations: RateLimit;
   log: Logger;
   /** Browser origins allowed to call registration, token and /mcp (gateway.allowedOrigins). */
   origins: readonly string[];

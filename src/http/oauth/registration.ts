@@ -14,8 +14,6 @@ export const REGISTRATIONS_PER_MINUTE = 60;
 
 export const registration = (deps: OAuthHttpDeps) => {
   const { as, log, origins } = deps;
-  let windowStart = 0;
-  let count = 0;
   const app = new Elysia({ name: "registration" });
   for (const path of routes(as.config.issuerUrl, "/register")) {
     app.post(
@@ -27,18 +25,14 @@ export const registration = (deps: OAuthHttpDeps) => {
         if (type !== null && !type.toLowerCase().startsWith("application/json")) {
           throw new OAuthError("invalid_client_metadata", `Content-Type must be application/json (got ${type})`);
         }
-        const now = as.clock.now();
-        if (now - windowStart > 60_000) {
-          windowStart = now;
-          count = 0;
-        }
-        if (++count > REGISTRATIONS_PER_MINUTE) {
+        const allowance = await deps.registrations.take("all");
+        if (!allowance.ok) {
           log.warn("registration refused: too many registrations this minute", { limit: REGISTRATIONS_PER_MINUTE });
           return withCors(
             noStoreJson(
               { error: "temporarily_unavailable", error_description: "too many registrations; retry in a minute" },
               429,
-              { "retry-after": "60" },
+              { "retry-after": String(allowance.retryAfterSeconds) },
             ),
             request,
             origins,

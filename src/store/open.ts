@@ -1,0 +1,77 @@
+// Opens the state a configuration names, for `serve` and the admin commands: Redis when `state.redis` is set (with
+// the MCP session backplane), else the JSON file (or MCP_AUTH_SERVER_CONFIG, read-only) where location.ts says.
+
+import type { Config } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import type { RedisFactory } from "../platform/types.ts";
+import { inlineStore, JsonFileStore } from "./json-file.ts";
+import { stateLocation } from "./location.ts";
+import { RedisConnection } from "./redis/connection.ts";
+import { redisServices } from "./redis/limits.ts";
+import { RedisBackplane } from "./redis/sessions.ts";
+import { RedisStore } from "./redis/store.ts";
+import type { SharedServices } from "./shared.ts";
+import type { Store } from "./types.ts";
+
+export interface OpenedState {
+  /** The authorization server's store (when the configuration runs one, or `always`). */
+  store?: Store;
+  redis?: RedisConnection;
+  backplane?: RedisBackplane;
+  /** Rate limits and caches in Redis. */
+  shared?: SharedServices;
+  /** Closes what was opened (the store first). */
+  close(): Promise<void>;
+}
+
+export async function openState(
+  config: Config,
+  deps: {
+    log: Logger;
+    env: Record<string, string | undefined>;
+    cwd: string;
+    redis: RedisFactory;
+    /** Open the authorization server's store even if `oauth_as` is not a provider (admin commands). */
+    always?: boolean;
+    /** The file store without its lock, read-only (export beside a running server). */
+    readOnly?: boolean;
+  },
+): Promise<OpenedState> {
+  const wantStore = deps.always === true || config.auth.providers.includes("oauth_as");
+  const r = config.state.redis;
+  if (r) {
+    const redis = await RedisConnection.open(r, deps.redis, deps.log);
+    try {
+      const store = wantStore ? await RedisStore.attach(redis) : undefined;
+      const backplane = await RedisBackplane.attach(
+        redis,
+        config.gateway.sessionIdleTimeoutMs,
+        config.gateway.eventBufferSize,
+      );
+      return {
+        ...(store ? { store } : {}),
+        redis,
+        backplane,
+        shared: redisServices(redis),
+        async close() {
+          await store?.close();
+          redis.close();
+        },
+      };
+    } catch (e) {
+      redis.close();
+      throw e;
+    }
+  }
+  if (!wantStore) return { close: async () => {} };
+  const where = stateLocation(config, deps.env, deps.cwd);
+  const store =
+    where.kind === "inline"
+      ? inlineStore(where.json, () =>
+          deps.log.warn(
+            "the authorization server state is MCP_AUTH_SERVER_CONFIG (read-only): changes are kept in memory only",
+          ),
+        )
+      : JsonFileStore.open(where.path, { log: deps.log, ...(deps.readOnly ? { readOnly: true } : {}) });
+  return { store, close: () => store.close() };
+}

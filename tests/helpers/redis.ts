@@ -1,0 +1,109 @@
+// Debian's redis-server, started by a test on a free loopback port with its own data directory (append-only file,
+// fsync on every write: nothing acknowledged is lost on a restart), stopped by the test or after the tests. It can be
+// paused (SIGSTOP: a hung Redis), resumed, and restarted on the same data. When redis-server is missing the tests
+// that need it are skipped — unless GATEHOUSE_REQUIRE_ALL is set (CI, whose .ci/run installs it), then they fail.
+
+import { existsSync } from "node:fs";
+import type { Subprocess } from "bun";
+import { onCleanup } from "./cleanup.ts";
+import { freePort } from "./net.ts";
+import { tempDir } from "./temp.ts";
+
+export const REDIS_SERVER = process.env.REDIS_SERVER_PATH ?? "/usr/bin/redis-server";
+
+export function redisAvailable(): boolean {
+  if (existsSync(REDIS_SERVER)) return true;
+  if (process.env.GATEHOUSE_REQUIRE_ALL)
+    throw new Error(`${REDIS_SERVER} is missing: .ci/run installs Debian's redis-server package`);
+  console.warn(`skipping Redis tests: ${REDIS_SERVER} not found (apt-get install redis-server)`);
+  return false;
+}
+
+export interface Redis {
+  url: string;
+  port: number;
+  dir: string;
+  readonly pid: number;
+  /** SIGSTOP: Redis keeps its connections but answers nothing. */
+  pause(): void;
+  resume(): void;
+  /** SIGTERM (after SIGCONT if paused), waiting for it to exit. */
+  stop(): Promise<void>;
+  /** Starts again on the same port and data directory. */
+  start(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+export async function startRedis(options: { password?: string } = {}): Promise<Redis> {
+  const port = await freePort();
+  const dir = tempDir("gatehouse-redis-");
+  let proc: Subprocess | undefined;
+  let paused = false;
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--dir",
+    dir,
+    "--daemonize",
+    "no",
+    "--logfile",
+    "",
+    ...(options.password ? ["--requirepass", options.password] : []),
+  ];
+  const launch = async () => {
+    proc = Bun.spawn([REDIS_SERVER, ...args], { stdout: "pipe", stderr: "pipe" });
+    let out = "";
+    const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+    const d = new TextDecoder();
+    const deadline = Date.now() + 10_000;
+    while (!out.includes("Ready to accept connections")) {
+      const r = await Promise.race([reader.read(), Bun.sleep(200).then(() => null)]);
+      if (r && !r.done) out += d.decode(r.value);
+      if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`redis-server did not start:\n${out}`);
+    }
+    reader.releaseLock();
+    void (proc.stdout as ReadableStream<Uint8Array>).pipeTo(new WritableStream());
+  };
+  await launch();
+  const forget = onCleanup(() => {
+    proc?.kill("SIGKILL");
+  });
+  const resume = () => {
+    proc?.kill("SIGCONT");
+    paused = false;
+  };
+  const auth = options.password ? `:${encodeURIComponent(options.password)}@` : "";
+  return {
+    url: `redis://${auth}127.0.0.1:${port}/0`,
+    port,
+    dir,
+    get pid() {
+      return proc?.pid ?? 0;
+    },
+    pause() {
+      proc?.kill("SIGSTOP");
+      paused = true;
+    },
+    resume,
+    async stop() {
+      if (!proc || proc.exitCode !== null) return;
+      proc.kill("SIGTERM");
+      if (paused) resume();
+      await proc.exited;
+    },
+    start: launch,
+    async kill() {
+      forget();
+      proc?.kill("SIGKILL");
+      await proc?.exited;
+    },
+  };
+}
