@@ -15,8 +15,10 @@ import {
 import type { Config } from "../config/types.ts";
 import { createLogger } from "../log.ts";
 import { KeyRing } from "../oauth/keys.ts";
-import { JsonFileStore } from "../store/json-file.ts";
+import { bunRedis } from "../platform/bun.ts";
 import { stateLocation } from "../store/location.ts";
+import { openState } from "../store/open.ts";
+import type { Store } from "../store/types.ts";
 import { UsageError } from "./args.ts";
 
 export function adminSocketPath(statePath: string): string {
@@ -35,8 +37,16 @@ async function viaSocket(socket: string, op: Op): Promise<{ status: number; body
   }
 }
 
-async function direct<T>(config: Config, statePath: string, fn: (d: AdminDeps) => Promise<T>): Promise<T> {
-  const store = JsonFileStore.open(statePath);
+/** The state opened by this command itself: the file (taking its lock, so it never races a server) or Redis. */
+async function direct<T>(config: Config, fn: (d: AdminDeps) => Promise<T>): Promise<T> {
+  const state = await openState(config, {
+    log: createLogger({ level: "warn" }),
+    env: process.env as Record<string, string | undefined>,
+    cwd: process.cwd(),
+    redis: bunRedis,
+    always: true,
+  });
+  const store = state.store as Store;
   try {
     const o = config.auth.oauthAs;
     const keys = new KeyRing(
@@ -51,7 +61,7 @@ async function direct<T>(config: Config, statePath: string, fn: (d: AdminDeps) =
     await keys.init(Date.now());
     return await fn({ store, keys, now: () => Date.now() });
   } finally {
-    await store.close();
+    await state.close();
   }
 }
 
@@ -76,14 +86,16 @@ export async function stateCommand(
   if (!config.auth.oauthAs)
     throw new UsageError("this configuration has no serverAuth.oauthAs block: there is no authorization server state");
   const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
-  if (where.kind === "inline") {
+  if (where.kind === "inline" && !config.state.redis) {
     throw new UsageError("the state comes from MCP_AUTH_SERVER_CONFIG (read-only): edit that value instead");
   }
-  const socket = adminSocketPath(where.path);
+  // A running server is asked through its admin socket (it sees the change at once); with Redis every replica is
+  // told by Redis itself, so the command works on the shared state directly.
+  const socket = where.kind === "file" && !config.state.redis ? adminSocketPath(where.path) : undefined;
   const run = async <T>(op: Op, local: (d: AdminDeps) => Promise<T>): Promise<{ status: number; body: unknown }> => {
-    const remote = await viaSocket(socket, op);
+    const remote = socket ? await viaSocket(socket, op) : undefined;
     if (remote) return remote;
-    const body = await direct(config, where.path, local);
+    const body = await direct(config, local);
     return { status: body === undefined || body === false ? 404 : 200, body };
   };
   const print = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);

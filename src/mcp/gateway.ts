@@ -755,6 +755,7 @@ export class Gateway {
       const bp = this.deps.backplane;
       if (owner && bp && owner !== bp.replica) {
         await bp.send(owner, { type: "response", session: session.id, message: r });
+        this.log.debug("client's answer passed to replica", { replica: owner, session: session.id.slice(0, 8) });
       }
       return;
     }

@@ -55,12 +55,15 @@ export class OutageLog {
       clearTimeout(this.recovering);
       this.recovering = undefined;
     }
-    if (this.since !== undefined && reason === this.reason) return;
-    const first = this.since === undefined;
-    this.since ??= this.now();
+    if (this.since !== undefined) {
+      // The same outage: its reason may change (timeouts, then a lost connection), but it is logged once.
+      if (reason !== this.reason) this.log.debug(`${this.what}: still failing`, { reason });
+      this.reason = reason;
+      return;
+    }
+    this.since = this.now();
     this.reason = reason;
-    if (first) this.log.error(`${this.what}: ${reason}; ${this.effect}`);
-    else this.log.error(`${this.what}: still failing, now ${reason}`);
+    this.log.error(`${this.what}: ${reason}; ${this.effect}`);
   }
 
   recovered(): void {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type HttpBackend, startHttpBackend } from "../fixtures/http-backend.ts";
 import { connect } from "../helpers/client.ts";
 import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
-import { BINARY, BUN, everythingStdio, ROOT } from "../helpers/paths.ts";
+import { BINARY, BUN, ensureBinary, everythingStdio, ROOT } from "../helpers/paths.ts";
 import { writeConfig } from "../helpers/temp.ts";
 
 let backend: HttpBackend;
@@ -19,8 +19,7 @@ afterAll(async () => {
 describe("the compiled binary", () => {
   let gh: Running;
   beforeAll(async () => {
-    const build = Bun.spawnSync([BUN, "run", "build.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-    if (build.exitCode !== 0) throw new Error(`build failed:\n${build.stderr.toString()}`);
+    await ensureBinary();
     const config = writeConfig({
       mcpServers: { local: everythingStdio(), web: { url: backend.url } },
       serverAuth: { providers: ["bearer"], bearer: { tokens: { "bin-token": "binary-user" } } },

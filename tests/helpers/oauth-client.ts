@@ -19,6 +19,8 @@ export interface BrowserOptions {
   login?: string;
   /** The browser's cookies, shared between runs to act as the same browser (cookies ignore ports, as browsers do). */
   jar?: Map<string, string>;
+  /** A local account to sign in with when Gatehouse shows its password form. */
+  credentials?: { username: string; password: string };
   /** Stop (without requesting it) at the first URL this returns true for. */
   stopAt?: (url: string) => boolean;
   /** Fetch from this local address (node:http) instead of Bun's fetch; used for 127.0.0.2 tests. */
@@ -50,8 +52,9 @@ async function defaultFetch(url: string, init: { method: string; headers: Record
 export async function browse(
   authorizationUrl: string,
   redirectPrefix: string,
-  o: BrowserOptions = {},
+  options: BrowserOptions = {},
 ): Promise<BrowserResult> {
+  let o = options;
   const doFetch = o.fetchImpl ?? defaultFetch;
   const cookies = o.jar ?? new Map<string, string>();
   const visited: string[] = [];
@@ -95,6 +98,20 @@ export async function browse(
         }
       }
       body = params.toString();
+      continue;
+    }
+    const password = /<form method="post" action="([^"]+)"[^>]*>/.exec(res.text);
+    if (res.status === 200 && password && res.text.includes('name="password"') && o.credentials) {
+      const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(res.text)?.[1] ?? "";
+      url = new URL(password[1] as string, url).href;
+      method = "POST";
+      body = new URLSearchParams({
+        state: field("state"),
+        csrf: field("csrf"),
+        username: o.credentials.username,
+        password: o.credentials.password,
+      }).toString();
+      o = { ...o, credentials: undefined }; // once: a second form is a refusal to report
       continue;
     }
     return { status: res.status, page: res.text, consentShown, visited };

@@ -12,3 +12,14 @@ export const BINARY = join(ROOT, "dist/gatehouse");
 export function everythingStdio(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { command: BUN, args: [EVERYTHING, "stdio"], ...extra };
 }
+
+let built: Promise<void> | undefined;
+
+/** Builds dist/gatehouse once per test run (`bun run build.ts`), for the tests that run the compiled binary. */
+export function ensureBinary(): Promise<void> {
+  built ??= (async () => {
+    const build = Bun.spawn([BUN, "run", "build.ts"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    if ((await build.exited) !== 0) throw new Error(`build failed:\n${await new Response(build.stderr).text()}`);
+  })();
+  return built;
+}

@@ -46,10 +46,20 @@ if (available) {
     close: (s) => s.close(),
     readsDuringFaults: false,
     scenarios: [
-      { name: "Redis unreachable", inject: () => (plan.fault = "down"), heal: () => void (plan.fault = undefined) },
+      {
+        name: "Redis unreachable",
+        inject: () => {
+          plan.fault = "down";
+        },
+        heal: () => {
+          plan.fault = undefined;
+        },
+      },
       {
         name: "Redis hung, its backlog run after the callers gave up",
-        inject: () => (plan.fault = "hung"),
+        inject: () => {
+          plan.fault = "hung";
+        },
         async heal() {
           plan.fault = undefined;
           await Promise.all(plan.late.splice(0)); // the late commands have run (and done nothing)

@@ -70,8 +70,8 @@ export class RedisConnection {
 
   private constructor(
     private readonly options: RedisOptions,
-    private readonly factory: RedisFactory,
-    private readonly log: Logger,
+    factory: RedisFactory,
+    log: Logger,
   ) {
     this.prefix = options.keyPrefix;
     this.description = describeRedisUrl(options.url);
@@ -151,7 +151,7 @@ export class RedisConnection {
       if (code === "ERR_REDIS_SERVER_ERROR" && !/^(OOM|MISCONF|READONLY|LOADING|BUSY|MASTERDOWN)/.test(message)) {
         throw new RedisReplyError(message);
       }
-      this.outage.failed(message);
+      this.outage.failed(/did not answer/.test(message) ? `Redis does not answer (${message})` : message);
       throw new StoreUnavailableError(`${this.description}: ${message}`);
     }
   }
