@@ -15,8 +15,10 @@ import {
   MAIN_HELP,
   SERVE_HELP,
   SESSIONS_HELP,
+  STATE_HELP,
 } from "./cli/help.ts";
 import { adminSocketPath, stateCommand } from "./cli/state-commands.ts";
+import { stateTransfer } from "./cli/state-transfer.ts";
 import { ENV_MODE_SOURCE, envModeConfig } from "./config/env-mode.ts";
 import { ConfigError, loadConfig, locateConfig } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
@@ -227,6 +229,18 @@ async function stateAdmin(command: "clients" | "keys" | "sessions", argv: string
   });
 }
 
+async function state(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { config: { value: true }, help: {} }, 1);
+  if (flags.help || positionals[0] === undefined) return print(STATE_HELP);
+  const config = await readConfig(flags.config as string | undefined);
+  return stateTransfer(positionals[0], {
+    config,
+    input: () => Bun.stdin.text(),
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+  });
+}
+
 async function check(argv: string[]): Promise<number> {
   const { flags } = parseArgs(argv, { config: { value: true }, help: {} });
   if (flags.help) return print(CHECK_HELP);
@@ -299,6 +313,8 @@ export async function main(argv: string[]): Promise<number> {
         return await stateAdmin(command, rest);
       case "hash-password":
         return await hashPassword(rest);
+      case "state":
+        return await state(rest);
       default:
         throw new UsageError(`unknown command "${command}" (see gatehouse --help)`);
     }

@@ -9,6 +9,7 @@ Usage:
   gatehouse clients list|show ID|revoke ID [--config PATH] [--json] manage registered OAuth clients
   gatehouse keys rotate [--config PATH]                             start signing with a new key
   gatehouse sessions list | revoke ID | revoke subject:USER          browser sessions of the login methods
+  gatehouse state export > FILE | state import < FILE               move the state between the file and Redis
   gatehouse hash-password [PASSWORD]                                an argon2id hash for a local account
   gatehouse --version                                               print the version
   gatehouse <command> --help                                        help for one command
@@ -69,7 +70,8 @@ export const CLIENTS_HELP = `Usage: gatehouse clients list [--json]
 Lists, shows or revokes the OAuth clients registered with the authorization server (oauthAs). Revoking deletes the
 registration with its consents and revokes every grant: its refresh and access tokens stop working at once.
 While Gatehouse runs the commands go through its admin socket (<state file>.sock); otherwise they edit the state
-file (auth_server.json beside the config, or $MCP_AUTH_SERVER_PATH) directly.
+file (auth_server.json beside the config, or $MCP_AUTH_SERVER_PATH) directly. With state.redis they work on the
+shared state in Redis, and every replica sees the change at once.
 `;
 
 export const KEYS_HELP = `Usage: gatehouse keys rotate [--config PATH]
@@ -96,4 +98,20 @@ Prints an argon2id hash for a local account (oauthAs.logins, type "local"):
   "users": { "alice": { "passwordHash": "$argon2id$v=19$…", "groups": ["admins"] } }
 
 The password is read from the argument, else from standard input (echo -n 'secret' | gatehouse hash-password).
+`;
+
+export const STATE_HELP = `Usage: gatehouse state export [--config PATH] > state.json
+       gatehouse state import [--config PATH] < state.json
+
+Moves every durable record of the authorization server — clients, consents, grants, refresh tokens, signing keys,
+revoked access tokens, browser sessions, generated secrets — between the stores a configuration names: the JSON
+file (auth_server.json, the default) and Redis (state.redis). The file format is that of auth_server.json.
+
+  export   writes the state to standard output. Safe while Gatehouse runs (the file is read, never locked).
+  import   reads a state from standard input into an empty store (one with no client, grant or key yet), so
+           nothing is overwritten. Into the file store, stop Gatehouse first (it holds the file's lock).
+
+A home server growing into replicas: export with the current servers.json, add "state": {"redis": …} to it, import.
+The way back: export with the Redis configuration, remove "state", import (the file must not exist yet).
+The export holds private signing keys and the hashes of tokens: keep it as private as the state itself.
 `;

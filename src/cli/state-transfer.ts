@@ -1,0 +1,65 @@
+// `gatehouse state export` and `gatehouse state import`: every durable record between the stores a configuration
+// names (the JSON file, Redis), in the state file's format.
+
+import type { Config } from "../config/types.ts";
+import { createLogger } from "../log.ts";
+import { bunRedis } from "../platform/bun.ts";
+import { openState } from "../store/open.ts";
+import { parseSnapshot } from "../store/snapshot.ts";
+import type { Store } from "../store/types.ts";
+import { UsageError } from "./args.ts";
+
+export async function stateTransfer(
+  sub: string | undefined,
+  options: { config: Config; input: () => Promise<string>; out: (s: string) => void; err: (s: string) => void },
+): Promise<number> {
+  if (sub !== "export" && sub !== "import") throw new UsageError("usage: gatehouse state export | import");
+  const { config } = options;
+  if (!config.auth.oauthAs) {
+    throw new UsageError("this configuration has no serverAuth.oauthAs block: there is no authorization server state");
+  }
+  let snapshot: ReturnType<typeof parseSnapshot> | undefined;
+  if (sub === "import") {
+    const text = await options.input();
+    try {
+      snapshot = parseSnapshot(JSON.parse(text));
+    } catch (e) {
+      throw new UsageError(`standard input is not a Gatehouse state (${(e as Error).message})`);
+    }
+  }
+  const state = await openState(config, {
+    log: createLogger({ level: "warn" }),
+    env: process.env as Record<string, string | undefined>,
+    cwd: process.cwd(),
+    redis: bunRedis,
+    always: true,
+    readOnly: sub === "export",
+  });
+  const store = state.store as Store;
+  try {
+    if (sub === "export") {
+      const s = await store.exportSnapshot();
+      options.out(`${JSON.stringify(s, null, 2)}\n`);
+      options.err(`exported ${count(s)} from ${store.description}\n`);
+      return 0;
+    }
+    const s = snapshot as NonNullable<typeof snapshot>;
+    try {
+      await store.importSnapshot(s);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    options.err(`imported ${count(s)} into ${store.description}\n`);
+    return 0;
+  } finally {
+    await state.close();
+  }
+}
+
+function count(s: ReturnType<typeof parseSnapshot>): string {
+  const n = (o: Record<string, unknown>) => Object.keys(o).length;
+  return (
+    `${n(s.clients)} clients, ${n(s.consents)} consents, ${n(s.grants)} grants, ${n(s.refresh_tokens)} refresh tokens, ` +
+    `${s.keys.length} keys, ${n(s.sessions)} browser sessions`
+  );
+}
