@@ -288,6 +288,79 @@ export async function callEcho(url: string, tool: string, session?: string, toke
   return out;
 }
 
+// --- wrk ---------------------------------------------------------------------------------------------------------
+
+/** What tools-call.lua prints (latencies in µs), plus CPU use (% of one core) of each process during the run. */
+export interface WrkResult {
+  requests: number;
+  seconds: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  non2xx: number;
+  rpcErrors: number;
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  sample: string;
+  rps: number;
+  cpu: Record<string, number>;
+  /** CPU seconds each watched process used during the run. */
+  cpuSeconds: Record<string, number>;
+}
+
+export interface Target {
+  name: string;
+  url: string;
+  tool: string;
+  session?: string;
+  /** The bearer token to send (default TOKEN). */
+  token?: string;
+  /** The process between wrk and the backend (none for direct). */
+  middle?: Proc;
+}
+
+/** Runs wrk with tools-call.lua against a target, reading the CPU time of `watch` before and after from /proc. */
+export async function runWrk(
+  t: Target,
+  connections: number,
+  duration: string,
+  watch: Proc[],
+  o: { threads: number; cpus: string },
+): Promise<WrkResult> {
+  const cmd = ["wrk", "--latency", `-t${Math.min(o.threads, connections)}`, `-c${connections}`, `-d${duration}`];
+  cmd.push("--timeout", "10s", "-s", join(import.meta.dir, "tools-call.lua"), t.url);
+  const before = await Promise.all(watch.map((p) => cpuSeconds(p.pid)));
+  const started = performance.now();
+  const proc = Bun.spawn(pinned(cmd, o.cpus), {
+    env: { ...process.env, TOOL: t.tool, SESSION: t.session ?? "", TOKEN: t.token ?? TOKEN },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  await proc.exited;
+  const wall = (performance.now() - started) / 1000;
+  const after = await Promise.all(watch.map((p) => cpuSeconds(p.pid)));
+  const line = out.split("\n").find((l) => l.startsWith("BENCH "));
+  if (proc.exitCode !== 0 || !line) throw new Error(`wrk failed (exit ${proc.exitCode}):\n${out}\n${err}`);
+  const r = JSON.parse(line.slice(6)) as WrkResult;
+  r.rps = r.requests / r.seconds;
+  r.cpu = { wrk: ((Number(proc.resourceUsage()?.cpuTime.total ?? 0) / 1e6) * 100) / wall };
+  r.cpuSeconds = {};
+  watch.forEach((p, i) => {
+    const used = (after[i] ?? 0) - (before[i] ?? 0);
+    r.cpuSeconds[p.name] = used;
+    r.cpu[p.name] = (used * 100) / wall;
+  });
+  return r;
+}
+
+export const errors = (r: WrkResult) => r.non2xx + r.rpcErrors + r.connect + r.read + r.write + r.timeout;
+/** The round with the median req/s (its latencies and CPU figures come with it). */
+export const median = (runs: WrkResult[]) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)];
+
 // --- /proc -------------------------------------------------------------------------------------------------------
 
 /** VmRSS and VmHWM (peak RSS) of a process, in MB. */

@@ -8,22 +8,25 @@ import { join } from "node:path";
 import {
   type BackendMode,
   callEcho,
-  cpuSeconds,
   ensureBinary,
+  errors,
   flags,
   HAS_TASKSET,
+  median,
   openSession,
   type Proc,
-  pinned,
   pinSelf,
+  runWrk,
   startBareProxy,
   startFastBackend,
   startGatehouse,
   stopAll,
+  type Target,
   TOKEN,
   table,
   tempDir,
   verdict,
+  type WrkResult,
   writeGatehouseConfig,
 } from "./lib.ts";
 
@@ -43,63 +46,7 @@ const opt = {
   binary: flag("binary", "false") === "true",
 };
 
-/** What tools-call.lua prints (latencies in µs), plus CPU use (% of one core) of each process during the run. */
-interface WrkResult {
-  requests: number;
-  seconds: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  non2xx: number;
-  rpcErrors: number;
-  connect: number;
-  read: number;
-  write: number;
-  timeout: number;
-  sample: string;
-  rps: number;
-  cpu: Record<string, number>;
-}
-
-interface Target {
-  name: string;
-  url: string;
-  tool: string;
-  session?: string;
-  /** The process between wrk and the backend (none for direct). */
-  middle?: Proc;
-}
-
-async function wrk(t: Target, connections: number, duration: string, watch: Proc[]): Promise<WrkResult> {
-  const cmd = ["wrk", "--latency", `-t${Math.min(opt.threads, connections)}`, `-c${connections}`, `-d${duration}`];
-  cmd.push("--timeout", "10s", "-s", join(import.meta.dir, "tools-call.lua"), t.url);
-  const before = await Promise.all(watch.map((p) => cpuSeconds(p.pid)));
-  const started = performance.now();
-  const proc = Bun.spawn(pinned(cmd, opt.wrkCpu), {
-    env: { ...process.env, TOOL: t.tool, SESSION: t.session ?? "", TOKEN },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  await proc.exited;
-  const wall = (performance.now() - started) / 1000;
-  const after = await Promise.all(watch.map((p) => cpuSeconds(p.pid)));
-  const line = out.split("\n").find((l) => l.startsWith("BENCH "));
-  if (proc.exitCode !== 0 || !line) throw new Error(`wrk failed (exit ${proc.exitCode}):\n${out}\n${err}`);
-  const r = JSON.parse(line.slice(6)) as WrkResult;
-  r.rps = r.requests / r.seconds;
-  r.cpu = { wrk: ((Number(proc.resourceUsage()?.cpuTime.total ?? 0) / 1e6) * 100) / wall };
-  watch.forEach((p, i) => {
-    r.cpu[p.name] = (((after[i] ?? 0) - (before[i] ?? 0)) * 100) / wall;
-  });
-  return r;
-}
-
 const ms = (us: number) => (us / 1000).toFixed(2);
-const errors = (r: WrkResult) => r.non2xx + r.rpcErrors + r.connect + r.read + r.write + r.timeout;
-/** The round with the median req/s (its latencies and CPU figures come with it). */
-const median = (runs: WrkResult[]) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)];
 
 function report(title: string, targets: Target[], runs: Map<string, WrkResult[]>) {
   console.log(`\n${title}`);
@@ -130,6 +77,9 @@ function report(title: string, targets: Target[], runs: Map<string, WrkResult[]>
   const header = ["path", "req/s", "req/s range", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"];
   table([...header, "cpu backend", "cpu middle", "cpu wrk", "middle µs cpu/req"], rows);
 }
+
+const wrk = (t: Target, connections: number, duration: string, watch: Proc[]) =>
+  runWrk(t, connections, duration, watch, { threads: opt.threads, cpus: opt.wrkCpu });
 
 async function main() {
   if (!Bun.which("wrk")) {

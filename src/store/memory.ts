@@ -48,6 +48,8 @@ export class MemoryStore implements Store {
   private codes = new Map<string, CodeRecord>();
   private transients = new Map<TransientKind, BoundedMap<string, { value: unknown; expiresAt: number }>>();
   private answers = new BoundedMap<string, { sealed: string; until: number }>(ANSWERS_MAX);
+  /** Rotations applied in memory whose commit is still under way. */
+  private rotating = new Map<string, Promise<void>>();
   /** Indexes kept in step with the maps. */
   private refreshOfGrant = new Map<string, Set<string>>();
   private grantsOfClientIndex = new Map<string, Set<string>>();
@@ -208,6 +210,12 @@ export class MemoryStore implements Store {
     // Check and update happen in one synchronous step: concurrent callers cannot both see the token unused.
     const old = this.refresh.get(oldHash);
     if (!old) return { status: "missing" };
+    const inFlight = this.rotating.get(oldHash);
+    if (inFlight) {
+      // Rotated a moment ago, not yet durable: its outcome decides (if it failed, the token is unused again).
+      await inFlight.catch(() => {});
+      return this.rotateRefreshToken(oldHash, newHash, successor, at, answer);
+    }
     if (old.rotated_at !== undefined) {
       const kept = this.answers.get(oldHash);
       return {
@@ -220,12 +228,13 @@ export class MemoryStore implements Store {
       { t: "refresh", k: oldHash, v: { ...old, rotated_at: at } },
       { t: "refresh", k: newHash, v: successor },
     ]);
-    if (answer) this.answers.set(oldHash, answer);
+    this.rotating.set(oldHash, done);
     try {
       await done;
-    } catch (e) {
-      this.answers.delete(oldHash);
-      throw e;
+      // Shown to later callers only once the rotation is durable: its tokens must never be handed out otherwise.
+      if (answer) this.answers.set(oldHash, answer);
+    } finally {
+      this.rotating.delete(oldHash);
     }
     return { status: "rotated" };
   }

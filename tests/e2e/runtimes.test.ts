@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type HttpBackend, startHttpBackend } from "../fixtures/http-backend.ts";
 import { connect } from "../helpers/client.ts";
 import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
-import { BINARY, BUN, ensureBinary, everythingStdio, ROOT } from "../helpers/paths.ts";
+import { BINARY, ensureBinary, everythingStdio, ROOT } from "../helpers/paths.ts";
 import { writeConfig } from "../helpers/temp.ts";
 
 let backend: HttpBackend;

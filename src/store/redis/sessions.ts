@@ -111,7 +111,7 @@ export class RedisBackplane implements SessionBackplane {
 
   async load(id: string): Promise<SharedSessionMeta | undefined> {
     const h = (await this.redis.send("HGETALL", [this.redis.key("mcp", id)])) as Record<string, string> | null;
-    if (!h || !h.p || !h.r) return undefined;
+    if (!h?.p || !h.r) return undefined;
     const meta: SharedSessionMeta = {
       id,
       route: h.r,
