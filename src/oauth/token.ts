@@ -214,7 +214,10 @@ async function refresh(as: AuthorizationServer, client: ClientRecord, form: URLS
       log("refused", "refresh token reused after rotation: the grant is revoked", grant.subject);
       throw new OAuthError("invalid_grant", "the refresh token was already used; the grant is revoked (sign in again)");
     };
-    if (record.rotated_at !== undefined) return replay(record.rotated_at);
+    if (record.rotated_at !== undefined) {
+      // Already rotated (by another replica, a moment ago, or long ago): its kept answer, if any, decides.
+      return replay(record.rotated_at, await as.store.rotationAnswer(hash, now));
+    }
 
     // Everything the answer holds is made before the rotation, so the rotation can store it sealed, atomically.
     const issued = await as.accessToken(grant, client, scopes);

@@ -239,6 +239,12 @@ export class MemoryStore implements Store {
     return { status: "rotated" };
   }
 
+  async rotationAnswer(oldHash: string, at: number) {
+    await this.rotating.get(oldHash)?.catch(() => {});
+    const kept = this.answers.get(oldHash);
+    return kept && kept.until >= at ? kept.sealed : undefined;
+  }
+
   async putCode(hash: string, record: CodeRecord) {
     this.codes.set(hash, record);
   }

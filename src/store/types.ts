@@ -194,6 +194,9 @@ export interface Store {
     answer?: { sealed: string; until: number },
   ): Promise<RotateOutcome>;
 
+  /** The answer the rotation of `oldHash` stored, if it is still kept at `at` (a repeat of that refresh). */
+  rotationAnswer(oldHash: string, at: number): Promise<string | undefined>;
+
   putCode(hash: string, record: CodeRecord): Promise<void>;
   /**
    * One-time use, atomically: the first call gets `replay: false` and binds the code to `grantId`; every later

@@ -11,8 +11,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CreateMessageRequestSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { bunPasswords } from "../../src/platform/bun.ts";
+import { type HttpBackend, startHttpBackend } from "../fixtures/http-backend.ts";
 import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
 import { freePort } from "../helpers/net.ts";
 import { type Nginx, nginxAvailable, startNginx } from "../helpers/nginx.ts";
@@ -27,6 +28,7 @@ const PASSWORD = "correct horse battery staple";
 const CALLBACK = "http://127.0.0.1:33419/callback";
 
 let redis: Redis;
+let web: HttpBackend;
 let nginx: Nginx;
 let config: string;
 const replicas: { port: number; g: Running }[] = [];
@@ -59,10 +61,12 @@ beforeAll(async () => {
   if (!enabled) return;
   await ensureBinary();
   redis = await startRedis();
+  web = await startHttpBackend();
   const [pa, pb, pn] = [await freePort(), await freePort(), await freePort()];
   base = `http://127.0.0.1:${pn}`;
   config = writeConfig({
-    mcpServers: { everything: everythingStdio() },
+    // Each replica runs its own server-everything (stdio) and has its own connection to the HTTP backend.
+    mcpServers: { everything: everythingStdio(), web: { url: web.url } },
     serverAuth: {
       providers: ["oauth_as"],
       oauthAs: {
@@ -89,18 +93,19 @@ afterAll(async () => {
   if (process.env.SHOW_LOG) console.log(nginx?.errorLog());
   await nginx?.stop();
   for (const r of replicas) await r.g?.stop();
+  await web?.stop();
   await redis?.kill();
 });
 
 /** Every request of the client and its browser, with the replica that answered it. */
-const seen: { path: string; replica: string }[] = [];
-const record = (url: string, res: { headers: Headers }) => {
-  seen.push({ path: new URL(url).pathname, replica: res.headers.get("x-replica") ?? "?" });
+const seen: { method: string; path: string; replica: string }[] = [];
+const record = (url: string, method: string, res: { headers: Headers }) => {
+  seen.push({ method, path: new URL(url).pathname, replica: res.headers.get("x-replica") ?? "?" });
 };
 const recordingFetch = (async (input: string | URL | Request, init?: RequestInit) => {
   const url = input instanceof Request ? input.url : String(input);
   const res = await fetch(input, init);
-  record(url, res);
+  record(url, init?.method ?? "GET", res);
   return res;
 }) as typeof fetch;
 
@@ -111,7 +116,7 @@ const provider = new HeadlessOAuthProvider(CALLBACK, {
   jar,
   fetchImpl: async (url, init) => {
     const res = await fetch(url, { ...init, redirect: "manual" });
-    record(url, res);
+    record(url, init.method, res);
     return { status: res.status, headers: res.headers, text: await res.text() };
   },
 });
@@ -191,8 +196,19 @@ async function within(check: () => Promise<boolean>): Promise<number> {
   return Date.now() - start;
 }
 
+/** Resolves once `count()` reaches `n`; fails after `ms`. */
+async function reaches(count: () => number, n: number, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (count() < n) {
+    if (Date.now() > deadline) throw new Error(`${what}: ${count()} of ${n}`);
+    await Bun.sleep(10);
+  }
+}
+
 describe.skipIf(!enabled)("two replicas on one Redis behind nginx round robin", () => {
   let client: Client;
+  let transport: StreamableHTTPClientTransport;
+  let listChanged = 0;
 
   test("the SDK client's OAuth flow, each step landing on alternating replicas", async () => {
     const mcpUrl = new URL(`${base}/mcp`);
@@ -203,7 +219,11 @@ describe.skipIf(!enabled)("two replicas on one Redis behind nginx round robin", 
     if (!code) throw new Error(`no code: ${provider.lastBrowse?.status} ${provider.lastBrowse?.page?.slice(0, 300)}`);
     await first.finishAuth(code);
     client = new Client({ name: "replicas", version: "1" }, { capabilities: { sampling: {} } });
-    await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider, fetch: recordingFetch }));
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      listChanged++;
+    });
+    transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider, fetch: recordingFetch });
+    await client.connect(transport);
 
     const flow = seen.filter((s) => /^\/(register|authorize|login|token)/.test(s.path));
     const steps = flow.map((s) => s.path);
@@ -223,6 +243,29 @@ describe.skipIf(!enabled)("two replicas on one Redis behind nginx round robin", 
     }
     const posts = seen.filter((s) => s.path === "/mcp").map((s) => s.replica);
     expect(new Set(posts)).toEqual(new Set([replicaOf(0), replicaOf(1)]));
+  });
+
+  test("a notification outside any call reaches the client on its GET stream, whichever replica holds it", async () => {
+    await reaches(() => seen.filter((s) => s.method === "GET" && s.path === "/mcp").length, 1, 5000, "GET stream");
+    const holder = seen.filter((s) => s.method === "GET" && s.path === "/mcp").at(-1)?.replica;
+    seen.length = 0;
+    // `grow` adds a tool on the replica's own connection to the backend, which announces tools/list_changed there:
+    // from the replica that ran the call to the one holding the stream, through Redis.
+    for (let i = 1; i <= 4; i++) {
+      await client.callTool({ name: "web__grow", arguments: {} });
+      await reaches(() => listChanged, i, 3000, "tools/list_changed");
+    }
+    const ran = seen.filter((s) => s.method === "POST" && s.path === "/mcp").map((s) => s.replica);
+    expect(ran.some((r) => r !== holder)).toBe(true);
+  });
+
+  test("the SDK refreshes through nginx when its access token is refused", async () => {
+    const tokens = provider.tokens();
+    provider.saveTokens({ ...(tokens as NonNullable<typeof tokens>), access_token: "expired-or-garbage" });
+    seen.length = 0;
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    expect(seen.some((s) => s.path === "/token")).toBe(true);
+    expect(provider.tokens()?.access_token).not.toBe("expired-or-garbage");
   });
 
   test("a progress stream arrives while the tool runs", async () => {
@@ -321,7 +364,12 @@ describe.skipIf(!enabled)("two replicas on one Redis behind nginx round robin", 
     expect(await mcpStatus(direct(1), provider.tokens()?.access_token as string)).toBe(200);
   });
 
-  test("one replica killed with kill -9: the client keeps working through the other", async () => {
+  test("the replica that opened the session killed with kill -9: the client keeps working through the other", async () => {
+    // The session was opened by one replica; that one dies, and the session goes on at the other.
+    const opened = `session opened session=${transport.sessionId?.slice(0, 8)}`;
+    const victimIndex = replicas.findIndex((r) => r.g.logs().includes(opened));
+    expect(victimIndex).toBeGreaterThanOrEqual(0);
+    if (victimIndex === 1) replicas.reverse();
     const victim = replicas[0] as { port: number; g: Running };
     victim.g.proc.kill("SIGKILL");
     await victim.g.proc.exited;
@@ -338,6 +386,10 @@ describe.skipIf(!enabled)("two replicas on one Redis behind nginx round robin", 
       { onprogress: (p) => events.push(`progress ${p.progress}`) },
     );
     expect(events).toEqual(["progress 1", "progress 2"]);
+    // The GET stream, if it was on the dead replica, is back (the SDK reconnects it) on the living one.
+    const before = listChanged;
+    await client.callTool({ name: "web__grow", arguments: {} });
+    await reaches(() => listChanged, before + 1, 8000, "tools/list_changed after the kill");
     expect(seen.filter((s) => s.path === "/mcp").every((s) => s.replica.endsWith(`:${replicas[1]?.port}`))).toBe(true);
   }, 30_000);
 

@@ -185,6 +185,9 @@ export function storeContract(
       withStore(async (s) => {
         await s.putRefreshToken("old", refreshRecord("g"));
         await s.rotateRefreshToken("old", "new", refreshRecord("g"), T + 1, { sealed: "a", until: T + 10 });
+        expect(await s.rotationAnswer("old", T + 5)).toBe("a");
+        expect(await s.rotationAnswer("old", T + 11)).toBeUndefined();
+        expect(await s.rotationAnswer("never-rotated", T + 5)).toBeUndefined();
         expect(await s.rotateRefreshToken("old", "x", refreshRecord("g"), T + 20)).toEqual({
           status: "already-rotated",
           rotatedAt: T + 1,

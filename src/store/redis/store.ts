@@ -278,6 +278,13 @@ export class RedisStore implements Store {
     return { status: "rotated" };
   }
 
+  async rotationAnswer(oldHash: string, at: number): Promise<string | undefined> {
+    const v = await this.redis.send("GET", [this.k("answer", oldHash)]);
+    if (typeof v !== "string") return undefined;
+    const bar = v.indexOf("|");
+    return Number(v.slice(0, bar)) >= at ? v.slice(bar + 1) : undefined;
+  }
+
   // --- codes ------------------------------------------------------------------------------------------------------
 
   async putCode(hash: string, record: CodeRecord): Promise<void> {
