@@ -222,7 +222,7 @@ export async function createApp(config: Config, deps: AppDeps) {
           const summary = await routes.health(deps.version);
           // Still 200: the process serves; "degraded" says that something it depends on is failing (the log
           // says why; this endpoint is public, so it names no file or host).
-          const state = as?.store.health();
+          const state = as?.store.health() ?? deps.backplane?.health();
           if (state && !state.ok) return { ...summary, status: "degraded", state_store: "unavailable" };
           return summary;
         },

@@ -29,6 +29,7 @@ import { bufferedAppender, bunFileSystem, bunPasswords, bunRedis, bunSpawner } f
 import { systemClock } from "./platform/types.ts";
 import { stateLocation } from "./store/location.ts";
 import { openState } from "./store/open.ts";
+import { describeRedisUrl } from "./store/redis/connection.ts";
 import { StateOpenError } from "./store/types.ts";
 
 const VERSION: string = pkg.version;
@@ -249,7 +250,8 @@ async function check(argv: string[]): Promise<number> {
   process.stdout.write(
     `${config.source}: ok — ${config.backends.length} server${config.backends.length === 1 ? "" : "s"} ` +
       `(${config.backends.map((b) => b.name).join(", ")}), providers: ${providers}` +
-      `${config.auth.acl ? `, ACL: ${config.auth.acl.kind === "legacy" ? "legacy rules" : "role-based"}` : ""}\n`,
+      `${config.auth.acl ? `, ACL: ${config.auth.acl.kind === "legacy" ? "legacy rules" : "role-based"}` : ""}` +
+      `${config.state.redis ? `, shared state: ${describeRedisUrl(config.state.redis.url)}` : ""}\n`,
   );
   if (config.source === ENV_MODE_SOURCE) {
     // What the variables amount to, to copy into a servers.json when outgrowing env-only mode.

@@ -58,4 +58,6 @@ export interface SessionBackplane {
   send(replica: string, message: BackplaneMessage): Promise<void>;
   broadcast(message: BackplaneMessage): Promise<void>;
   onMessage(handler: (message: BackplaneMessage) => void): void;
+  /** Whether the shared state can be reached now (for /health). */
+  health(): { ok: true } | { ok: false; reason: string };
 }

@@ -34,7 +34,9 @@ export interface Redis {
   kill(): Promise<void>;
 }
 
-export async function startRedis(options: { password?: string } = {}): Promise<Redis> {
+export async function startRedis(
+  options: { password?: string; tls?: { cert: string; key: string } } = {},
+): Promise<Redis> {
   const port = await freePort();
   const dir = tempDir("gatehouse-redis-");
   let proc: Subprocess | undefined;
@@ -58,6 +60,11 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
     "",
     ...(options.password ? ["--requirepass", options.password] : []),
   ];
+  if (options.tls) {
+    args[1] = "0"; // TLS only: --port 0 --tls-port <port>
+    args.push("--tls-port", String(port), "--tls-cert-file", options.tls.cert, "--tls-key-file", options.tls.key);
+    args.push("--tls-auth-clients", "no");
+  }
   const launch = async () => {
     proc = Bun.spawn([REDIS_SERVER, ...args], { stdout: "pipe", stderr: "pipe" });
     let out = "";
@@ -82,7 +89,7 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
   };
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : "";
   return {
-    url: `redis://${auth}127.0.0.1:${port}/0`,
+    url: `${options.tls ? "rediss" : "redis"}://${auth}127.0.0.1:${port}/0`,
     port,
     dir,
     get pid() {

@@ -4,12 +4,15 @@
 // lost after Redis rotated a token is recovered on retry, and the caches never outlive an invalidation.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { randomId } from "../../src/crypto.ts";
 import { memoryLogger } from "../../src/log.ts";
 import { bunRedis } from "../../src/platform/bun.ts";
 import { RedisStore } from "../../src/store/redis/store.ts";
 import { type Store, StoreUnavailableError } from "../../src/store/types.ts";
+import { BUN, MAIN, ROOT } from "../helpers/paths.ts";
 import { type Redis, redisAvailable, startRedis } from "../helpers/redis.ts";
+import { tempDir, writeConfig } from "../helpers/temp.ts";
 import { client, grant, keyRecord, refreshRecord, storeContract, T } from "./contract.ts";
 import { faultContract } from "./fault-contract.ts";
 import { FaultPlan, faultyRedis } from "./faulty-redis.ts";
@@ -181,6 +184,44 @@ describe.skipIf(!available)("Redis store, shared by replicas", () => {
     expect(e).toBeInstanceOf(Error);
     expect((e as Error).message).toContain("cannot connect to redis 127.0.0.1:1/0");
     expect((e as Error).message).not.toContain("hunter2");
+  });
+
+  test("rediss:// (TLS) with a private CA named by NODE_EXTRA_CA_CERTS; without it, a clear refusal", async () => {
+    const dir = tempDir();
+    const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
+    const made = Bun.spawnSync(
+      ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"].concat([
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ]),
+    );
+    expect(made.exitCode).toBe(0);
+    const tls = await startRedis({ tls: { cert, key } });
+    const config = writeConfig({
+      mcpServers: { web: { url: "http://127.0.0.1:1/mcp" } },
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: "https://gh.example", trustedSourceCidrs: ["127.0.0.1/32"] },
+      },
+      state: { redis: { url: tls.url } },
+    });
+    const run = (env: Record<string, string>) =>
+      Bun.spawnSync([BUN, MAIN, "state", "export", "--config", config], { cwd: ROOT, env: { ...process.env, ...env } });
+    const trusted = run({ NODE_EXTRA_CA_CERTS: cert });
+    expect(trusted.exitCode).toBe(0);
+    expect(trusted.stderr.toString()).toContain(`from rediss 127.0.0.1:${tls.port}/0`);
+    const untrusted = run({});
+    expect(untrusted.exitCode).toBe(1);
+    expect(untrusted.stderr.toString()).toContain(`cannot connect to rediss 127.0.0.1:${tls.port}/0`);
+    await tls.kill();
   });
 
   test("a wrong password at start: refused with the same clear error", async () => {

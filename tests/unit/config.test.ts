@@ -243,3 +243,33 @@ describe("servers.json loading", () => {
     expect(load({ ...server, audit: { enabled: false } }, { MCP_AUDIT_ENABLED: "1" }).audit.enabled).toBe(true);
   });
 });
+
+describe("state", () => {
+  test("absent: the JSON file; state.redis with its defaults, ${VAR} in the URL", () => {
+    expect(load(server).state).toEqual({});
+    const c = load(
+      { ...server, state: { redis: { url: "redis://:${REDIS_PW}@10.0.0.5:6379/2" } } },
+      { REDIS_PW: "pw" },
+    );
+    expect(c.state.redis).toEqual({ url: "redis://:pw@10.0.0.5:6379/2", keyPrefix: "gatehouse:", timeoutMs: 2000 });
+    expect(
+      load({ ...server, state: { redis: { url: "rediss://r:6380", keyPrefix: "gh1:", timeout: "500ms" } } }).state,
+    ).toEqual({ redis: { url: "rediss://r:6380", keyPrefix: "gh1:", timeoutMs: 500 } });
+  });
+
+  test("each bad setting names its path and what is expected", () => {
+    const p = (redis: unknown) => problems({ ...server, state: { redis } });
+    expect(p({ url: "http://r:6379" })).toEqual([
+      { path: "state.redis.url", message: "found the scheme http, expected redis:// or rediss:// (TLS)" },
+    ]);
+    expect(p({ url: "not a url" })[0]?.path).toBe("state.redis.url");
+    expect(p({ url: "redis://r:6379/zero" })[0]?.message).toContain("database number");
+    expect(p({ url: "redis://r", keyPrefix: "" })[0]?.path).toBe("state.redis.keyPrefix");
+    expect(p({ url: "redis://r", timeout: "2h" })[0]?.path).toBe("state.redis.timeout");
+    expect(p({ url: "redis://r", prefix: "x:" })).toEqual([
+      { path: "state.redis.prefix", message: "unknown key (check its spelling; unknown keys are not ignored)" },
+    ]);
+    expect(p({})).toEqual([{ path: "state.redis.url", message: "is required but missing" }]);
+    expect(problems({ ...server, state: { file: "x" } })[0]?.path).toBe("state.file");
+  });
+});

@@ -97,8 +97,11 @@ export class RedisConnection {
     } catch (e) {
       c.commands.close();
       c.subscriber.close();
+      const tls = options.url.startsWith("rediss:")
+        ? ", and that its TLS certificate is trusted (a private CA: NODE_EXTRA_CA_CERTS=/path/to/ca.pem)"
+        : "";
       throw new StateOpenError(
-        `cannot connect to ${c.description}: ${(e as Error).message} (check state.redis.url, its password, and that Redis runs)`,
+        `cannot connect to ${c.description}: ${(e as Error).message} (check state.redis.url, its password, that Redis runs${tls})`,
       );
     }
     c.commands.onconnect = () => void c.measureOffset().catch(() => {});

@@ -188,4 +188,9 @@ export class RedisBackplane implements SessionBackplane {
   onMessage(handler: (m: BackplaneMessage) => void): void {
     this.handlers.push(handler);
   }
+
+  health(): { ok: true } | { ok: false; reason: string } {
+    const down = this.redis.down;
+    return down ? { ok: false, reason: down } : { ok: true };
+  }
 }
