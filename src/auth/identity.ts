@@ -1,6 +1,8 @@
 // Who is calling, as every provider in the chain describes it, and how a provider says yes or no.
 
-export type ProviderKind = "none" | "bearer" | "forwarded" | "oauth_as" | "jwt" | "introspection";
+import type { ProviderKind } from "../config/types.ts";
+
+export type { ProviderKind };
 
 export interface Identity {
   /** Stable user id: the bearer token's subject, the forwarded user, the token's `sub`; "anonymous" for none. */

@@ -2,12 +2,11 @@
 // /servers/<name>/mcp), pass-through, host-based routing and the public base URL, with the checks that need the
 // whole file (a pass-through or host naming a server that does not exist, an authType no provider can satisfy).
 
-import type { ProviderKind } from "../auth/identity.ts";
-import { uriTag } from "../mcp/catalog.ts";
-import { type Cidr, parseCidr } from "../net/cidr.ts";
+import { uriTag } from "../naming.ts";
+import { parseCidr } from "./cidr.ts";
 import type { Problem } from "./logins.ts";
 import type { RoutePolicyInput } from "./schema.ts";
-import type { AuthConfig, BackendConfig, GatewayConfig, RoutePolicy } from "./types.ts";
+import type { AuthConfig, BackendConfig, Cidr, GatewayConfig, ProviderKind, RoutePolicy } from "./types.ts";
 
 export const DEFAULT_ROUTE_POLICY: RoutePolicy = {
   authType: "both",

@@ -1,13 +1,113 @@
 // The configuration as the rest of Gatehouse sees it: validated, defaults applied, durations in milliseconds,
 // secrets hashed. Produced by load.ts from servers.json.
 
-import type { ProviderKind } from "../auth/identity.ts";
-import type { AllowRules } from "../login/allow.ts";
-import type { GithubSettings } from "../login/github.ts";
-import type { LocalUser, LockoutPolicy } from "../login/local.ts";
-import type { OidcSettings } from "../login/oidc.ts";
-import type { Cidr } from "../net/cidr.ts";
-import type { AclConfig } from "../policy/acl.ts";
+// These types are the bottom layer: the domain imports them, config/ imports nothing from the domain.
+
+export type ProviderKind = "none" | "bearer" | "forwarded" | "oauth_as" | "jwt" | "introspection";
+
+/** A range of addresses (net/cidr.ts matches them). */
+export interface Cidr {
+  text: string;
+  address: string;
+  prefix: number;
+  family: "ipv4" | "ipv6";
+}
+
+// --- ACL (policy/acl.ts decides with it) ---------------------------------------------------------------------------
+
+export type Policy = "allow" | "deny";
+export type Access = "read" | "write" | "*";
+
+export interface LegacyRule {
+  subjects: string[];
+  roles: string[];
+  tools: string[];
+  policy: Policy;
+}
+
+export interface Grant {
+  server: string[];
+  access: Access;
+  /** Empty: every tool (resource, prompt) of the server. */
+  tools: string[];
+  resources: string[];
+  prompts: string[];
+  deny: boolean;
+}
+
+export type AclConfig =
+  | { kind: "legacy"; default: Policy; rules: LegacyRule[] }
+  | {
+      kind: "roles";
+      default: Policy;
+      strict: boolean;
+      roles: Record<string, Grant[]>;
+      subjects: Record<string, { roles: string[]; extra: Grant[] }>;
+    };
+
+// --- sign-in (login/ uses them) ------------------------------------------------------------------------------------
+
+/** Who may sign in or use the gateway, whatever else grants them (every list that is set must match). */
+export interface AllowRules {
+  subjects?: string[];
+  emails?: string[];
+  emailDomains?: string[];
+  /** Regular expressions matched against the whole email domain. */
+  emailDomainPatterns?: string[];
+  groups?: string[];
+  githubOrgs?: string[];
+  githubTeams?: string[];
+}
+
+export interface OidcSettings {
+  id: string;
+  label: string;
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+  scopes: string[];
+  /** Claim naming the user (default "email", falling back to "sub" when absent). */
+  subjectClaim: string;
+  groupsClaim: string;
+  /** Extra parameters of the authorization request (Google's `hd`, `prompt`…). */
+  authParams: Record<string, string>;
+  /** When set, the ID token's `hd` (Google Workspace domain) must equal it. */
+  hostedDomain?: string;
+  /** Accept an `iss` of the form https://login.microsoftonline.com/{tid}/v2.0 (Entra multi-tenant). */
+  tenantIssuer?: boolean;
+  /** Treat `email` as verified although the provider sends no email_verified (Entra, single tenant). */
+  trustEmail?: boolean;
+  timeoutMs: number;
+}
+
+export interface GithubSettings {
+  id: string;
+  label: string;
+  clientId: string;
+  clientSecret: string;
+  /** https://github.com, or a GitHub Enterprise Server's URL (tests use a loopback stand-in). */
+  baseUrl: string;
+  /** https://api.github.com, or https://<ghes>/api/v3. */
+  apiUrl: string;
+  /** Only read:org is needed for private memberships; user:email for private emails. */
+  scopes: string[];
+  timeoutMs: number;
+}
+
+export interface LocalUser {
+  passwordHash: string;
+  groups: string[];
+  email?: string;
+  name?: string;
+}
+
+export interface LockoutPolicy {
+  /** Failures allowed before the username is locked. */
+  maxAttempts: number;
+  /** The first lock; each further failure doubles it, up to maxLockMs. */
+  baseLockMs: number;
+  maxLockMs: number;
+}
 
 export type IdlePolicy =
   | { kind: "adaptive"; minMs: number; maxMs: number }

@@ -3,19 +3,11 @@
 // allowedEmailDomains), groups, GitHub orgs and `org/team`. An empty rule set lets every signed-in user in.
 // Emails count only when the provider says they are verified.
 
+import type { AllowRules } from "../config/types.ts";
 import { matchesAny } from "../policy/glob.ts";
 import type { UpstreamUser } from "./types.ts";
 
-export interface AllowRules {
-  subjects?: string[];
-  emails?: string[];
-  emailDomains?: string[];
-  /** Regular expressions matched against the whole email domain. */
-  emailDomainPatterns?: string[];
-  groups?: string[];
-  githubOrgs?: string[];
-  githubTeams?: string[];
-}
+export type { AllowRules };
 
 export function hasRules(r: AllowRules | undefined): boolean {
   return !!r && Object.values(r).some((v) => Array.isArray(v) && v.length > 0);

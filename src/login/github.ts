@@ -3,23 +3,12 @@
 // organizations (GET /user/orgs) and teams (GET /user/teams). Organizations become groups `org`, teams `org/team`.
 // Endpoint formats relied on are listed in README ("GitHub").
 
+import type { GithubSettings } from "../config/types.ts";
 import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
 import { pkceChallenge } from "./oidc.ts";
 import type { InteractiveLogin, LoginTransaction, UpstreamUser } from "./types.ts";
 
-export interface GithubSettings {
-  id: string;
-  label: string;
-  clientId: string;
-  clientSecret: string;
-  /** https://github.com, or a GitHub Enterprise Server's URL (tests use a loopback stand-in). */
-  baseUrl: string;
-  /** https://api.github.com, or https://<ghes>/api/v3. */
-  apiUrl: string;
-  /** Only read:org is needed for private memberships; user:email for private emails. */
-  scopes: string[];
-  timeoutMs: number;
-}
+export type { GithubSettings };
 
 export class GithubLogin implements InteractiveLogin {
   readonly kind = "github" as const;

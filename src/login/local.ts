@@ -3,25 +3,13 @@
 // growing delay, so the login form reveals neither which accounts exist nor lets passwords be guessed quickly. The
 // failures are kept in the store, so that replicas lock a username out together.
 
+import type { LocalUser, LockoutPolicy } from "../config/types.ts";
 import { randomId } from "../crypto.ts";
 import type { PasswordHasher } from "../platform/types.ts";
 import type { Store } from "../store/types.ts";
 import type { UpstreamUser } from "./types.ts";
 
-export interface LocalUser {
-  passwordHash: string;
-  groups: string[];
-  email?: string;
-  name?: string;
-}
-
-export interface LockoutPolicy {
-  /** Failures allowed before the username is locked. */
-  maxAttempts: number;
-  /** The first lock; each further failure doubles it, up to maxLockMs. */
-  baseLockMs: number;
-  maxLockMs: number;
-}
+export type { LocalUser, LockoutPolicy };
 
 export type LocalOutcome =
   | { ok: true; user: UpstreamUser }

@@ -6,30 +6,12 @@
 
 import { createHash } from "node:crypto";
 import { type JWTPayload, jwtVerify } from "jose";
+import type { OidcSettings } from "../config/types.ts";
 import { RemoteJwks } from "../net/jwks.ts";
 import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
 import type { InteractiveLogin, LoginTransaction, UpstreamUser } from "./types.ts";
 
-export interface OidcSettings {
-  id: string;
-  label: string;
-  issuer: string;
-  clientId: string;
-  clientSecret?: string;
-  scopes: string[];
-  /** Claim naming the user (default "email", falling back to "sub" when absent). */
-  subjectClaim: string;
-  groupsClaim: string;
-  /** Extra parameters of the authorization request (Google's `hd`, `prompt`…). */
-  authParams: Record<string, string>;
-  /** When set, the ID token's `hd` (Google Workspace domain) must equal it. */
-  hostedDomain?: string;
-  /** Accept an `iss` of the form https://login.microsoftonline.com/{tid}/v2.0 (Entra multi-tenant). */
-  tenantIssuer?: boolean;
-  /** Treat `email` as verified although the provider sends no email_verified (Entra, single tenant). */
-  trustEmail?: boolean;
-  timeoutMs: number;
-}
+export type { OidcSettings };
 
 interface ProviderMetadata {
   issuer: string;

@@ -1,5 +1,5 @@
-// The aggregated view of every backend: tools, resources, resource templates and prompts, named
-// `server__name` (resource URIs `server+uri`, see uriTag) with descriptions prefixed `[server]`, cached per backend until it
+// The aggregated view of every backend: tools, resources, resource templates and prompts, named as naming.ts says
+// (`server__name`, resource URIs `server+uri`, descriptions prefixed `[server]`), cached per backend until it
 // reports list_changed or restarts, and filtered per caller by the ACL. Routing goes the other way: a prefixed
 // name back to (backend, original name). Anything the caller may not use is reported exactly like something that
 // does not exist.
@@ -7,12 +7,11 @@
 import type { Identity } from "../auth/identity.ts";
 import type { BackendConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
+import { type Naming, prefixed } from "../naming.ts";
 import { type Acl, classifyTool, type ToolClass } from "../policy/acl.ts";
 import { grants, type ToolScopes } from "../policy/tool-scopes.ts";
 import type { BackendClient } from "./backends/backend-client.ts";
 import { ErrorCode, RpcError } from "./jsonrpc.ts";
-
-export const SEPARATOR = "__";
 
 export interface Backend {
   config: BackendConfig;
@@ -40,72 +39,6 @@ const LIST: Record<Kind, { method: string; field: string; capability: string }> 
 
 /** A backend asked for more pages than this is misbehaving; what we have is used. */
 const MAX_PAGES = 100;
-
-export function prefixed(server: string, name: string): string {
-  return `${server}${SEPARATOR}${name}`;
-}
-
-/**
- * The scheme tag of a server in resource URIs: `everything` + `demo://x` → `everything+demo://x`. RFC 3986 §3.1
- * allows only letters, digits, `+`, `-` and `.` in a scheme, starting with a letter, and MCP declares resource URIs
- * `format: uri` (clients such as the Python SDK parse them): so `_` becomes `-`, a leading digit gets `x-`, and the
- * tag is lower case (schemes are case-insensitive; clients may lower-case them). load.ts refuses two servers with the
- * same tag.
- */
-export function uriTag(server: string): string {
-  const t = server.toLowerCase().replace(/_/g, "-");
-  return /^[a-z]/.test(t) ? t : `x-${t}`;
-}
-
-/** How names are shown to clients: `server__name` with `[server]` descriptions, or as the backend has them. */
-export interface Naming {
-  readonly prefixed: boolean;
-  outward(server: string, name: string): string;
-  /** A resource URI (or URI template) as clients see it. */
-  outwardUri(server: string, uri: string): string;
-  describe(server: string, description: unknown): unknown;
-  /** The backend (its name) and the backend's own name for a name a client sent. */
-  inward(name: string): { server: string; rest: string } | undefined;
-  /** The backend and its own URI for a resource URI a client sent. */
-  inwardUri(uri: string): { server: string; rest: string } | undefined;
-}
-
-export function prefixedNaming(servers: () => Iterable<string>): Naming {
-  return {
-    prefixed: true,
-    outward: prefixed,
-    outwardUri: (server, uri) => `${uriTag(server)}+${uri}`,
-    describe: (server, description) =>
-      typeof description === "string" && description.length > 0 ? `[${server}] ${description}` : `[${server}]`,
-    inward(name) {
-      const i = name.indexOf(SEPARATOR);
-      if (i <= 0) return undefined;
-      const server = name.slice(0, i);
-      for (const s of servers()) if (s === server) return { server, rest: name.slice(i + SEPARATOR.length) };
-      return undefined;
-    },
-    inwardUri(uri) {
-      const i = uri.indexOf("+");
-      if (i <= 0) return undefined;
-      const tag = uri.slice(0, i).toLowerCase();
-      for (const s of servers()) if (uriTag(s) === tag) return { server: s, rest: uri.slice(i + 1) };
-      return undefined;
-    },
-  };
-}
-
-/** One backend passed through unchanged (its own route, or /mcp in pass-through mode). */
-export function passthroughNaming(server: string): Naming {
-  const same = (name: string) => ({ server, rest: name });
-  return {
-    prefixed: false,
-    outward: (_s, name) => name,
-    outwardUri: (_s, uri) => uri,
-    describe: (_s, d) => d,
-    inward: same,
-    inwardUri: same,
-  };
-}
 
 export class Catalog {
   private readonly cache = new Map<string, Map<Kind, Promise<Record<string, unknown>[]>>>();
@@ -336,33 +269,4 @@ export class Catalog {
     }
     return { backend: target.backend, name: target.rest };
   }
-}
-
-/** Maps resource URIs inside results (resources/read contents, resource links and embedded resources) outward. */
-export function outwardResourceUris(
-  naming: Naming,
-  server: string,
-  result: Record<string, unknown>,
-): Record<string, unknown> {
-  if (!naming.prefixed) return result;
-  const fix = (item: unknown): unknown => {
-    if (!item || typeof item !== "object") return item;
-    const o = item as Record<string, unknown>;
-    if (o.type === "resource_link" && typeof o.uri === "string") return { ...o, uri: naming.outwardUri(server, o.uri) };
-    if (o.type === "resource" && o.resource && typeof o.resource === "object") {
-      const r = o.resource as Record<string, unknown>;
-      if (typeof r.uri === "string") return { ...o, resource: { ...r, uri: naming.outwardUri(server, r.uri) } };
-    }
-    return o;
-  };
-  const out = { ...result };
-  if (Array.isArray(result.content)) out.content = result.content.map(fix);
-  if (Array.isArray(result.contents)) {
-    out.contents = result.contents.map((c: unknown) => {
-      if (!c || typeof c !== "object") return c;
-      const r = c as Record<string, unknown>;
-      return typeof r.uri === "string" ? { ...r, uri: naming.outwardUri(server, r.uri) } : r;
-    });
-  }
-  return out;
 }

@@ -7,13 +7,14 @@ import { type Identity, principalKey } from "../auth/identity.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { randomId } from "../crypto.ts";
 import type { Logger } from "../log.ts";
+import { AGGREGATE_INSTRUCTIONS, outwardResourceUris, passthroughNaming, prefixedNaming } from "../naming.ts";
 import { headerValue } from "../net/header-value.ts";
 import type { Clock, TimerHandle } from "../platform/types.ts";
 import type { Acl } from "../policy/acl.ts";
 import { grants, type ToolScopes } from "../policy/tool-scopes.ts";
 import type { RequestOwner } from "./backends/backend-client.ts";
 import type { BackplaneMessage, SessionBackplane, SharedSessionMeta } from "./backplane.ts";
-import { type Backend, Catalog, outwardResourceUris, passthroughNaming, prefixedNaming } from "./catalog.ts";
+import { type Backend, Catalog } from "./catalog.ts";
 import {
   ErrorCode,
   errorResponse,
@@ -222,8 +223,7 @@ export class Gateway {
       },
       serverInfo: { name: "gatehouse", title: "Gatehouse MCP gateway", version: this.deps.version },
       // Backend names are not listed here: a caller may not be allowed to know some of them.
-      instructions:
-        'This gateway aggregates several MCP servers. Tool, prompt and resource names are prefixed with their server\'s name and "__" (for example "files__read_file").',
+      instructions: AGGREGATE_INSTRUCTIONS,
     };
     return successResponse(request.id, result);
   }

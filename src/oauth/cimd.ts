@@ -9,7 +9,7 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { BoundedMap } from "../bounded-map.ts";
 import type { Logger } from "../log.ts";
-import { isPublicAddress, parseIp } from "../net/cidr.ts";
+import { ipVersion, isPublicAddress } from "../net/cidr.ts";
 import type { SharedCache } from "../store/shared.ts";
 import type { ClientRecord } from "../store/types.ts";
 import { OAuthError } from "./errors.ts";
@@ -95,7 +95,7 @@ export class CimdFetcher {
   private async resolvePublic(hostname: string): Promise<{ address: string; family: number }> {
     const host = hostname.replace(/^\[|\]$/g, "");
     let addresses: { address: string; family: number }[];
-    if (parseIp(host)) addresses = [{ address: host, family: host.includes(":") ? 6 : 4 }];
+    if (ipVersion(host) !== 0) addresses = [{ address: host, family: ipVersion(host) }];
     else {
       try {
         addresses = await (this.o.resolve ?? ((h) => dnsLookup(h, { all: true })))(host);

@@ -7,37 +7,11 @@
 // Without an ACL everything is allowed. Decisions carry the rule that decided, for logs and audit.
 
 import type { Identity } from "../auth/identity.ts";
+import type { Access, AclConfig, Grant, LegacyRule, Policy } from "../config/types.ts";
+import { prefixed } from "../naming.ts";
 import { globMatcher, matchesAny } from "./glob.ts";
 
-export type Policy = "allow" | "deny";
-export type Access = "read" | "write" | "*";
-
-export interface LegacyRule {
-  subjects: string[];
-  roles: string[];
-  tools: string[];
-  policy: Policy;
-}
-
-export interface Grant {
-  server: string[];
-  access: Access;
-  /** Empty: every tool (resource, prompt) of the server. */
-  tools: string[];
-  resources: string[];
-  prompts: string[];
-  deny: boolean;
-}
-
-export type AclConfig =
-  | { kind: "legacy"; default: Policy; rules: LegacyRule[] }
-  | {
-      kind: "roles";
-      default: Policy;
-      strict: boolean;
-      roles: Record<string, Grant[]>;
-      subjects: Record<string, { roles: string[]; extra: Grant[] }>;
-    };
+export type { Access, AclConfig, Grant, LegacyRule, Policy };
 
 /** How a tool is classified for `access`: from the server's tool_acl, its MCP annotations, or by default. */
 export interface ToolClass {
@@ -90,11 +64,11 @@ export class Acl {
     const c = this.config;
     if (!c) return ALLOW_ALL;
     if (c.kind === "legacy") {
-      const prefixed = `${server}__${tool}`;
+      const name = prefixed(server, tool);
       for (const [i, rule] of c.rules.entries()) {
         if (rule.subjects.length > 0 && !literalOrGlob(rule.subjects, [identity.subject])) continue;
         if (rule.roles.length > 0 && !literalOrGlob(rule.roles, identity.roles)) continue;
-        if (!matchesAny(rule.tools, prefixed)) continue;
+        if (!matchesAny(rule.tools, name)) continue;
         return { allow: rule.policy === "allow", rule: `rules[${i}]` };
       }
       return { allow: c.default === "allow", rule: "default" };

@@ -4,7 +4,7 @@ import { parseDuration } from "../../src/config/duration.ts";
 import { stripJsonComments } from "../../src/config/jsonc.ts";
 import { classify } from "../../src/mcp/jsonrpc.ts";
 import { formatSse, type SseEvent, SseParser } from "../../src/mcp/sse.ts";
-import { inAnyCidr, isLoopbackHost, parseCidr, parseIp } from "../../src/net/cidr.ts";
+import { inAnyCidr, ipVersion, isLoopbackHost, isPublicAddress, parseCidr } from "../../src/net/cidr.ts";
 
 describe("CIDR matching", () => {
   const cidrs = ["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"].map((c) => parseCidr(c)!);
@@ -25,10 +25,19 @@ describe("CIDR matching", () => {
     for (const bad of ["10.0.0.0/33", "300.1.1.1/8", "::1/129", "1.2.3/8", "x"]) expect(parseCidr(bad)).toBeNull();
   });
   test("a bare address is a single host", () => expect(parseCidr("192.168.1.5")?.prefix).toBe(32));
-  test("IPv6 forms parse", () => {
-    expect(parseIp("::1")?.length).toBe(16);
-    expect(parseIp("[2001:db8::1]")?.length).toBe(16);
-    expect(parseIp("2001:db8:0:0:0:0:0:1")).toEqual(parseIp("2001:db8::1"));
+  test("IPv6 forms parse, and match whatever their spelling", () => {
+    expect(ipVersion("::1")).toBe(6);
+    expect(ipVersion("[2001:db8::1]")).toBe(6);
+    expect(ipVersion("fe80::1%eth0")).toBe(6);
+    expect(ipVersion("1.2.3")).toBe(0);
+    const range = [parseCidr("2001:db8::1/128")!];
+    expect(inAnyCidr(range, "2001:db8:0:0:0:0:0:1")).toBe(true);
+    expect(inAnyCidr(range, "[2001:db8::1]")).toBe(true);
+  });
+  test("public addresses (the SSRF guard of client metadata documents)", () => {
+    for (const a of ["8.8.8.8", "2606:4700::1111"]) expect(isPublicAddress(a)).toBe(true);
+    for (const a of ["10.1.2.3", "127.0.0.1", "::ffff:192.168.1.1", "169.254.169.254", "fd00::1", "::1", "x"])
+      expect(isPublicAddress(a)).toBe(false);
   });
   test("loopback hosts", () => {
     expect(isLoopbackHost("127.0.0.1")).toBe(true);

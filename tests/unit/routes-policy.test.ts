@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { envModeConfig } from "../../src/config/env-mode.ts";
 import { ConfigError, parseConfig } from "../../src/config/load.ts";
 import { DEFAULT_ROUTE_POLICY } from "../../src/config/routes.ts";
-import { prefixedNaming, uriTag } from "../../src/mcp/catalog.ts";
+import { prefixedNaming, uriTag } from "../../src/naming.ts";
 import { RateLimiter } from "../../src/policy/rate-limit.ts";
 import { admitsAnonymous, anonymousMayCall } from "../../src/policy/route.ts";
 import { grants, ToolScopes } from "../../src/policy/tool-scopes.ts";
