@@ -10,7 +10,7 @@
 //   STATIC_CLIENT_ID, STATIC_CLIENT_SECRET              registration shim for issuers without open registration
 //   SCOPES_SUPPORTED                                    scopes to advertise in the protected resource metadata
 
-import type { ConfigProblem } from "./load.ts";
+import type { ConfigProblem } from "./problems.ts";
 
 export const ENV_MODE_SOURCE = "environment (OIDC_ISSUER_URL …)";
 
@@ -25,7 +25,11 @@ const csv = (v: string | undefined) =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 
-function url(env: Record<string, string | undefined>, name: string, problems: ConfigProblem[]): string | undefined {
+function url(
+  env: Record<string, string | undefined>,
+  name: string,
+  problems: { push(p: ConfigProblem): void },
+): string | undefined {
   const v = env[name]?.trim();
   if (!v) return undefined;
   try {
@@ -41,7 +45,7 @@ function url(env: Record<string, string | undefined>, name: string, problems: Co
 /** servers.json built from the variables; problems name the variable at fault. */
 export function envModeConfig(
   env: Record<string, string | undefined>,
-  problems: ConfigProblem[],
+  problems: { push(p: ConfigProblem): void },
 ): Record<string, unknown> {
   const issuer = url(env, "OIDC_ISSUER_URL", problems);
   const resource = url(env, "RESOURCE_URL", problems);

@@ -2,10 +2,7 @@
 // environment). Unlike `mcp serve`, an unset variable is an error naming it — an empty secret must never be
 // configured by accident — unless a default is written: `${VAR:-default}` (also used when VAR is empty).
 
-export interface EnvProblem {
-  path: string;
-  message: string;
-}
+import { type ConfigProblem, joinPath } from "./problems.ts";
 
 const PATTERN = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
@@ -13,7 +10,7 @@ export function substituteString(
   value: string,
   env: Record<string, string | undefined>,
   path: string,
-  problems: EnvProblem[],
+  problems: { push(p: ConfigProblem): void },
 ): string {
   if (!value.includes("${")) return value;
   return value.replace(PATTERN, (whole: string, name: string, fallback: string | undefined) => {
@@ -33,7 +30,7 @@ export function substituteString(
 export function substituteEnv(
   value: unknown,
   env: Record<string, string | undefined>,
-  problems: EnvProblem[],
+  problems: { push(p: ConfigProblem): void },
   path = "",
 ): unknown {
   if (typeof value === "string") return substituteString(value, env, path || "(root)", problems);
@@ -48,11 +45,4 @@ export function substituteEnv(
     return out;
   }
   return value;
-}
-
-/** `a.b`, or `a["odd key"]` when the key is not a plain identifier. */
-export function joinPath(parent: string, key: string | number): string {
-  if (typeof key === "number") return `${parent}[${key}]`;
-  if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(key)) return parent ? `${parent}.${key}` : key;
-  return `${parent}[${JSON.stringify(key)}]`;
 }

@@ -2,54 +2,23 @@
 // resource server (RFC 9068 / RFC 7662), and the discovery documents it serves for them.
 
 import type { Static } from "@sinclair/typebox";
-import { parseDuration } from "./duration.ts";
-import { allowRulesProblems, type Problem } from "./logins.ts";
+import { DEFAULTS } from "./defaults.ts";
+import { allowRulesProblems } from "./logins.ts";
+import type { Problems } from "./problems.ts";
 import { AllowRules as AllowRulesSchema, type Introspection, type Jwt } from "./schema.ts";
 import type { ExternalDiscoveryConfig, IntrospectionConfig, JwtConfig } from "./types.ts";
 
-type Check = (
-  schema: Parameters<typeof import("@sinclair/typebox/value").Value.Errors>[0],
-  value: unknown,
-  path: string,
-  problems: Problem[],
-) => boolean;
-
-const LOOPBACK = /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/;
-
-function httpsUrl(value: string | undefined, path: string, problems: Problem[]): void {
-  if (value === undefined) return;
-  let ok = false;
-  try {
-    const u = new URL(value);
-    ok = u.protocol === "https:" || LOOPBACK.test(value);
-  } catch {
-    ok = false;
-  }
-  if (!ok)
-    problems.push({
-      path,
-      message: `found ${JSON.stringify(value)}, expected an https:// URL (http only on loopback, for tests)`,
-    });
-}
-
-function ms(v: string | number | undefined, fallback: number, path: string, problems: Problem[]): number {
-  if (v === undefined) return fallback;
-  const d = parseDuration(v);
-  if (d === null) {
-    problems.push({ path, message: 'expected a duration such as "30s"' });
-    return fallback;
-  }
-  return d;
-}
-
-function discovery(d: Static<typeof Jwt>["discovery"], path: string, problems: Problem[]): ExternalDiscoveryConfig {
-  const out: ExternalDiscoveryConfig = { mode: d?.mode ?? "direct", scopesSupported: d?.scopesSupported ?? [] };
+function discovery(d: Static<typeof Jwt>["discovery"], path: string, problems: Problems): ExternalDiscoveryConfig {
+  const out: ExternalDiscoveryConfig = {
+    mode: d?.mode ?? DEFAULTS.discovery.mode,
+    scopesSupported: d?.scopesSupported ?? [],
+  };
   if (d?.resourceUrl) {
-    httpsUrl(d.resourceUrl, `${path}.resourceUrl`, problems);
+    problems.httpsUrl(d.resourceUrl, `${path}.resourceUrl`);
     out.resourceUrl = d.resourceUrl.replace(/\/$/, "");
   }
   if (d?.publicUrl) {
-    httpsUrl(d.publicUrl, `${path}.publicUrl`, problems);
+    problems.httpsUrl(d.publicUrl, `${path}.publicUrl`);
     out.publicUrl = d.publicUrl.replace(/\/$/, "");
   }
   if (d?.staticClient) out.staticClient = d.staticClient;
@@ -65,18 +34,20 @@ function discovery(d: Static<typeof Jwt>["discovery"], path: string, problems: P
 
 const list = (v: string | string[] | undefined) => (v === undefined ? undefined : typeof v === "string" ? [v] : v);
 
-export function jwtConfig(j: Static<typeof Jwt>, path: string, problems: Problem[], check: Check): JwtConfig {
-  httpsUrl(j.issuer, `${path}.issuer`, problems);
-  httpsUrl(j.jwksUri, `${path}.jwksUri`, problems);
+export function jwtSection(j: Static<typeof Jwt>, path: string, problems: Problems): JwtConfig {
+  problems.httpsUrl(j.issuer, `${path}.issuer`);
+  problems.httpsUrl(j.jwksUri, `${path}.jwksUri`);
   if (j.allow) {
-    check(AllowRulesSchema, j.allow, `${path}.allow`, problems);
+    problems.check(AllowRulesSchema, j.allow, `${path}.allow`);
     allowRulesProblems(j.allow, `${path}.allow`, problems);
   }
   const symmetric = j.secret !== undefined;
   if (symmetric && new TextEncoder().encode(j.secret as string).length < 32) {
     problems.push({ path: `${path}.secret`, message: "must be at least 32 bytes" });
   }
-  const algorithms = j.algorithms ?? (symmetric ? ["HS256"] : ["RS256", "PS256", "ES256", "EdDSA"]);
+  const algorithms = j.algorithms ?? [
+    ...(symmetric ? DEFAULTS.jwt.symmetricAlgorithms : DEFAULTS.jwt.asymmetricAlgorithms),
+  ];
   for (const [i, a] of algorithms.entries()) {
     if (a.toLowerCase() === "none")
       problems.push({ path: `${path}.algorithms[${i}]`, message: '"none" is never accepted' });
@@ -91,11 +62,11 @@ export function jwtConfig(j: Static<typeof Jwt>, path: string, problems: Problem
     issuer: j.issuer,
     audience: list(j.audience) as string[],
     algorithms,
-    clockSkewSeconds: Math.round(ms(j.clockSkew, 30_000, `${path}.clockSkew`, problems) / 1000),
+    clockSkewSeconds: Math.round(problems.duration(j.clockSkew, `${path}.clockSkew`, DEFAULTS.jwt.clockSkewMs) / 1000),
     requiredScopes: j.requiredScopes ?? [],
-    subjectClaim: j.subjectClaim ?? "sub",
-    groupsClaim: j.groupsClaim ?? "groups",
-    timeoutMs: ms(j.timeout, 5000, `${path}.timeout`, problems),
+    subjectClaim: j.subjectClaim ?? DEFAULTS.jwt.subjectClaim,
+    groupsClaim: j.groupsClaim ?? DEFAULTS.jwt.groupsClaim,
+    timeoutMs: problems.duration(j.timeout, `${path}.timeout`, DEFAULTS.jwt.timeoutMs),
     discovery: discovery(j.discovery, `${path}.discovery`, problems),
   };
   if (j.jwksUri) out.jwksUri = j.jwksUri;
@@ -105,28 +76,27 @@ export function jwtConfig(j: Static<typeof Jwt>, path: string, problems: Problem
   return out;
 }
 
-export function introspectionConfig(
+export function introspectionSection(
   x: Static<typeof Introspection>,
   path: string,
-  problems: Problem[],
-  check: Check,
+  problems: Problems,
 ): IntrospectionConfig {
-  httpsUrl(x.endpoint, `${path}.endpoint`, problems);
+  problems.httpsUrl(x.endpoint, `${path}.endpoint`);
   if (x.allow) {
-    check(AllowRulesSchema, x.allow, `${path}.allow`, problems);
+    problems.check(AllowRulesSchema, x.allow, `${path}.allow`);
     allowRulesProblems(x.allow, `${path}.allow`, problems);
   }
   const out: IntrospectionConfig = {
     endpoint: x.endpoint,
     clientId: x.clientId,
     clientSecret: x.clientSecret,
-    authMethod: x.authMethod ?? "client_secret_basic",
+    authMethod: x.authMethod ?? DEFAULTS.introspection.authMethod,
     requiredScopes: x.requiredScopes ?? [],
-    subjectClaim: x.subjectClaim ?? "sub",
-    groupsClaim: x.groupsClaim ?? "groups",
-    cacheMaxEntries: x.cacheMaxEntries ?? 10_000,
-    cacheMaxTtlMs: ms(x.cacheMaxTtl, 300_000, `${path}.cacheMaxTtl`, problems),
-    timeoutMs: ms(x.timeout, 5000, `${path}.timeout`, problems),
+    subjectClaim: x.subjectClaim ?? DEFAULTS.jwt.subjectClaim,
+    groupsClaim: x.groupsClaim ?? DEFAULTS.jwt.groupsClaim,
+    cacheMaxEntries: x.cacheMaxEntries ?? DEFAULTS.introspection.cacheMaxEntries,
+    cacheMaxTtlMs: problems.duration(x.cacheMaxTtl, `${path}.cacheMaxTtl`, DEFAULTS.introspection.cacheMaxTtlMs),
+    timeoutMs: problems.duration(x.timeout, `${path}.timeout`, DEFAULTS.introspection.timeoutMs),
     discovery: discovery(x.discovery, `${path}.discovery`, problems),
   };
   if (x.issuer) out.issuer = x.issuer;

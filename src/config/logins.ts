@@ -2,43 +2,13 @@
 // Microsoft Entra ID, Keycloak, Authentik, Okta) expanded to their OpenID Connect settings, ids made unique.
 
 import type { Static } from "@sinclair/typebox";
-import type { AllowRules } from "../login/allow.ts";
-import type { OidcSettings } from "../login/oidc.ts";
+import { DEFAULTS } from "./defaults.ts";
 import { parseDuration } from "./duration.ts";
-import { joinPath } from "./env.ts";
+import { found, joinPath, type Problems } from "./problems.ts";
 import { AllowRules as AllowRulesSchema, LoginSchemas } from "./schema.ts";
-import type { LoginCommon, LoginConfig } from "./types.ts";
+import type { AllowRules, LoginCommon, LoginConfig, OidcSettings } from "./types.ts";
 
-export interface Problem {
-  path: string;
-  message: string;
-}
-
-type Check = (
-  schema: Parameters<typeof import("@sinclair/typebox/value").Value.Errors>[0],
-  value: unknown,
-  path: string,
-  problems: Problem[],
-) => boolean;
-
-const LOOPBACK = /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/;
-
-function urlProblem(value: string, path: string, problems: Problem[]): void {
-  let ok = false;
-  try {
-    const u = new URL(value);
-    ok = u.protocol === "https:" || LOOPBACK.test(value);
-  } catch {
-    ok = false;
-  }
-  if (!ok)
-    problems.push({
-      path,
-      message: `found ${JSON.stringify(value)}, expected an https:// URL (http only on loopback, for tests)`,
-    });
-}
-
-export function allowRulesProblems(allow: AllowRules | undefined, path: string, problems: Problem[]): void {
+export function allowRulesProblems(allow: AllowRules | undefined, path: string, problems: Problems): void {
   for (const [i, p] of (allow?.emailDomainPatterns ?? []).entries()) {
     try {
       new RegExp(p);
@@ -51,36 +21,28 @@ export function allowRulesProblems(allow: AllowRules | undefined, path: string, 
   }
 }
 
-const DEFAULT_SCOPES = ["openid", "email", "profile"];
-
 /** Turns one entry of `logins` into its normalised form, or undefined when it has problems (recorded). */
-function login(
-  raw: unknown,
-  path: string,
-  problems: Problem[],
-  check: Check,
-  seen: Set<string>,
-): LoginConfig | undefined {
+function login(raw: unknown, path: string, problems: Problems, seen: Set<string>): LoginConfig | undefined {
   const type = raw && typeof raw === "object" && !Array.isArray(raw) ? (raw as { type?: unknown }).type : undefined;
   if (typeof type !== "string" || !Object.hasOwn(LoginSchemas, type)) {
     problems.push({
       path: `${path}.type`,
-      message: `found ${JSON.stringify(type)}, expected one of ${Object.keys(LoginSchemas)
+      message: `found ${found(type)}, expected one of ${Object.keys(LoginSchemas)
         .map((t) => `"${t}"`)
         .join(", ")}`,
     });
     return undefined;
   }
   const schema = LoginSchemas[type as keyof typeof LoginSchemas];
-  if (!check(schema, raw, path, problems)) return undefined;
+  if (!problems.check(schema, raw, path)) return undefined;
   const r = raw as Static<(typeof LoginSchemas)["oidc"]> & Record<string, unknown>;
   const id = r.id ?? type;
   if (seen.has(id))
     problems.push({ path: `${path}.id`, message: `the login id "${id}" is used twice; give each its own "id"` });
   seen.add(id);
-  if (r.allow !== undefined) check(AllowRulesSchema, r.allow, `${path}.allow`, problems);
+  if (r.allow !== undefined) problems.check(AllowRulesSchema, r.allow, `${path}.allow`);
   allowRulesProblems(r.allow, `${path}.allow`, problems);
-  let timeoutMs = 5000;
+  let timeoutMs: number = DEFAULTS.login.timeoutMs;
   if (r.timeout !== undefined) {
     const t = parseDuration(r.timeout);
     if (t === null || t <= 0) problems.push({ path: `${path}.timeout`, message: 'expected a duration such as "5s"' });
@@ -88,7 +50,7 @@ function login(
   }
   const common: LoginCommon = {
     id,
-    label: r.label ?? defaultLabel(type),
+    label: r.label ?? (DEFAULTS.login.labels[type] as string),
     groupRoles: r.groupRoles ?? {},
     injectedRoles: r.injectedRoles ?? [],
     keepUpstreamTokens: r.keepUpstreamTokens ?? false,
@@ -97,12 +59,12 @@ function login(
 
   if (type === "github") {
     const g = raw as Static<(typeof LoginSchemas)["github"]>;
-    const baseUrl = (g.baseUrl ?? "https://github.com").replace(/\/$/, "");
+    const baseUrl = (g.baseUrl ?? DEFAULTS.login.githubBaseUrl).replace(/\/$/, "");
     const apiUrl = (
-      g.apiUrl ?? (baseUrl === "https://github.com" ? "https://api.github.com" : `${baseUrl}/api/v3`)
+      g.apiUrl ?? (baseUrl === DEFAULTS.login.githubBaseUrl ? DEFAULTS.login.githubApiUrl : `${baseUrl}/api/v3`)
     ).replace(/\/$/, "");
-    urlProblem(baseUrl, `${path}.baseUrl`, problems);
-    urlProblem(apiUrl, `${path}.apiUrl`, problems);
+    problems.httpsUrl(baseUrl, `${path}.baseUrl`);
+    problems.httpsUrl(apiUrl, `${path}.apiUrl`);
     return {
       ...common,
       type: "github",
@@ -113,7 +75,7 @@ function login(
         clientSecret: g.clientSecret,
         baseUrl,
         apiUrl,
-        scopes: g.scopes ?? ["read:user", "user:email", "read:org"],
+        scopes: g.scopes ?? [...DEFAULTS.login.githubScopes],
         timeoutMs,
       },
     };
@@ -144,9 +106,9 @@ function login(
       type: "local",
       users,
       lockout: {
-        maxAttempts: l.lockout?.maxAttempts ?? 5,
-        baseLockMs: dur(l.lockout?.baseLock, 30_000, "baseLock"),
-        maxLockMs: dur(l.lockout?.maxLock, 900_000, "maxLock"),
+        maxAttempts: l.lockout?.maxAttempts ?? DEFAULTS.login.lockout.maxAttempts,
+        baseLockMs: dur(l.lockout?.baseLock, DEFAULTS.login.lockout.baseLockMs, "baseLock"),
+        maxLockMs: dur(l.lockout?.maxLock, DEFAULTS.login.lockout.maxLockMs, "maxLock"),
       },
     };
   }
@@ -164,9 +126,9 @@ function login(
     label: common.label,
     issuer: "",
     clientId: o.clientId,
-    scopes: o.scopes ?? DEFAULT_SCOPES,
-    subjectClaim: o.subjectClaim ?? "email",
-    groupsClaim: o.groupsClaim ?? "groups",
+    scopes: o.scopes ?? [...DEFAULTS.login.oidcScopes],
+    subjectClaim: o.subjectClaim ?? DEFAULTS.login.subjectClaim,
+    groupsClaim: o.groupsClaim ?? DEFAULTS.login.groupsClaim,
     authParams: {},
     timeoutMs,
   };
@@ -206,39 +168,18 @@ function login(
       settings.issuer = `https://${o.domain as string}/oauth2/${(o.authorizationServer as string) ?? "default"}`;
       break;
   }
-  urlProblem(
+  problems.httpsUrl(
     settings.issuer,
     `${path}.${type === "oidc" || o.issuer ? "issuer" : type === "okta" ? "domain" : "baseUrl"}`,
-    problems,
   );
   return { ...common, type: "oidc", oidc: settings };
 }
 
-function defaultLabel(type: string): string {
-  return (
-    {
-      oidc: "single sign-on",
-      google: "Google",
-      microsoft: "Microsoft",
-      keycloak: "Keycloak",
-      authentik: "Authentik",
-      okta: "Okta",
-      github: "GitHub",
-      local: "a local account",
-    } as Record<string, string>
-  )[type] as string;
-}
-
-export function loadLogins(
-  list: unknown[] | undefined,
-  path: string,
-  problems: Problem[],
-  check: Check,
-): LoginConfig[] {
+export function loginsSection(list: unknown[] | undefined, path: string, problems: Problems): LoginConfig[] {
   const seen = new Set<string>(["trusted-header"]);
   const out: LoginConfig[] = [];
   for (const [i, raw] of (list ?? []).entries()) {
-    const l = login(raw, joinPath(path, i), problems, check, seen);
+    const l = login(raw, joinPath(path, i), problems, seen);
     if (l) out.push(l);
   }
   return out;

@@ -3,24 +3,19 @@
 // whole file (a pass-through or host naming a server that does not exist, an authType no provider can satisfy).
 
 import { uriTag } from "../naming.ts";
-import { parseCidr } from "./cidr.ts";
-import type { Problem } from "./logins.ts";
+import { DEFAULTS } from "./defaults.ts";
+import { found, type Problems } from "./problems.ts";
 import type { RoutePolicyInput } from "./schema.ts";
-import type { AuthConfig, BackendConfig, Cidr, GatewayConfig, ProviderKind, RoutePolicy } from "./types.ts";
+import type { AuthConfig, BackendConfig, GatewayConfig, ProviderKind, RoutePolicy } from "./types.ts";
 
-export const DEFAULT_ROUTE_POLICY: RoutePolicy = {
-  authType: "both",
-  requireAuthForToolsList: true,
-  requireAuthForToolsCall: true,
-  publicTools: [],
-};
+export const DEFAULT_ROUTE_POLICY: RoutePolicy = DEFAULTS.route;
 
 export function routePolicy(input: RoutePolicyInput | undefined): RoutePolicy {
   const p: RoutePolicy = {
     authType: (input?.authType as RoutePolicy["authType"] | undefined) ?? DEFAULT_ROUTE_POLICY.authType,
-    requireAuthForToolsList: input?.requireAuthForToolsList ?? true,
-    requireAuthForToolsCall: input?.requireAuthForToolsCall ?? true,
-    publicTools: input?.publicTools ?? [],
+    requireAuthForToolsList: input?.requireAuthForToolsList ?? DEFAULT_ROUTE_POLICY.requireAuthForToolsList,
+    requireAuthForToolsCall: input?.requireAuthForToolsCall ?? DEFAULT_ROUTE_POLICY.requireAuthForToolsCall,
+    publicTools: input?.publicTools ?? [...DEFAULT_ROUTE_POLICY.publicTools],
   };
   if (input?.audience) p.audience = input.audience;
   return p;
@@ -40,7 +35,7 @@ export function routeProviders(policy: RoutePolicy, providers: readonly Provider
   }
 }
 
-export function publicUrlProblems(value: string | undefined, problems: Problem[]): string | undefined {
+export function publicUrlProblems(value: string | undefined, problems: Problems): string | undefined {
   if (value === undefined) return undefined;
   try {
     const u = new URL(value);
@@ -50,21 +45,9 @@ export function publicUrlProblems(value: string | undefined, problems: Problem[]
   }
   problems.push({
     path: "gateway.publicUrl",
-    message: `found ${JSON.stringify(value)}, expected the public base URL such as "https://mcp.example.com"`,
+    message: `found ${found(value)}, expected the public base URL such as "https://mcp.example.com"`,
   });
   return undefined;
-}
-
-export function trustedProxies(list: string[] | undefined, problems: Problem[]): Cidr[] | undefined {
-  if (list === undefined) return undefined;
-  const out: Cidr[] = [];
-  for (const [i, s] of list.entries()) {
-    const c = parseCidr(s);
-    if (c) out.push(c);
-    else
-      problems.push({ path: `gateway.trustedProxies[${i}]`, message: `found ${JSON.stringify(s)}, expected a CIDR` });
-  }
-  return out;
 }
 
 /** Checks across the file: names that must exist, and route policies that some provider can satisfy. */
@@ -72,7 +55,7 @@ export function routeProblems(
   gateway: GatewayConfig,
   backends: BackendConfig[],
   auth: AuthConfig,
-  problems: Problem[],
+  problems: Problems,
 ): void {
   const names = new Set(backends.map((b) => b.name));
   const tags = new Map<string, string>();

@@ -2,18 +2,16 @@
 // file (auth_server.json, see store/location.ts). `state.redis` shares it — and MCP sessions, caches and rate
 // limits — between replicas through one Redis.
 
+import { DEFAULTS } from "./defaults.ts";
 import { parseDuration } from "./duration.ts";
-import type { Problem } from "./logins.ts";
+import type { Problems } from "./problems.ts";
 import type { StateConfig } from "./types.ts";
-
-export const DEFAULT_KEY_PREFIX = "gatehouse:";
-export const DEFAULT_REDIS_TIMEOUT_MS = 2_000;
 
 export interface StateInput {
   redis?: { url: string; keyPrefix?: string; timeout?: string | number };
 }
 
-export function stateSection(input: StateInput | undefined, problems: Problem[]): StateConfig {
+export function stateSection(input: StateInput | undefined, problems: Problems): StateConfig {
   const r = input?.redis;
   if (!r) return {};
   let url: URL | undefined;
@@ -31,14 +29,14 @@ export function stateSection(input: StateInput | undefined, problems: Problem[])
   if (url && url.pathname.length > 1 && !/^\/\d+$/.test(url.pathname)) {
     problems.push({ path: "state.redis.url", message: `the path must be a database number (found ${url.pathname})` });
   }
-  const keyPrefix = r.keyPrefix ?? DEFAULT_KEY_PREFIX;
+  const keyPrefix = r.keyPrefix ?? DEFAULTS.state.keyPrefix;
   if (keyPrefix === "" || /\s/.test(keyPrefix)) {
     problems.push({
       path: "state.redis.keyPrefix",
       message: 'expected a non-empty prefix without spaces, such as "gatehouse:"',
     });
   }
-  let timeoutMs = DEFAULT_REDIS_TIMEOUT_MS;
+  let timeoutMs: number = DEFAULTS.state.redisTimeoutMs;
   if (r.timeout !== undefined) {
     const ms = parseDuration(r.timeout);
     if (ms === null || ms < 100 || ms > 60_000) {

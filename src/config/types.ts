@@ -324,18 +324,3 @@ export interface Config {
   gateway: GatewayConfig;
   state: StateConfig;
 }
-
-export const DEFAULT_ALLOWED_ORIGINS = ["https://claude.ai", "https://claude.com", "http://localhost:6274"];
-
-export const DEFAULTS = {
-  requestTimeoutMs: 120_000,
-  startupTimeoutMs: 60_000,
-  minIdleMs: 60_000,
-  maxIdleMs: 300_000,
-  maxBodyBytes: 4 * 1024 * 1024,
-  sessionIdleTimeoutMs: 3_600_000,
-  maxSessions: 10_000,
-  eventBufferSize: 256,
-  sseKeepaliveMs: 25_000,
-  shutdownGraceMs: 10_000,
-} as const;

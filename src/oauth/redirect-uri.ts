@@ -3,20 +3,12 @@
 // custom schemes (cursor://…) only when listed. At /authorize a URI must equal a registered one exactly, except
 // that a loopback URI may use any port (RFC 8252 §7.3).
 
+import { DEFAULTS } from "../config/defaults.ts";
+
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
 /** The hosted clients' callbacks and loopback, used when `redirectUriAllowlist` is not configured. */
-export const DEFAULT_REDIRECT_ALLOWLIST = [
-  "https://claude.ai/api/mcp/auth_callback",
-  "https://claude.com/api/mcp/auth_callback",
-  "https://chatgpt.com/connector_platform_oauth_redirect",
-  "https://chatgpt.com/connector/oauth/*",
-  "https://vscode.dev/redirect",
-  "https://insiders.vscode.dev/redirect",
-  "http://127.0.0.1/*",
-  "http://localhost/*",
-  "http://[::1]/*",
-];
+export const DEFAULT_REDIRECT_ALLOWLIST: readonly string[] = DEFAULTS.oauthAs.redirectUriAllowlist;
 
 export function isLoopback(u: URL): boolean {
   return u.protocol === "http:" && LOOPBACK_HOSTS.has(u.hostname);

@@ -273,3 +273,54 @@ describe("state", () => {
     expect(problems({ ...server, state: { file: "x" } })[0]?.path).toBe("state.file");
   });
 });
+
+describe("a setting of the wrong type (found from outside)", () => {
+  test("gateway lists given as strings are reported, once each, and do not hide the other problems", () => {
+    const found = problems({
+      ...server,
+      gateway: {
+        allowedOrigins: "https://claude.ai",
+        trustedProxies: "10.0.0.0/8",
+        allowedHosts: "mcp.example.com",
+        publicUrl: "not a url",
+        sessionIdleTimeout: "sometimes",
+      },
+    });
+    const byPath = Object.fromEntries(found.map((p) => [p.path, p.message]));
+    expect(byPath["gateway.allowedOrigins"]).toBe('found "https://claude.ai", expected an array of strings');
+    expect(byPath["gateway.trustedProxies"]).toBe('found "10.0.0.0/8", expected an array of strings');
+    expect(byPath["gateway.allowedHosts"]).toBe('found "mcp.example.com", expected an array of strings');
+    expect(byPath["gateway.publicUrl"]).toContain("expected the public base URL");
+    expect(byPath["gateway.sessionIdleTimeout"]).toContain("expected a duration");
+    expect(new Set(found.map((p) => `${p.path} ${p.message}`)).size).toBe(found.length);
+  });
+
+  test("oauthAs with a list of the wrong type still reports its other problems", () => {
+    const found = problems({
+      ...server,
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: "ftp://x", trustedSourceCidrs: "127.0.0.1/32", scopesSupported: "mcp" },
+      },
+    });
+    const paths = found.map((p) => p.path);
+    expect(paths).toContain("serverAuth.oauthAs.trustedSourceCidrs");
+    expect(paths).toContain("serverAuth.oauthAs.scopesSupported");
+    expect(paths).toContain("serverAuth.oauthAs.issuerUrl");
+  });
+
+  test("a misspelled key names the key it was probably meant to be", () => {
+    const found = problems({ mcpServers: { files: { comand: "npx", args: ["x"] } } });
+    expect(found).toContainEqual({ path: "mcpServers.files.comand", message: 'unknown key (did you mean "command"?)' });
+    expect(problems({ mcpServers: { s: { command: "x", arsg: [] } } })).toEqual([
+      { path: "mcpServers.s.arsg", message: 'unknown key (did you mean "args"?)' },
+    ]);
+    expect(problems({ ...server, gateway: { maxSesions: 5 } })).toEqual([
+      { path: "gateway.maxSesions", message: 'unknown key (did you mean "maxSessions"?)' },
+    ]);
+    // nothing close: the plain message
+    expect(problems({ ...server, gateway: { zzz: 1 } })[0]?.message).toBe(
+      "unknown key (check its spelling; unknown keys are not ignored)",
+    );
+  });
+});

@@ -1,0 +1,141 @@
+// The `serverAuth.oauthAs` section: Gatehouse's own authorization server — its issuer and protected resource, token
+// lifetimes, scopes, who signs users in (a trusted proxy's headers, the login methods of logins.ts), the clients
+// exempt from consent, the resource servers allowed to introspect, and the secrets it needs.
+
+import { sha256Hex } from "../crypto.ts";
+import { DEFAULTS } from "./defaults.ts";
+import { allowRulesProblems, loginsSection } from "./logins.ts";
+import { found, joinPath, type Problems } from "./problems.ts";
+import type { OAuthAsInput } from "./schema.ts";
+import type { OAuthAsConfig } from "./types.ts";
+
+export const SHA256_KEY = /^sha256:([0-9a-fA-F]{64})$/;
+
+const bytes = (s: string) => new TextEncoder().encode(s).length;
+
+function redirectPatterns(list: readonly string[], path: string, p: Problems): string[] {
+  for (const [i, pattern] of list.entries()) {
+    const star = pattern.indexOf("*");
+    if (star >= 0 && star !== pattern.length - 1) {
+      p.add(`${path}[${i}]`, `found ${found(pattern)}: only a trailing "*" is allowed (it matches any suffix)`);
+      continue;
+    }
+    const prefix = star >= 0 ? pattern.slice(0, -1) : pattern;
+    if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(prefix)) {
+      p.add(
+        `${path}[${i}]`,
+        `found ${found(pattern)}, expected a URL (https://…, http://127.0.0.1…, or app-scheme://…)`,
+      );
+    }
+  }
+  return [...list];
+}
+
+export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
+  const path = "serverAuth.oauthAs";
+  const d = DEFAULTS.oauthAs;
+  let issuer: URL | undefined;
+  try {
+    issuer = new URL(o.issuerUrl);
+  } catch {
+    // reported below
+  }
+  if (!issuer || (issuer.protocol !== "https:" && issuer.protocol !== "http:")) {
+    p.add(`${path}.issuerUrl`, `found ${found(o.issuerUrl)}, expected an https:// URL`);
+  } else if (issuer.search || issuer.hash) {
+    p.add(`${path}.issuerUrl`, "must not have a query or fragment (RFC 8414 §2)");
+  }
+  if (o.jwtSecret !== undefined && bytes(o.jwtSecret) < 32) {
+    p.add(
+      `${path}.jwtSecret`,
+      `must be at least 32 bytes (got ${bytes(o.jwtSecret)}); or remove it to sign with generated ES256 keys`,
+    );
+  }
+  const trusted = p.cidrs(o.trustedSourceCidrs, `${path}.trustedSourceCidrs`) ?? [];
+  const logins = loginsSection(o.logins, `${path}.logins`, p);
+  if ((o.trustedSourceCidrs ?? []).length === 0 && logins.length === 0) {
+    p.add(
+      `${path}.trustedSourceCidrs`,
+      "must list at least one CIDR (the reverse proxy /authorize trusts for the user header), or configure oauthAs.logins",
+    );
+  }
+  if (o.allow) allowRulesProblems(o.allow, `${path}.allow`, p);
+  for (const key of ["sessionSecret", "upstreamTokenKey"] as const) {
+    const v = o[key];
+    if (v !== undefined && bytes(v) < 32) p.add(`${path}.${key}`, `must be at least 32 bytes (got ${bytes(v)})`);
+  }
+  for (const [i, l] of logins.entries()) {
+    if (l.keepUpstreamTokens && !o.upstreamTokenKey) {
+      p.add(`${path}.logins[${i}].keepUpstreamTokens`, "needs oauthAs.upstreamTokenKey to encrypt the tokens it keeps");
+    }
+  }
+  for (const key of ["scopesSupported", "injectedRoles"] as const) {
+    for (const [i, v] of (o[key] ?? []).entries())
+      if (v.trim() === "") p.add(`${path}.${key}[${i}]`, "must not be empty");
+  }
+  const issuerUrl = issuer ? o.issuerUrl.replace(/\/+$/, "") : o.issuerUrl;
+  const scopesSupported =
+    o.scopesSupported && o.scopesSupported.length > 0 ? o.scopesSupported : [...d.scopesSupported];
+  const requiredScopes = o.requiredScopes ?? scopesSupported.filter((x) => x !== "offline_access");
+  for (const [i, sc] of requiredScopes.entries()) {
+    if (!scopesSupported.includes(sc)) p.add(`${path}.requiredScopes[${i}]`, `${found(sc)} is not in scopesSupported`);
+  }
+  const resourceUrl = o.resourceUrl ?? `${issuerUrl}/mcp`;
+  try {
+    const r = new URL(resourceUrl);
+    if (r.hash || (r.protocol !== "https:" && r.protocol !== "http:")) throw new Error();
+  } catch {
+    p.add(`${path}.resourceUrl`, `found ${found(resourceUrl)}, expected the https:// URL of /mcp`);
+  }
+  const introspectionClients: OAuthAsConfig["introspectionClients"] = [];
+  for (const [id, secret] of Object.entries(o.introspectionClients ?? {})) {
+    const hashed = SHA256_KEY.exec(secret);
+    if (!hashed && secret.length < 16) {
+      p.add(
+        joinPath(`${path}.introspectionClients`, id),
+        "the secret must have at least 16 characters (or be sha256:<hex>)",
+      );
+    }
+    introspectionClients.push({
+      clientId: id,
+      secretSha256: hashed ? (hashed[1] as string).toLowerCase() : sha256Hex(secret),
+    });
+  }
+  const result: OAuthAsConfig = {
+    issuerUrl,
+    trustedUserHeader: (o.trustedUserHeader ?? d.trustedUserHeader).toLowerCase(),
+    trustedGroupsHeader: (o.trustedGroupsHeader ?? d.trustedGroupsHeader).toLowerCase(),
+    trustedEmailHeader: (o.trustedEmailHeader ?? d.trustedEmailHeader).toLowerCase(),
+    trustedSourceCidrs: trusted,
+    accessTokenTtlSeconds: o.accessTokenTtlSeconds ?? d.accessTokenTtlSeconds,
+    refreshTokenTtlSeconds: o.refreshTokenTtlSeconds ?? d.refreshTokenTtlSeconds,
+    authorizationCodeTtlSeconds: o.authorizationCodeTtlSeconds ?? d.authorizationCodeTtlSeconds,
+    scopesSupported,
+    redirectUriAllowlist: redirectPatterns(
+      o.redirectUriAllowlist ?? d.redirectUriAllowlist,
+      `${path}.redirectUriAllowlist`,
+      p,
+    ),
+    injectedRoles: o.injectedRoles ?? [],
+    resourceUrl: resourceUrl.replace(/\/+$/, ""),
+    requiredScopes,
+    consentSkipClients: o.consentSkipClients ?? [],
+    refreshReuseGraceSeconds: o.refreshReuseGraceSeconds ?? d.refreshReuseGraceSeconds,
+    signingKeyRotationDays: o.signingKeyRotationDays ?? d.signingKeyRotationDays,
+    introspectionClients,
+    registrationEnabled: o.registrationEnabled ?? d.registrationEnabled,
+    cimd: {
+      enabled: o.clientIdMetadataDocuments?.enabled ?? d.cimd.enabled,
+      allowPrivateNetwork: o.clientIdMetadataDocuments?.allowPrivateNetwork ?? d.cimd.allowPrivateNetwork,
+      timeoutMs: o.clientIdMetadataDocuments?.timeoutMs ?? d.cimd.timeoutMs,
+    },
+    logins,
+    trustedHeaderLogin: trusted.length > 0,
+    sessionLifetimeMs: p.duration(o.sessionLifetime, `${path}.sessionLifetime`, d.sessionLifetimeMs),
+  };
+  if (o.allow) result.allow = o.allow;
+  if (o.sessionSecret) result.sessionSecret = o.sessionSecret;
+  if (o.upstreamTokenKey) result.upstreamTokenKey = o.upstreamTokenKey;
+  if (o.jwtSecret !== undefined) result.jwtSecret = o.jwtSecret;
+  return result;
+}
