@@ -13,7 +13,7 @@ import { type ClientSession, STANDALONE_STREAM } from "../mcp/session.ts";
 import type { McpRoute } from "../routing.ts";
 import { readLimited } from "./body.ts";
 import { preflight, withCors } from "./cors.ts";
-import { admit, gate, type McpDeps, stepUp, storeFaultsAsRpc } from "./mcp.ts";
+import { admit, gate, type McpDeps, notAllowed, stepUp, storeFaultsAsRpc } from "./mcp.ts";
 import { authFailureResponse, rpcHttpError } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
@@ -82,9 +82,13 @@ export const mcpSse = (path: string, deps: McpDeps) => {
     (h: (request: Request, route: McpRoute, deps: McpDeps) => Promise<Response>) =>
     async ({ request }: { request: Request }) =>
       withCors(await storeFaultsAsRpc(() => h(request, deps.route(request), deps)), request, origins);
-  return new Elysia({ name: `mcp-sse:${path}` })
-    .get(`${base}/sse`, on(open))
-    .post(`${base}/message`, on(message), { parse: "none" })
-    .options(`${base}/sse`, ({ request }) => preflight(request, origins, "GET, OPTIONS"))
-    .options(`${base}/message`, ({ request }) => preflight(request, origins, "POST, OPTIONS"));
+  return (
+    new Elysia({ name: `mcp-sse:${path}` })
+      .get(`${base}/sse`, on(open))
+      // HEAD would otherwise run GET: open a session and an endless stream nobody reads.
+      .head(`${base}/sse`, ({ request }) => withCors(notAllowed("GET, OPTIONS"), request, origins))
+      .post(`${base}/message`, on(message), { parse: "none" })
+      .options(`${base}/sse`, ({ request }) => preflight(request, origins, "GET, OPTIONS"))
+      .options(`${base}/message`, ({ request }) => preflight(request, origins, "POST, OPTIONS"))
+  );
 };

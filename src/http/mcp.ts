@@ -341,14 +341,14 @@ export async function storeFaultsAsRpc(handle: () => Promise<Response>): Promise
   }
 }
 
-function notAllowed(): Response {
+export function notAllowed(allow = METHODS): Response {
   return new Response(
     JSON.stringify({
       jsonrpc: "2.0",
       id: null,
       error: { code: ErrorCode.InvalidRequest, message: "Method Not Allowed" },
     }),
-    { status: 405, headers: { "content-type": "application/json", allow: METHODS } },
+    { status: 405, headers: { "content-type": "application/json", allow } },
   );
 }
 
@@ -368,6 +368,8 @@ export const mcp = (path: string, deps: McpDeps) => {
       .post(p, on(post), { parse: "none" })
       .get(p, on(get))
       .delete(p, on(del), { parse: "none" })
+      // HEAD would otherwise run GET, and hold a session's stream open with no body to carry it.
+      .head(p, ({ request }) => withCors(notAllowed(), request, origins))
       .put(p, ({ request }) => withCors(notAllowed(), request, origins), { parse: "none" })
       .patch(p, ({ request }) => withCors(notAllowed(), request, origins), { parse: "none" })
       .options(p, ({ request }) => preflight(request, origins, METHODS));

@@ -24,11 +24,22 @@ export function presentedCredentials(headers: Headers, form: URLSearchParams): P
         "www-authenticate": 'Basic realm="gatehouse"',
       });
     }
+    const malformed = (why: string) =>
+      new OAuthError("invalid_client", `malformed Basic credentials (${why})`, 401, {
+        "www-authenticate": 'Basic realm="gatehouse"',
+      });
     const colon = decoded.indexOf(":");
-    if (colon < 0) throw new OAuthError("invalid_client", "malformed Basic credentials", 401);
+    if (colon < 0) throw malformed("no colon between client id and secret");
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " "));
-    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " "));
+    const unescape = (s: string) => {
+      try {
+        return decodeURIComponent(s.replace(/\+/g, " "));
+      } catch {
+        throw malformed("a bad percent-escape");
+      }
+    };
+    const clientId = unescape(decoded.slice(0, colon));
+    const secret = unescape(decoded.slice(colon + 1));
     const bodyId = form.get("client_id");
     if (bodyId !== null && bodyId !== clientId)
       throw new OAuthError("invalid_request", "client_id in the body differs from the Basic credentials");

@@ -178,6 +178,16 @@ describe("malformed input", () => {
     expect(await res.text()).toContain("Unsupported MCP-Protocol-Version");
   });
 
+  test("HEAD /mcp and HEAD /mcp/sse with a valid token → 405 at once, and no session is opened", async () => {
+    const before = t.app.gatehouse.gateway.sessions.size;
+    for (const path of ["/mcp", "/mcp/sse"]) {
+      const res = await t.request(path, { method: "HEAD", headers: { ...ALICE, accept: "text/event-stream" } });
+      expect(res.status).toBe(405);
+      expect(res.headers.get("allow")).toContain("GET");
+    }
+    expect(t.app.gatehouse.gateway.sessions.size).toBe(before);
+  });
+
   test("unknown routes → 404 JSON, never HTML", async () => {
     const res = await t.request("/nope");
     expect(res.status).toBe(404);

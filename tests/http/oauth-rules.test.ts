@@ -519,6 +519,18 @@ describe("token endpoint", () => {
     );
   });
 
+  test("Basic credentials with a bad percent-escape are the client's fault: 401 invalid_client, not 500", async () => {
+    for (const path of ["/token", "/revoke", "/introspect"]) {
+      const res = await t.request(path, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${btoa("%zz:%zz")}` },
+        body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: "x", token: "x" }).toString(),
+      });
+      await expectOAuthError(res, 401, "invalid_client");
+      expect(res.headers.get("www-authenticate")).toContain("Basic");
+    }
+  });
+
   test("client authentication: unknown client and wrong secret → 401 invalid_client; Basic works", async () => {
     await expectOAuthError(
       await tokenRequest(t, { grant_type: "refresh_token", refresh_token: "x", client_id: "ghost" }),
