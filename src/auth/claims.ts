@@ -5,6 +5,7 @@
 import type { ExternalDiscoveryConfig } from "../config/types.ts";
 import type { AllowRules, allowChecker } from "../login/allow.ts";
 import { protectedResourceMetadataUrl } from "../oauth/metadata.ts";
+import { bearerChallenge } from "./challenge.ts";
 import type { AuthFailure, Identity, ProviderKind } from "./identity.ts";
 
 export function scopesOf(claims: Record<string, unknown>): string[] {
@@ -39,14 +40,8 @@ export function identityFromClaims(
   const email = str(claims.email);
   const user = { subject, groups, emailVerified: claims.email_verified !== false, ...(email ? { email } : {}) };
   if (!allows(user)) {
-    return {
-      ok: false,
-      failure: {
-        status: 403,
-        description: `${email ?? subject} is not allowed by ${kind}.allow`,
-        challenge: 'Bearer realm="gatehouse"',
-      },
-    };
+    const description = `${email ?? subject} is not allowed by ${kind}.allow`;
+    return { ok: false, failure: { status: 403, description, challenge: bearerChallenge({}) } };
   }
   const identity: Identity = {
     subject,
@@ -71,16 +66,17 @@ export function refusal(
   presented: boolean,
   scopes: string[],
 ): AuthFailure {
-  let challenge = 'Bearer realm="gatehouse"';
-  if (d.mode !== "none" && d.resourceUrl) {
-    challenge = `Bearer resource_metadata="${protectedResourceMetadataUrl(d.resourceUrl)}"`;
-    const scope = (d.scopesSupported.length > 0 ? d.scopesSupported : scopes).join(" ");
-    if (scope) challenge += `, scope="${scope}"`;
-  }
+  const discoverable = d.mode !== "none" && d.resourceUrl;
+  const challenge = bearerChallenge({
+    ...(discoverable
+      ? {
+          resourceMetadata: protectedResourceMetadataUrl(d.resourceUrl as string),
+          scope: d.scopesSupported.length > 0 ? d.scopesSupported : scopes,
+        }
+      : {}),
+    ...(presented ? { error: "invalid_token" as const, description } : {}),
+  });
   const failure: AuthFailure = { status: 401, description, challenge };
-  if (presented) {
-    failure.error = "invalid_token";
-    failure.challenge += `, error="invalid_token", error_description="${description.replace(/["\\]/g, "'").replace(/=/g, ":")}"`;
-  }
+  if (presented) failure.error = "invalid_token";
   return failure;
 }

@@ -1,6 +1,7 @@
 // Who is calling, as every provider in the chain describes it, and how a provider says yes or no.
 
 import type { ProviderKind } from "../config/types.ts";
+import { bearerChallenge } from "./challenge.ts";
 
 export type { ProviderKind };
 
@@ -54,9 +55,11 @@ export function principalKey(identity: Identity): string {
 
 /** 403 for a token without the scopes an operation needs (RFC 6750 §3.1; MCP: all scopes the operation needs). */
 export function insufficientScope(identity: Identity, needed: string[], description: string): AuthFailure {
-  const scope = [...new Set(needed)].join(" ");
-  let challenge = `Bearer error="insufficient_scope", scope="${scope}"`;
-  if (identity.resourceMetadata) challenge += `, resource_metadata="${identity.resourceMetadata}"`;
-  challenge += `, error_description="${description.replace(/["\\]/g, "'").replace(/=/g, ":")}"`;
+  const challenge = bearerChallenge({
+    ...(identity.resourceMetadata ? { resourceMetadata: identity.resourceMetadata } : {}),
+    scope: [...new Set(needed)],
+    error: "insufficient_scope",
+    description,
+  });
   return { status: 403, error: "insufficient_scope", description, challenge };
 }

@@ -11,7 +11,7 @@ import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
 import type { SharedServices } from "../store/shared.ts";
 import { identityFromClaims, refusal } from "./claims.ts";
 import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
-import { bearerToken } from "./providers.ts";
+import { bearerToken, unavailable } from "./providers.ts";
 
 export function introspectionProvider(
   c: IntrospectionConfig,
@@ -71,11 +71,7 @@ export function introspectionProvider(
         const message = e instanceof UpstreamError ? e.message : String(e);
         return {
           ok: false,
-          failure: {
-            status: 503,
-            description: `the token cannot be checked now: ${message}`,
-            challenge: 'Bearer realm="gatehouse"',
-          },
+          failure: unavailable(`the token cannot be checked now: ${message}`),
         };
       }
       // Some servers answer a token they cannot read (a JWT at an opaque-token endpoint) with 400
@@ -89,11 +85,7 @@ export function introspectionProvider(
       if (r.status !== 200 || !isObject(r.body)) {
         return {
           ok: false,
-          failure: {
-            status: 503,
-            description: `the introspection endpoint answered HTTP ${r.status}`,
-            challenge: 'Bearer realm="gatehouse"',
-          },
+          failure: unavailable(`the introspection endpoint answered HTTP ${r.status}`),
         };
       }
       const claims = r.body;

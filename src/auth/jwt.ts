@@ -11,7 +11,7 @@ import { RemoteJwks, UnknownKeyError } from "../net/jwks.ts";
 import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
 import { identityFromClaims, refusal } from "./claims.ts";
 import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
-import { bearerToken } from "./providers.ts";
+import { bearerToken, unavailable } from "./providers.ts";
 
 const CACHE_MAX = 10_000;
 
@@ -106,7 +106,7 @@ export function jwtProvider(c: JwtConfig, deps: { now(): number; fetch?: typeof 
             // The issuer's keys cannot be fetched: not the client's fault, so no invalid_token that would send it
             // back to sign in. (A kid the issuer does not publish is the token's fault: 401 below.)
             const description = `the token cannot be checked now: ${e.message}`;
-            return { ok: false, failure: { status: 503, description, challenge: 'Bearer realm="gatehouse"' } };
+            return { ok: false, failure: unavailable(description) };
           }
           const why =
             e instanceof UnknownKeyError

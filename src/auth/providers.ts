@@ -4,6 +4,7 @@
 import type { BearerEntry, ForwardedConfig } from "../config/types.ts";
 import { sha256Hex } from "../crypto.ts";
 import { inAnyCidr } from "../net/cidr.ts";
+import { bearerChallenge } from "./challenge.ts";
 import type { AuthFailure, AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
 
 /** RFC 6750 §2.1: `Authorization: Bearer <token>`, scheme case-insensitive. Undefined when absent or another scheme. */
@@ -15,16 +16,19 @@ export function bearerToken(headers: Headers): string | undefined {
 }
 
 /** A 401 in RFC 6750 §3 form; without credentials the challenge carries no error (§3.1). */
-export function unauthorized(
-  description: string,
-  error?: "invalid_request" | "invalid_token",
-  realm = "gatehouse",
-): AuthFailure {
-  let challenge = `Bearer realm="${realm}"`;
-  if (error) challenge += `, error="${error}", error_description="${description.replace(/"/g, "'")}"`;
-  const failure: AuthFailure = { status: 401, description, challenge };
+export function unauthorized(description: string, error?: "invalid_request" | "invalid_token"): AuthFailure {
+  const failure: AuthFailure = {
+    status: 401,
+    description,
+    challenge: bearerChallenge(error ? { error, description } : {}),
+  };
   if (error) failure.error = error;
   return failure;
+}
+
+/** The identity provider or the state store cannot be asked right now: 503, never a refusal of the token. */
+export function unavailable(description: string): AuthFailure {
+  return { status: 503, description, challenge: bearerChallenge({}) };
 }
 
 export const noneProvider: AuthProvider = {

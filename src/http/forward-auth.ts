@@ -10,6 +10,7 @@ import type { Logger } from "../log.ts";
 import { headerValue } from "../net/header-value.ts";
 
 import type { McpRoute } from "../routing.ts";
+import { refusalResponse } from "./refusal.ts";
 import { json } from "./responses.ts";
 
 export interface ForwardAuthDeps {
@@ -19,12 +20,7 @@ export interface ForwardAuthDeps {
   log: Logger;
 }
 
-function refuse(failure: AuthFailure): Response {
-  return json({ error: failure.error ?? "unauthorized", error_description: failure.description }, failure.status, {
-    "www-authenticate": failure.challenge,
-    "cache-control": "no-store",
-  });
-}
+const refuse = (failure: AuthFailure) => refusalResponse(failure, "oauth");
 
 async function check(request: Request, route: McpRoute, deps: ForwardAuthDeps): Promise<Response> {
   const result = await route.authenticate(request);

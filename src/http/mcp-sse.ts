@@ -14,7 +14,8 @@ import type { McpRoute } from "../routing.ts";
 import { readLimited } from "./body.ts";
 import { preflight, withCors } from "./cors.ts";
 import { admit, gate, type McpDeps, notAllowed, stepUp, storeFaultsAsRpc } from "./mcp.ts";
-import { authFailureResponse, rpcHttpError } from "./responses.ts";
+import { refusalResponse } from "./refusal.ts";
+import { rpcHttpError } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
 async function open(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
@@ -60,8 +61,8 @@ async function message(request: Request, route: McpRoute, deps: McpDeps): Promis
   if (kind === "request") {
     const req = parsed as JsonRpcRequest;
     const refused = await gate(route, admitted, req);
-    if (refused && "auth" in refused) return authFailureResponse(refused.auth);
-    if (refused) return authFailureResponse(stepUp(admitted.identity, refused.scope, refused.tool));
+    if (refused && "auth" in refused) return refusalResponse(refused.auth, "jsonrpc");
+    if (refused) return refusalResponse(stepUp(admitted.identity, refused.scope, refused.tool), "jsonrpc");
   }
   if (kind === "notification") gateway.handleNotification(session, parsed as JsonRpcNotification);
   else if (kind === "response") await gateway.handleResponse(session, parsed as JsonRpcResponse);

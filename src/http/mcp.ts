@@ -24,7 +24,8 @@ import type { McpRoute } from "../routing.ts";
 import { StoreUnavailableError } from "../store/types.ts";
 import { readLimited } from "./body.ts";
 import { originAllowed, preflight, selfOrigins, withCors } from "./cors.ts";
-import { authFailureResponse, json, rpcHttpError, rpcStoreUnavailable } from "./responses.ts";
+import { refusalResponse } from "./refusal.ts";
+import { json, rpcHttpError, rpcStoreUnavailable } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
 export interface McpDeps {
@@ -66,7 +67,7 @@ export async function admit(
     if (result.failure.status === 401 && !result.failure.error && admitsAnonymous(route.policy)) {
       return { identity: ANONYMOUS, challenge: result.failure };
     }
-    return { response: authFailureResponse(result.failure) };
+    return { response: refusalResponse(result.failure, "jsonrpc") };
   }
   const scopeFailure = deps.checkScopes?.(result.identity);
   if (scopeFailure) {
@@ -74,7 +75,7 @@ export async function admit(
       subject: result.identity.subject,
       reason: scopeFailure.description,
     });
-    return { response: authFailureResponse(scopeFailure) };
+    return { response: refusalResponse(scopeFailure, "jsonrpc") };
   }
   return { identity: result.identity };
 }
@@ -210,7 +211,7 @@ async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<R
       const r = item as JsonRpcRequest;
       if (!anonymousMayCall(route.policy, r.method, r.params)) {
         log.info("anonymous request needs authentication", { route: route.name, method: r.method });
-        return authFailureResponse(admitted.challenge);
+        return refusalResponse(admitted.challenge, "jsonrpc");
       }
     }
   }
@@ -265,11 +266,11 @@ async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<R
     }
     const req = parsed as JsonRpcRequest;
     const refused = await gate(route, admitted, req);
-    if (refused && "auth" in refused) return authFailureResponse(refused.auth);
+    if (refused && "auth" in refused) return refusalResponse(refused.auth, "jsonrpc");
     if (refused) {
       const failure = stepUp(identity, refused.scope, refused.tool);
       log.info("tool call refused: insufficient scope", { subject: identity.subject, tool: refused.tool });
-      return authFailureResponse(failure);
+      return refusalResponse(failure, "jsonrpc");
     }
     return respond(deps, gateway, session, identity, req, acceptsSse(request));
   }

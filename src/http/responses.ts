@@ -1,6 +1,5 @@
 // Small constructors for the JSON responses the HTTP surfaces send.
 
-import type { AuthFailure } from "../auth/identity.ts";
 import { ErrorCode, errorResponse, type JsonRpcId } from "../mcp/jsonrpc.ts";
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
@@ -13,17 +12,6 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 /** An HTTP-level failure of the MCP endpoint, with a JSON-RPC error body (MCP transports allow a body without id). */
 export function rpcHttpError(status: number, code: number, message: string, id: JsonRpcId | null = null): Response {
   return json(errorResponse(id, code, message), status);
-}
-
-/** 401/403 with the challenge; the body says why, for people reading it with curl. */
-export function authFailureResponse(failure: AuthFailure): Response {
-  return json(
-    errorResponse(null, ErrorCode.ConnectionClosed, `authentication failed: ${failure.description}`),
-    failure.status,
-    {
-      "www-authenticate": failure.challenge,
-    },
-  );
 }
 
 /** The JSON-RPC form of a 503 from the state store (MCP endpoints): retry soon. */

@@ -4,6 +4,7 @@
 // Its 401 carries the challenge MCP clients start discovery from: `Bearer resource_metadata="…", scope="…"`
 // (RFC 9728 §5.1, RFC 6750 §3).
 
+import { bearerChallenge } from "../auth/challenge.ts";
 import type { AuthFailure, AuthProvider, AuthRequest, AuthResult } from "../auth/identity.ts";
 import { bearerToken } from "../auth/providers.ts";
 import { sha256Hex } from "../crypto.ts";
@@ -14,21 +15,16 @@ import { canonicalResource } from "./resource.ts";
 
 const CACHE_MAX = 10_000;
 
-/** Keeps `=` and quotes out of a challenge value (clients parse challenges with simple regexes). */
-function quoted(value: string): string {
-  return value.replace(/["\\]/g, "'").replace(/=/g, ":");
-}
-
 export function challenge(
   as: AuthorizationServer,
-  extra: { error?: string; description?: string; scope?: string[]; resource?: string } = {},
+  extra: { error?: "invalid_token"; description?: string; scope?: string[]; resource?: string } = {},
 ): string {
-  const scope = (extra.scope ?? as.config.requiredScopes).join(" ");
-  let value = `Bearer resource_metadata="${protectedResourceMetadataUrl(extra.resource ?? as.config.resourceUrl)}"`;
-  if (scope) value += `, scope="${scope}"`;
-  if (extra.error) value += `, error="${extra.error}"`;
-  if (extra.description) value += `, error_description="${quoted(extra.description)}"`;
-  return value;
+  return bearerChallenge({
+    resourceMetadata: protectedResourceMetadataUrl(extra.resource ?? as.config.resourceUrl),
+    scope: extra.scope ?? as.config.requiredScopes,
+    ...(extra.error ? { error: extra.error } : {}),
+    ...(extra.description ? { description: extra.description } : {}),
+  });
 }
 
 /** The oauth_as provider of one route: tokens issued here for that route's URL (its audience), and no other. */

@@ -1,0 +1,16 @@
+// The one serializer of authentication refusals (401, 403 insufficient_scope, 503 when the issuer cannot be asked):
+// always with the provider's WWW-Authenticate challenge and no-store; the body in the form of the surface — a
+// JSON-RPC error on MCP endpoints (MCP transports allow one without id), `{error, error_description}` for forward
+// auth (RFC 6750 §3 names the codes).
+
+import type { AuthFailure } from "../auth/identity.ts";
+import { ErrorCode, errorResponse } from "../mcp/jsonrpc.ts";
+import { json } from "./responses.ts";
+
+export function refusalResponse(failure: AuthFailure, form: "jsonrpc" | "oauth"): Response {
+  const body =
+    form === "jsonrpc"
+      ? errorResponse(null, ErrorCode.ConnectionClosed, `authentication failed: ${failure.description}`)
+      : { error: failure.error ?? "unauthorized", error_description: failure.description };
+  return json(body, failure.status, { "www-authenticate": failure.challenge, "cache-control": "no-store" });
+}
