@@ -9,6 +9,7 @@ import { Elysia } from "elysia";
 import type { ExternalDiscoveryConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { fetchJson, isObject } from "../net/upstream.ts";
+import { GRANT_TYPES } from "../oauth/grant-types.ts";
 import { preflight, withCors } from "./cors.ts";
 import { json } from "./responses.ts";
 
@@ -124,7 +125,7 @@ export const externalDiscovery = (deps: ExternalDiscoveryDeps) => {
           client_id: sc.clientId,
           client_id_issued_at: Math.floor(deps.now() / 1000),
           redirect_uris: redirectUris,
-          grant_types: ["authorization_code", "refresh_token"],
+          grant_types: [...GRANT_TYPES],
           response_types: ["code"],
           token_endpoint_auth_method: sc.clientSecret ? "client_secret_post" : "none",
         };

@@ -13,6 +13,7 @@ import { ipVersion, isPublicAddress } from "../net/cidr.ts";
 import type { SharedCache } from "../store/shared.ts";
 import type { ClientRecord } from "../store/types.ts";
 import { OAuthError } from "./errors.ts";
+import { GRANT_TYPES } from "./grant-types.ts";
 import { parseRedirectUri } from "./redirect-uri.ts";
 
 export const MAX_DOCUMENT_BYTES = 5 * 1024;
@@ -209,7 +210,7 @@ export class CimdFetcher {
       client_id_issued_at: 0,
       redirect_uris: uris as string[],
       token_endpoint_auth_method: "none",
-      grant_types: ["authorization_code", "refresh_token"],
+      grant_types: [...GRANT_TYPES],
       response_types: ["code"],
     };
     if (typeof d.client_name === "string") client.client_name = d.client_name.slice(0, 200);

@@ -2,6 +2,7 @@
 // protected resource metadata (RFC 9728 §2). Every URL comes from configuration, never from a request's Host.
 
 import type { OAuthAsConfig } from "../config/types.ts";
+import { GRANT_TYPES } from "./grant-types.ts";
 
 export interface Endpoints {
   issuer: string;
@@ -42,7 +43,7 @@ export function authorizationServerMetadata(
     scopes_supported: scopes,
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
-    grant_types_supported: ["authorization_code", "refresh_token"],
+    grant_types_supported: [...GRANT_TYPES],
     token_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: authMethods,
     introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],

@@ -5,6 +5,7 @@
 import { randomId, sha256Hex } from "../crypto.ts";
 import type { ClientRecord } from "../store/types.ts";
 import { OAuthError } from "./errors.ts";
+import { isGrantType } from "./grant-types.ts";
 import { registrationProblem } from "./redirect-uri.ts";
 
 const AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic"] as const;
@@ -62,7 +63,7 @@ export function registerClient(body: unknown, allowlist: readonly string[], nowS
     ? b.grant_types.filter((g): g is string => typeof g === "string")
     : ["authorization_code"];
   // Grant types Gatehouse does not offer (device_code, client_credentials…) are left out of the registration.
-  const grantTypes = requestedGrants.filter((g) => g === "authorization_code" || g === "refresh_token");
+  const grantTypes = requestedGrants.filter(isGrantType);
   if (!grantTypes.includes("authorization_code")) {
     throw new OAuthError("invalid_client_metadata", 'grant_types must include "authorization_code"');
   }

@@ -2,6 +2,7 @@
 // `gatehouse state export` / `import`, and of MCP_AUTH_SERVER_CONFIG. parseSnapshot checks the shape (and reads
 // the state `mcp serve` wrote) before anything is loaded from it.
 
+import { GRANT_TYPES } from "../oauth/grant-types.ts";
 import type {
   ClientRecord,
   ConsentRecord,
@@ -60,7 +61,7 @@ export function parseSnapshot(value: unknown): Snapshot {
     if (!isObject(c) || !Array.isArray(c.redirect_uris)) throw new Error(`clients["${id}"] has no redirect_uris`);
     if (c.client_id === undefined) c.client_id = id;
     c.token_endpoint_auth_method ??= "none";
-    c.grant_types ??= ["authorization_code", "refresh_token"];
+    c.grant_types ??= [...GRANT_TYPES];
     c.response_types ??= ["code"];
     c.client_id_issued_at ??= 0;
   }

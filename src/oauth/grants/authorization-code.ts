@@ -1,0 +1,76 @@
+// The authorization_code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3): the code is redeemed once, for the client
+// and redirect URI it was issued to, with its PKCE verifier (RFC 7636 §4.6) and resource (RFC 8707 §2.2); a replayed
+// code revokes what it issued (RFC 6749 §4.1.2). The grant and its first refresh token are stored together, and a
+// failure to store them gives the code back, so the client may retry.
+
+import { randomId, sha256Hex } from "../../crypto.ts";
+import type { TokenResponse } from "../authorization-server.ts";
+import { OAuthError } from "../errors.ts";
+import { verifyS256 } from "../pkce.ts";
+import { type GrantRequest, required } from "./common.ts";
+
+export async function authorizationCode({ as, client, form }: GrantRequest): Promise<TokenResponse> {
+  const code = required(form, "code");
+  const redirectUri = required(form, "redirect_uri");
+  const verifier = form.get("code_verifier");
+  const grantId = randomId(18);
+  const codeHash = sha256Hex(code);
+  const consumed = await as.store.consumeCode(codeHash, grantId);
+  const log = (outcome: string, reason?: string) =>
+    as.log.info("token: authorization_code", {
+      client_id: client.client_id,
+      outcome,
+      reason,
+      subject: consumed?.record.subject,
+    });
+  if (!consumed) {
+    log("refused", "unknown or expired code");
+    throw new OAuthError("invalid_grant", "the authorization code is invalid or has expired");
+  }
+  const c = consumed.record;
+  if (consumed.replay) {
+    // RFC 6749 §4.1.2: a code used twice is stolen or replayed; what it produced is revoked.
+    if (c.grant_id) await as.store.revokeGrant(c.grant_id, as.clock.now(), "authorization code replayed");
+    log("refused", "code replayed: its grant is revoked");
+    throw new OAuthError(
+      "invalid_grant",
+      "the authorization code was already used; the tokens issued from it are revoked",
+    );
+  }
+  if (c.expires_at < as.clock.now()) {
+    log("refused", "expired code");
+    throw new OAuthError("invalid_grant", "the authorization code has expired");
+  }
+  if (c.client_id !== client.client_id) {
+    log("refused", "code issued to another client");
+    throw new OAuthError("invalid_grant", "the authorization code was issued to another client");
+  }
+  if (c.redirect_uri !== redirectUri) {
+    log("refused", "redirect_uri differs");
+    throw new OAuthError("invalid_grant", "redirect_uri does not match the one of the authorization request");
+  }
+  // PKCE (RFC 7636 §4.6): a code always has a challenge here, so a missing verifier is a failure, never a downgrade.
+  if (!verifier || !verifyS256(verifier, c.code_challenge)) {
+    log("refused", "PKCE verification failed");
+    throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
+  }
+  const resources = form.getAll("resource");
+  if (resources.length > 0 && as.resolveResource(resources) !== c.resource) {
+    throw new OAuthError("invalid_target", "resource differs from the one of the authorization request");
+  }
+  const grant = as.newGrant(c, grantId);
+  const response = await as.accessToken(grant, client, c.scopes);
+  const rt = as.newRefreshToken(grant, client);
+  try {
+    // The grant and its first refresh token are stored together: a failure leaves neither behind.
+    await as.store.putGrant(grant, rt && { hash: rt.hash, record: rt.record });
+  } catch (e) {
+    // The code was not spent: the client may retry the exchange once the state can be written again.
+    await as.store.releaseCode(codeHash, grantId).catch(() => {});
+    log("refused", `the grant could not be stored: ${(e as Error).message}`);
+    throw e;
+  }
+  if (rt) response.refresh_token = rt.token;
+  log("issued");
+  return response;
+}

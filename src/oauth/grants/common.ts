@@ -1,0 +1,22 @@
+// What the grant handlers share: the request they handle and its one-value parameters.
+
+import type { ClientRecord } from "../../store/types.ts";
+import type { AuthorizationServer, TokenResponse } from "../authorization-server.ts";
+import { OAuthError } from "../errors.ts";
+
+/** A token request, once its client is authenticated and allowed the grant. */
+export interface GrantRequest {
+  as: AuthorizationServer;
+  client: ClientRecord;
+  form: URLSearchParams;
+}
+
+export type GrantHandler = (r: GrantRequest) => Promise<TokenResponse>;
+
+/** A parameter that must be present once (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once"). */
+export function required(form: URLSearchParams, name: string): string {
+  const v = form.get(name);
+  if (!v) throw new OAuthError("invalid_request", `${name} is required`);
+  if (form.getAll(name).length > 1) throw new OAuthError("invalid_request", `${name} was sent more than once`);
+  return v;
+}
