@@ -3,6 +3,7 @@
 // per interval; or a shared secret), only the listed algorithms (never `none`), `iss`, `aud`, `exp`/`nbf` with a
 // clock skew, and `typ` when required. Verified tokens are cached by hash until they expire.
 
+import { BoundedMap } from "../bounded-map.ts";
 import { jwtVerify } from "jose";
 import type { JwtConfig } from "../config/types.ts";
 import { sha256Hex } from "../crypto.ts";
@@ -62,7 +63,7 @@ export function jwtProvider(c: JwtConfig, deps: { now(): number; fetch?: typeof 
     });
     return jwks;
   };
-  const cache = new Map<string, { claims: Record<string, unknown>; exp: number }>();
+  const cache = new BoundedMap<string, { claims: Record<string, unknown>; exp: number }>(CACHE_MAX);
 
   return {
     kind: "jwt",
@@ -98,7 +99,6 @@ export function jwtProvider(c: JwtConfig, deps: { now(): number; fetch?: typeof 
             return { ok: false, failure: refusal(c.discovery, `typ is not ${c.requireTyp}`, true, c.requiredScopes) };
           }
           hit = { claims: payload as Record<string, unknown>, exp: Number(payload.exp) };
-          if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
           cache.set(key, hit);
         } catch (e) {
           const code = (e as { code?: string }).code;

@@ -2,6 +2,7 @@
 // trusted reverse proxy's user and groups headers). The OAuth provider lives with the authorization server.
 
 import type { BearerEntry, ForwardedConfig } from "../config/types.ts";
+import { BoundedMap } from "../bounded-map.ts";
 import { sha256Hex } from "../crypto.ts";
 import { inAnyCidr } from "../net/cidr.ts";
 import { bearerChallenge } from "./challenge.ts";
@@ -39,7 +40,7 @@ export const noneProvider: AuthProvider = {
 export function bearerProvider(tokens: BearerEntry[]): AuthProvider {
   const byHash = new Map(tokens.map((t) => [t.sha256, t]));
   // Tokens that were accepted, so a hot path does not hash on every request (bounded; refusals are never kept).
-  const accepted = new Map<string, BearerEntry>();
+  const accepted = new BoundedMap<string, BearerEntry>(1000);
   return {
     kind: "bearer",
     authenticate(req: AuthRequest): AuthResult {
@@ -57,7 +58,6 @@ export function bearerProvider(tokens: BearerEntry[]): AuthProvider {
         // Looked up by SHA-256, so timing depends on the hash, not on how much of a real token was guessed.
         entry = byHash.get(sha256Hex(token));
         if (!entry) return { ok: false, failure: unauthorized("invalid bearer token", "invalid_token") };
-        if (accepted.size >= 1000) accepted.clear();
         accepted.set(token, entry);
       }
       return {

@@ -7,6 +7,7 @@
 import { bearerChallenge } from "../auth/challenge.ts";
 import type { AuthFailure, AuthProvider, AuthRequest, AuthResult } from "../auth/identity.ts";
 import { bearerToken } from "../auth/providers.ts";
+import { BoundedMap } from "../bounded-map.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { AccessTokenClaims } from "./access-tokens.ts";
 import type { AuthorizationServer } from "./authorization-server.ts";
@@ -29,7 +30,7 @@ export function challenge(
 
 /** The oauth_as provider of one route: tokens issued here for that route's URL (its audience), and no other. */
 export function oauthProvider(as: AuthorizationServer, resourceUrl = as.config.resourceUrl): AuthProvider {
-  const cache = new Map<string, AccessTokenClaims>();
+  const cache = new BoundedMap<string, AccessTokenClaims>(CACHE_MAX);
   as.serveResource(resourceUrl);
   const resource = canonicalResource(resourceUrl) as string;
   const refuse = (description: string, presented: boolean): AuthResult => {
@@ -65,7 +66,6 @@ export function oauthProvider(as: AuthorizationServer, resourceUrl = as.config.r
         const v = await as.tokens.verify(token, resource, now);
         if (!v.ok) return refuse(v.reason, true);
         claims = v.claims;
-        if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
         cache.set(key, claims);
       }
       // Revocation is checked on every request, cached or not.

@@ -4,7 +4,7 @@
 
 import type { Logger } from "../../log.ts";
 import { classify, ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "../jsonrpc.ts";
-import { readSse } from "../sse.ts";
+import { readSse, type SseEvent } from "../sse.ts";
 import { type BackendTransport, type SendOptions, TransportError, type TransportHandlers } from "./transport.ts";
 
 export interface HttpTransportOptions {
@@ -249,28 +249,45 @@ export class HttpTransport implements BackendTransport {
   ): Promise<boolean> {
     let answered = requestId === undefined;
     try {
-      for await (const event of readSse(body, signal)) {
+      await this.readEvents(body, signal, (event, messages) => {
         // An empty id clears the last event id (WHATWG SSE): nothing to resume from then.
         if (event.id !== undefined) cursor.lastEventId = event.id === "" ? undefined : event.id;
         if (event.retry !== undefined) cursor.retryMs = event.retry;
-        if (event.data.trim() === "") continue; // priming event
-        let messages: JsonRpcMessage[];
-        try {
-          messages = parseMessages(event.data);
-        } catch {
-          this.log.warn("backend sent an SSE event that is not JSON (ignored)", { backend: this.name });
-          continue;
-        }
         for (const m of messages) {
           if (!("method" in m) && m.id === requestId) answered = true;
           this.handlers?.onMessage(m, requestId);
         }
-        if (answered && stopWhenAnswered) break;
-      }
+        return answered && stopWhenAnswered;
+      });
     } catch (e) {
       this.log.debug("backend response stream failed", { backend: this.name, error: (e as Error).message });
     }
     return answered;
+  }
+
+  /**
+   * The one SSE loop (response streams, the standalone stream, the 2024-11-05 stream): every event goes to `each`
+   * with the JSON-RPC messages its data holds (none for a priming event; an event that is not JSON is logged and
+   * skipped). `each` returning true stops the reading; a broken stream throws.
+   */
+  private async readEvents(
+    body: ReadableStream<Uint8Array>,
+    signal: AbortSignal,
+    each: (event: SseEvent, messages: JsonRpcMessage[]) => boolean | undefined,
+  ): Promise<void> {
+    for await (const event of readSse(body, signal)) {
+      let messages: JsonRpcMessage[] = [];
+      // Messages come as "message" events (the default name); the 2024-11-05 `endpoint` event carries a URL.
+      const isMessage = event.event === undefined || event.event === "message";
+      if (isMessage && event.data.trim() !== "") {
+        try {
+          messages = parseMessages(event.data);
+        } catch {
+          this.log.warn("backend sent an SSE event that is not JSON (ignored)", { backend: this.name });
+        }
+      }
+      if (each(event, messages)) return;
+    }
   }
 
   /**
@@ -352,15 +369,11 @@ export class HttpTransport implements BackendTransport {
         }
         delay = STREAM_RETRY_MIN_MS;
         try {
-          for await (const event of readSse(res.body, this.streams.signal)) {
+          await this.readEvents(res.body, this.streams.signal, (event, messages) => {
             if (event.id) lastEventId = event.id;
-            if (event.data.trim() === "") continue;
-            try {
-              for (const m of parseMessages(event.data)) this.handlers?.onMessage(m);
-            } catch {
-              this.log.warn("backend sent an SSE event that is not JSON (ignored)", { backend: this.name });
-            }
-          }
+            for (const m of messages) this.handlers?.onMessage(m);
+            return undefined;
+          });
         } catch {
           // reconnect below
         }
@@ -387,19 +400,14 @@ export class HttpTransport implements BackendTransport {
       );
       void (async () => {
         try {
-          for await (const event of readSse(body, this.streams.signal)) {
+          await this.readEvents(body, this.streams.signal, (event, messages) => {
             if (event.event === "endpoint") {
               clearTimeout(timer);
               resolve(new URL(event.data.trim(), this.options.url).href);
-              continue;
             }
-            if (event.data.trim() === "") continue;
-            try {
-              for (const m of parseMessages(event.data)) this.handlers?.onMessage(m);
-            } catch {
-              this.log.warn("backend sent an SSE event that is not JSON (ignored)", { backend: this.name });
-            }
-          }
+            for (const m of messages) this.handlers?.onMessage(m);
+            return undefined;
+          });
         } catch {
           // reported through onClose below
         }
