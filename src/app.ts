@@ -4,8 +4,7 @@
 
 import { Elysia } from "elysia";
 import { createAuditor } from "./audit.ts";
-import { type AuthFailure, type Identity, insufficientScope } from "./auth/identity.ts";
-import type { BackendConfig, Config } from "./config/types.ts";
+import type { Config } from "./config/types.ts";
 import { errors } from "./http/errors.ts";
 import { externalDiscovery } from "./http/external-discovery.ts";
 import { forwardAuth } from "./http/forward-auth.ts";
@@ -20,18 +19,14 @@ import { REGISTRATIONS_PER_MINUTE, registration } from "./http/oauth/registratio
 import { tokenEndpoints } from "./http/oauth/token.ts";
 import { resourceMetadata } from "./http/resource-metadata.ts";
 import type { Logger } from "./log.ts";
-import { BackendClient } from "./mcp/backends/backend-client.ts";
-import { HttpTransport } from "./mcp/backends/http-transport.ts";
+import { createBackends } from "./mcp/backends/factory.ts";
 import { idleTimeoutMs } from "./mcp/backends/idle.ts";
-import { SpawnedHttpTransport } from "./mcp/backends/spawned-http-transport.ts";
-import { StdioTransport } from "./mcp/backends/stdio-transport.ts";
-import type { BackendTransport } from "./mcp/backends/transport.ts";
 import type { SessionBackplane } from "./mcp/backplane.ts";
 import type { Backend } from "./mcp/catalog.ts";
 import { Gateway } from "./mcp/gateway.ts";
+import { SessionRegistry } from "./mcp/sessions.ts";
 import { AuthorizationServer } from "./oauth/authorization-server.ts";
 import { PendingAuthorizations } from "./oauth/authorize.ts";
-import { hasAll } from "./oauth/scopes.ts";
 import type { Clock, PasswordHasher, Spawner } from "./platform/types.ts";
 import { Acl } from "./policy/acl.ts";
 import { ToolScopes } from "./policy/tool-scopes.ts";
@@ -65,71 +60,44 @@ export interface AppDeps {
   shared?: SharedServices;
 }
 
-function transportFor(b: BackendConfig, deps: AppDeps): BackendTransport {
-  const log = deps.log.child("backend");
-  const t = b.transport;
-  if (t.kind === "stdio") {
-    const options = {
-      command: t.command,
-      args: t.args,
-      env: { ...deps.childEnv, ...t.env },
-      ...(t.cwd ? { cwd: t.cwd } : {}),
-    };
-    return new StdioTransport(b.name, options, deps.spawner, log);
-  }
-  const url = t.kind === "http" ? t.url : `http://127.0.0.1:${t.port}${t.path}`;
-  const http = new HttpTransport(
-    b.name,
-    { url, headers: t.headers, connectTimeoutMs: b.startupTimeoutMs, ...(deps.fetch ? { fetch: deps.fetch } : {}) },
-    log,
-  );
-  if (t.kind === "http") return http;
-  const spawn = {
-    command: t.command,
-    args: t.args,
-    env: { ...deps.childEnv, ...t.env },
-    ...(t.cwd ? { cwd: t.cwd } : {}),
-  };
-  const options = { spawn, url, readyTimeoutMs: b.startupTimeoutMs, ...(deps.fetch ? { fetch: deps.fetch } : {}) };
-  return new SpawnedHttpTransport(b.name, options, deps.spawner, http, log);
-}
-
 export async function createApp(config: Config, deps: AppDeps) {
   const log = deps.log;
   const shared = deps.shared ?? localServices(() => deps.clock.now());
   const gateways: Gateway[] = [];
-  const backends: Backend[] = config.backends.map((b) => ({
-    config: b,
-    client: new BackendClient({
-      name: b.name,
-      transport: transportFor(b, deps),
-      clock: deps.clock,
-      log: log.child("backend"),
-      version: deps.version,
-      requestTimeoutMs: b.requestTimeoutMs,
-      startupTimeoutMs: b.startupTimeoutMs,
-      // Backends are shared by every route: each gateway keeps what concerns its own backends.
-      onBroadcast: (name, n) => {
-        for (const g of gateways) g.onBackendBroadcast(name, n);
-      },
-      onReady: (name) => {
-        for (const g of gateways) g.catalog.invalidate(name);
-      },
-    }),
-  }));
+  // Backends are shared by every route: each gateway keeps what concerns its own backends.
+  const backends = createBackends(config.backends, {
+    log: log.child("backend"),
+    clock: deps.clock,
+    spawner: deps.spawner,
+    version: deps.version,
+    ...(deps.childEnv ? { childEnv: deps.childEnv } : {}),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    onBroadcast: (name, n) => {
+      for (const g of gateways) g.onBackendBroadcast(name, n);
+    },
+    onReady: (name) => {
+      for (const g of gateways) g.catalog.invalidate(name);
+    },
+  });
+  const sessions = new SessionRegistry({
+    clock: deps.clock,
+    log: log.child("gateway"),
+    config: config.gateway,
+    ...(deps.backplane ? { backplane: deps.backplane } : {}),
+  });
   const toolScopes = new ToolScopes(config.auth.toolScopes);
   const acl = new Acl(config.auth.acl);
   const audit = createAuditor(config.audit, log, deps.appendAudit);
   const newGateway = (members: Backend[], id: string, passthrough?: string): Gateway => {
     const g = new Gateway({
       id,
+      sessions,
       ...(deps.backplane ? { backplane: deps.backplane } : {}),
       backends: members,
       acl,
       log: log.child("gateway"),
       clock: deps.clock,
       version: deps.version,
-      config: config.gateway,
       audit,
       toolScopes,
       ...(passthrough ? { passthrough } : {}),
@@ -163,14 +131,6 @@ export async function createApp(config: Config, deps: AppDeps) {
       );
     }
   }
-  /** A token without its provider's requiredScopes gets 403 insufficient_scope (RFC 6750 §3.1). */
-  const checkScopes = (identity: Identity): AuthFailure | undefined => {
-    const required = identity.requiredScopes ?? [];
-    if (identity.scopes === undefined || hasAll(identity.scopes, required)) return undefined;
-    const missing = required.filter((s) => !identity.scopes?.includes(s));
-    return insufficientScope(identity, required, `the token lacks the scope(s) ${missing.join(" ")}`);
-  };
-
   const routes = buildRoutes(config, {
     backends,
     newGateway,
@@ -190,10 +150,15 @@ export async function createApp(config: Config, deps: AppDeps) {
 
   const limiter =
     config.gateway.rateLimitPerMinute > 0 ? shared.rateLimit("mcp", config.gateway.rateLimitPerMinute) : undefined;
+  const admission = {
+    allowedOrigins: config.gateway.allowedOrigins,
+    maxBodyBytes: config.gateway.maxBodyBytes,
+    ...(limiter ? { limiter } : {}),
+    log: log.child("http"),
+  };
   const mcpDeps = (route: (request: Request) => McpRoute): McpDeps => ({
     route,
-    checkScopes,
-    ...(limiter ? { limiter } : {}),
+    admission,
     config: config.gateway,
     log: log.child("http"),
   });
@@ -219,7 +184,7 @@ export async function createApp(config: Config, deps: AppDeps) {
     .use(
       health({
         health: async () => {
-          const summary = await routes.health(deps.version);
+          const summary = await routes.health(deps.version, sessions.count);
           // Still 200: the process serves; "degraded" says that something it depends on is failing (the log
           // says why; this endpoint is public, so it names no file or host).
           const state = as?.store.health() ?? deps.backplane?.health();
@@ -259,7 +224,6 @@ export async function createApp(config: Config, deps: AppDeps) {
       forwardAuth({
         mcpRoute: routes.mcpRoute,
         serverRoutes: routes.servers,
-        checkScopes,
         log: log.child("auth"),
       }),
     );
@@ -294,7 +258,7 @@ export async function createApp(config: Config, deps: AppDeps) {
       );
     }
   }
-  for (const g of gateways) g.start();
+  sessions.start();
   const timers = [
     deps.clock.setInterval(
       () =>
@@ -311,12 +275,14 @@ export async function createApp(config: Config, deps: AppDeps) {
     gatehouse: {
       /** The gateway of /mcp. */
       gateway: main.gateway,
+      /** The MCP sessions of every route (what a graceful shutdown drains). */
+      sessions,
       routes,
       authorizationServer: as,
       /** Ends every session, stops every backend and closes the store. */
       shutdown: async () => {
         for (const t of timers) deps.clock.clearInterval(t);
-        for (const g of gateways) g.shutdown();
+        sessions.shutdown();
         await Promise.allSettled(backends.map((b) => b.client.stop()));
         await deps.store?.close();
       },

@@ -170,8 +170,7 @@ async function serve(argv: string[]): Promise<number> {
       const grace = config.gateway.shutdownGraceMs;
       const closed = server.stop(false); // stop accepting; requests in flight continue
       const deadline = Date.now() + grace;
-      const busy = () => [...app.gatehouse.gateway.sessions.values()].some((s) => s.inFlight.size > 0);
-      while (busy() && Date.now() < deadline) await Bun.sleep(50);
+      await app.gatehouse.sessions.drain(deadline, (ms) => Bun.sleep(ms));
       admin?.stop();
       await app.gatehouse.shutdown();
       await state.close();

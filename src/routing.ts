@@ -7,14 +7,13 @@ import { buildChain, type ChainDeps } from "./auth/chain.ts";
 import type { AuthResult } from "./auth/identity.ts";
 import { routeProviders } from "./config/routes.ts";
 import type { AuthConfig, Config, RoutePolicy } from "./config/types.ts";
-import { externalResourceMetadata } from "./http/external-discovery.ts";
 import type { Logger } from "./log.ts";
 import type { Backend } from "./mcp/catalog.ts";
 import type { Gateway } from "./mcp/gateway.ts";
 import { inAnyCidr } from "./net/cidr.ts";
 import type { AuthorizationServer } from "./oauth/authorization-server.ts";
 import { oauthProvider } from "./oauth/bearer-verifier.ts";
-import { protectedResourceMetadata, protectedResourceMetadataUrl } from "./oauth/metadata.ts";
+import { externalResourceMetadata, protectedResourceMetadata, protectedResourceMetadataUrl } from "./oauth/metadata.ts";
 
 export interface McpRoute {
   /** "gatehouse" for /mcp, else the backend's name (logs). */
@@ -96,7 +95,7 @@ export interface Routes {
   /** The route a request to /mcp is for: its host's, else main. */
   mcpRoute(request: Request): McpRoute;
   hostOf(request: Request): string;
-  health(version: string): Promise<Record<string, unknown>>;
+  health(version: string, activeClients: number): Promise<Record<string, unknown>>;
 }
 
 export function buildRoutes(config: Config, deps: RouteDeps): Routes {
@@ -216,15 +215,12 @@ export function buildRoutes(config: Config, deps: RouteDeps): Routes {
     all,
     hostOf,
     mcpRoute: hosts.size === 0 ? () => main : (request) => routeForHost(hosts, hostOf(request)) ?? main,
-    async health(version) {
-      const gateways = new Set(all.map((r) => r.gateway));
-      let sessions = 0;
-      for (const gw of gateways) sessions += gw.sessions.size;
+    async health(version, activeClients) {
       return {
         status: "ok",
         backends_configured: deps.backends.length,
         backends_connected: deps.backends.filter((b) => b.client.connected).length,
-        active_clients: sessions,
+        active_clients: activeClients,
         tools: await main.gateway.catalog.cachedToolCount(),
         version,
       };

@@ -3,8 +3,8 @@
 // per interval; or a shared secret), only the listed algorithms (never `none`), `iss`, `aud`, `exp`/`nbf` with a
 // clock skew, and `typ` when required. Verified tokens are cached by hash until they expire.
 
-import { BoundedMap } from "../bounded-map.ts";
 import { jwtVerify } from "jose";
+import { BoundedMap } from "../bounded-map.ts";
 import type { JwtConfig } from "../config/types.ts";
 import { sha256Hex } from "../crypto.ts";
 import { allowChecker } from "../login/allow.ts";

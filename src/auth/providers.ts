@@ -1,8 +1,8 @@
 // The static identity providers of `serverAuth`: none (anonymous), bearer (a table of tokens) and forwarded (a
 // trusted reverse proxy's user and groups headers). The OAuth provider lives with the authorization server.
 
-import type { BearerEntry, ForwardedConfig } from "../config/types.ts";
 import { BoundedMap } from "../bounded-map.ts";
+import type { BearerEntry, ForwardedConfig } from "../config/types.ts";
 import { sha256Hex } from "../crypto.ts";
 import { inAnyCidr } from "../net/cidr.ts";
 import { bearerChallenge } from "./challenge.ts";

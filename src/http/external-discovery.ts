@@ -1,5 +1,5 @@
 // "Bring your own identity provider" discovery, for tokens another issuer mints (jwt / introspection providers).
-// Routes' protected resource metadata (RFC 9728; see resource-metadata.ts and externalResourceMetadata below) names
+// Routes' protected resource metadata (RFC 9728; see resource-metadata.ts and oauth/metadata.ts externalResourceMetadata) names
 // either the issuer itself ("direct") or Gatehouse ("proxy"). In proxy mode this plugin republishes the issuer's
 // authorization server metadata with `issuer` rewritten to Gatehouse (allardy/mcp-oauth-proxy's approach, for
 // clients that insist on a byte-identical issuer) — plus, for issuers without open registration (Authentik, Entra),
@@ -24,22 +24,6 @@ export interface ExternalDiscoveryDeps {
 
 const PUBLIC = { "access-control-allow-origin": "*", "cache-control": "public, max-age=300" };
 const METADATA_TTL_MS = 300_000;
-
-/** A route's protected resource metadata when its tokens come from another issuer. */
-export function externalResourceMetadata(
-  d: ExternalDiscoveryConfig,
-  issuer: string,
-  resource: string,
-  name: string,
-): Record<string, unknown> {
-  return {
-    resource,
-    authorization_servers: [d.mode === "proxy" ? (d.publicUrl as string) : issuer],
-    ...(d.scopesSupported.length > 0 ? { scopes_supported: d.scopesSupported } : {}),
-    bearer_methods_supported: ["header"],
-    resource_name: name,
-  };
-}
 
 export const externalDiscovery = (deps: ExternalDiscoveryDeps) => {
   const { discovery: d, log } = deps;

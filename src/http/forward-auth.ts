@@ -1,14 +1,14 @@
 // Forward authentication for a reverse proxy that fronts MCP servers itself: nginx `auth_request`, Caddy
 // `forward_auth`, Traefik `forwardAuth`. GET /authenticate checks the request's credentials exactly as /mcp does
-// (/authenticate/<server> as /servers/<server>/mcp does, with that backend's audience) and answers 200 with the
-// identity in X-Auth-Request-* headers for the proxy to pass on, or 401/403 with the RFC 9728 challenge, which the
-// proxy must copy to its own answer so MCP clients can find the authorization server.
+// (/authenticate/<server> as /servers/<server>/mcp does, with that backend's audience) through the first steps of
+// the same admission pipeline (mcp/admission.ts), and answers 200 with the identity in X-Auth-Request-* headers for
+// the proxy to pass on, or 401/403 with the RFC 9728 challenge, which the proxy must copy to its own answer so MCP
+// clients can find the authorization server.
 
 import { Elysia } from "elysia";
-import type { AuthFailure, Identity } from "../auth/identity.ts";
 import type { Logger } from "../log.ts";
+import { admitForwarded, refused } from "../mcp/admission.ts";
 import { headerValue } from "../net/header-value.ts";
-
 import type { McpRoute } from "../routing.ts";
 import { refusalResponse } from "./refusal.ts";
 import { json } from "./responses.ts";
@@ -16,28 +16,25 @@ import { json } from "./responses.ts";
 export interface ForwardAuthDeps {
   mcpRoute(request: Request): McpRoute;
   serverRoutes: ReadonlyMap<string, McpRoute>;
-  checkScopes?(identity: Identity): AuthFailure | undefined;
   log: Logger;
 }
 
-const refuse = (failure: AuthFailure) => refusalResponse(failure, "oauth");
-
 async function check(request: Request, route: McpRoute, deps: ForwardAuthDeps): Promise<Response> {
-  const result = await route.authenticate(request);
-  // A route with authType "none" authenticates everyone as anonymous. One that lets anonymous callers list or call
-  // some tools cannot be honoured here (the proxy does not show the body): credentials are required.
-  if (!result.ok) {
-    deps.log.info("forward auth: refused", {
-      route: route.name,
-      status: result.failure.status,
-      reason: result.failure.tried ?? result.failure.description,
-      uri: request.headers.get("x-original-uri") ?? undefined,
-    });
-    return refuse(result.failure);
+  const caller = await admitForwarded(request, route, deps.log);
+  if (refused(caller)) {
+    const { refusal } = caller;
+    if (refusal.kind !== "auth") return json({ error: "invalid_request", error_description: refusal.message }, 400);
+    // A missing required scope was logged by the admission already.
+    if (refusal.failure.error !== "insufficient_scope")
+      deps.log.info("forward auth: refused", {
+        route: route.name,
+        status: refusal.failure.status,
+        reason: refusal.failure.tried ?? refusal.failure.description,
+        uri: request.headers.get("x-original-uri") ?? undefined,
+      });
+    return refusalResponse(refusal.failure, "oauth");
   }
-  const identity = result.identity;
-  const scopeFailure = deps.checkScopes?.(identity);
-  if (scopeFailure) return refuse(scopeFailure);
+  const { identity } = caller;
   const headers: Record<string, string> = {
     "x-auth-request-user": headerValue(identity.subject),
     "x-auth-request-groups": headerValue(identity.groups.join(",")),

@@ -3,12 +3,21 @@
 // (resumable with Last-Event-ID), DELETE to end a session.
 
 import { Elysia } from "elysia";
-import { type AuthFailure, type Identity, insufficientScope, principalKey } from "../auth/identity.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import { type Channel, type Gateway, insufficientScopeError, SUPPORTED_PROTOCOL_VERSIONS } from "../mcp/gateway.ts";
 import {
-  classify,
+  type AdmissionDeps,
+  admitCaller,
+  admitRequest,
+  type Caller,
+  checkAnonymous,
+  type Incoming,
+  readMessages,
+  refused,
+} from "../mcp/admission.ts";
+import type { CallRequest, Channel } from "../mcp/call.ts";
+import type { Gateway } from "../mcp/gateway.ts";
+import {
   ErrorCode,
   errorResponse,
   type JsonRpcMessage,
@@ -17,72 +26,28 @@ import {
   type JsonRpcResponse,
 } from "../mcp/jsonrpc.ts";
 import type { ClientSession } from "../mcp/session.ts";
-import type { RateLimit } from "../policy/rate-limit.ts";
-import { admitsAnonymous, anonymousMayCall } from "../policy/route.ts";
-import { grants } from "../policy/tool-scopes.ts";
 import type { McpRoute } from "../routing.ts";
 import { StoreUnavailableError } from "../store/types.ts";
-import { readLimited } from "./body.ts";
-import { originAllowed, preflight, selfOrigins, withCors } from "./cors.ts";
-import { refusalResponse } from "./refusal.ts";
+import { preflight, withCors } from "./cors.ts";
+import { refuse } from "./refusal.ts";
 import { json, rpcHttpError, rpcStoreUnavailable } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
 export interface McpDeps {
   /** The route a request is for: fixed per path, except /mcp with host-based routing. */
   route(request: Request): McpRoute;
-  /** Requests per minute per caller (gateway.rateLimitPerMinute). */
-  limiter?: RateLimit;
-  /** A 403 when the caller's token lacks scopes the endpoint requires (RFC 6750 §3.1 insufficient_scope). */
-  checkScopes?(identity: Identity): AuthFailure | undefined;
+  admission: AdmissionDeps;
   config: GatewayConfig;
   log: Logger;
 }
 
-/** Who is calling. `challenge` is set for a caller without credentials let in by the route's policy. */
-export interface Admitted {
-  identity: Identity;
-  challenge?: AuthFailure;
-}
-
-const ANONYMOUS: Identity = { subject: "anonymous", roles: [], groups: [], provider: "none" };
-
 const METHODS = "GET, POST, DELETE, OPTIONS";
-
-/** Origin, then credentials: what every /mcp request passes before anything else is looked at. */
-export async function admit(
-  request: Request,
-  route: McpRoute,
-  deps: Pick<McpDeps, "checkScopes" | "config" | "log">,
-): Promise<Admitted | { response: Response }> {
-  const origin = request.headers.get("origin");
-  if (!originAllowed(origin, deps.config.allowedOrigins, () => selfOrigins([route.resourceUrl], request))) {
-    deps.log.warn("request refused: Origin not allowed (add it to gateway.allowedOrigins if it is yours)", { origin });
-    return { response: rpcHttpError(403, ErrorCode.InvalidRequest, `Origin ${origin} is not allowed`) };
-  }
-  const result = await route.authenticate(request);
-  if (!result.ok) {
-    // No credentials at all (not bad ones) on a route that lets anonymous callers do some things: each message is
-    // then checked against the policy, and the ones that need a user get this 401.
-    if (result.failure.status === 401 && !result.failure.error && admitsAnonymous(route.policy)) {
-      return { identity: ANONYMOUS, challenge: result.failure };
-    }
-    return { response: refusalResponse(result.failure, "jsonrpc") };
-  }
-  const scopeFailure = deps.checkScopes?.(result.identity);
-  if (scopeFailure) {
-    deps.log.info("request refused: insufficient scope", {
-      subject: result.identity.subject,
-      reason: scopeFailure.description,
-    });
-    return { response: refusalResponse(scopeFailure, "jsonrpc") };
-  }
-  return { identity: result.identity };
-}
 
 function acceptsSse(request: Request): boolean {
   return (request.headers.get("accept") ?? "").includes("text/event-stream");
 }
+
+const sessionNotFound = () => rpcHttpError(404, -32001, "Session not found: initialize a new session");
 
 /**
  * Runs one request and answers it. The answer is JSON unless the backend sends something about the request
@@ -90,14 +55,8 @@ function acceptsSse(request: Request): boolean {
  * SSE stream that carries those messages as they happen and ends with the result. A request still unanswered after
  * gateway.sseKeepalive also switches to SSE, so keep-alive comments stop proxies from cutting a long, silent call.
  */
-function respond(
-  deps: McpDeps,
-  gateway: Gateway,
-  session: ClientSession,
-  identity: Identity,
-  req: JsonRpcRequest,
-  sse: boolean,
-): Promise<Response> {
+function respond(deps: McpDeps, gateway: Gateway, call: Omit<CallRequest, "channel">, sse: boolean): Promise<Response> {
+  const { session } = call;
   return new Promise<Response>((resolve) => {
     let stream: string | undefined;
     let done = false;
@@ -119,7 +78,7 @@ function respond(
         session.send(open(), m);
       },
     };
-    void gateway.handleRequest(session, identity, req, channel).then((response) => {
+    void gateway.handle({ ...call, channel }).then((response) => {
       done = true;
       clearTimeout(slow);
       if (stream === undefined) return resolve(json(response));
@@ -129,106 +88,63 @@ function respond(
   });
 }
 
-/**
- * The route policy and tool scopes, applied to one request before it is handled. `auth`: an anonymous caller sent
- * something that needs a user (answered with the 401 that starts authorization). `scope`: a tools/call the token's
- * scopes do not cover (403 insufficient_scope). Undefined: go ahead.
- */
-export async function gate(
-  route: McpRoute,
-  admitted: Admitted,
-  req: JsonRpcRequest,
-): Promise<{ auth: AuthFailure } | { scope: string[]; tool: string } | undefined> {
-  if (admitted.challenge && !anonymousMayCall(route.policy, req.method, req.params)) {
-    return { auth: admitted.challenge };
+/** initialize opens a session and is answered with its id (MCP lifecycle; transports §Session Management). */
+async function initialize(gateway: Gateway, caller: Caller, request: JsonRpcRequest): Promise<Response> {
+  let session: ClientSession;
+  try {
+    session = gateway.open(caller.identity, "streamable-http");
+  } catch (e) {
+    return rpcHttpError(503, ErrorCode.InternalError, (e as Error).message, request.id);
   }
-  const { identity } = admitted;
-  if (req.method !== "tools/call" || identity.scopes === undefined) return undefined;
-  const needed = await route.gateway.scopesForTool(identity, req.params?.name);
-  if (!needed || grants(identity, needed)) return undefined;
-  return { scope: needed, tool: String(req.params?.name) };
+  const answer = await gateway.initialize({ session, identity: caller.identity, request });
+  return json(answer, 200, { "mcp-session-id": session.id });
 }
 
-/** The 403 for a step-up: the scope parameter lists what the token has plus what the call needs (MCP §Scope Challenge). */
-export function stepUp(identity: Identity, needed: string[], tool: string): AuthFailure {
-  const all = [...(identity.scopes ?? []), ...(identity.requiredScopes ?? []), ...needed];
-  return insufficientScope(identity, all, `${tool} needs the scope(s) ${needed.join(" ")}`);
+/** A 2025-03-26 batch: every item is admitted and handled on its own, so no item can ride on another. */
+async function batch(
+  deps: McpDeps,
+  route: McpRoute,
+  session: ClientSession,
+  caller: Caller,
+  incoming: Incoming,
+): Promise<Response> {
+  const { gateway } = route;
+  const answers: Promise<JsonRpcResponse>[] = [];
+  for (const { kind, message } of incoming.messages) {
+    if (kind === null) answers.push(Promise.resolve(errorResponse(null, ErrorCode.InvalidRequest, "Invalid Request")));
+    else if (kind === "notification") gateway.notify(session, message as JsonRpcNotification);
+    else if (kind === "response") await gateway.answer(session, message as JsonRpcResponse);
+    else {
+      const request = message as JsonRpcRequest;
+      const admitted = await admitRequest(gateway, caller, request, true, deps.log);
+      if (refused(admitted)) return refuse(admitted.refusal);
+      const channel = gateway.standaloneChannel(session);
+      answers.push(gateway.handle({ session, identity: caller.identity, request, channel, ...admitted }));
+    }
+  }
+  if (answers.length === 0) return new Response(null, { status: 202 });
+  const responses = await Promise.all(answers);
+  deps.log.debug("batch answered", { session: session.id.slice(0, 8), items: incoming.messages.length });
+  return json(responses);
 }
 
 async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
-  const { log } = deps;
+  const caller = await admitCaller(request, route, deps.admission);
+  if (refused(caller)) return refuse(caller.refusal);
+  const incoming = await readMessages(request, deps.admission, "streamable-http");
+  if (refused(incoming)) return refuse(incoming.refusal);
+  const anonymous = checkAnonymous(route, caller, incoming, deps.log);
+  if (anonymous) return refuse(anonymous.refusal);
   const { gateway } = route;
-  const admitted = await admit(request, route, deps);
-  if ("response" in admitted) return admitted.response;
-  const { identity } = admitted;
-  const allowance = await deps.limiter?.take(principalKey(identity));
-  if (allowance && !allowance.ok) {
-    log.warn("request refused: rate limit", { subject: identity.subject, per_minute: deps.limiter?.perMinute });
-    const res = rpcHttpError(
-      429,
-      ErrorCode.InvalidRequest,
-      `rate limit exceeded: ${deps.limiter?.perMinute} requests per minute (gateway.rateLimitPerMinute)`,
-    );
-    res.headers.set("retry-after", String(allowance.retryAfterSeconds));
-    return res;
-  }
-
-  const type = request.headers.get("content-type");
-  if (type !== null && !type.toLowerCase().includes("application/json")) {
-    return rpcHttpError(415, ErrorCode.InvalidRequest, `Content-Type must be application/json (got ${type})`);
-  }
-  const body = await readLimited(request, deps.config.maxBodyBytes);
-  if (!body.ok) {
-    return rpcHttpError(
-      413,
-      ErrorCode.InvalidRequest,
-      `request body is larger than ${deps.config.maxBodyBytes} bytes (gateway.maxBodyBytes)`,
-    );
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.text);
-  } catch (e) {
-    return rpcHttpError(400, ErrorCode.ParseError, `Parse error: ${(e as Error).message}`);
-  }
-  const header = request.headers.get("mcp-protocol-version");
-  if (header !== null && !(SUPPORTED_PROTOCOL_VERSIONS as readonly string[]).includes(header)) {
-    return rpcHttpError(
-      400,
-      ErrorCode.InvalidRequest,
-      `Unsupported MCP-Protocol-Version: ${header} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`,
-    );
-  }
-  const batch = Array.isArray(parsed);
-  const items: unknown[] = batch ? (parsed as unknown[]) : [parsed];
-  if (batch && items.length === 0) return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: empty batch");
-  const kinds = items.map(classify);
-
-  // An anonymous caller whose batch holds anything that needs a user is sent to authorize, as a whole.
-  if (admitted.challenge) {
-    for (const [i, item] of items.entries()) {
-      if (kinds[i] !== "request") continue;
-      const r = item as JsonRpcRequest;
-      if (!anonymousMayCall(route.policy, r.method, r.params)) {
-        log.info("anonymous request needs authentication", { route: route.name, method: r.method });
-        return refusalResponse(admitted.challenge, "jsonrpc");
-      }
-    }
-  }
 
   // initialize opens a session; it must come alone (MCP lifecycle; batches may not carry it).
-  const initIndex = items.findIndex((m, i) => kinds[i] === "request" && (m as JsonRpcRequest).method === "initialize");
-  if (initIndex >= 0) {
-    if (batch)
+  const isInit = (m: Incoming["messages"][number]) =>
+    m.kind === "request" && (m.message as JsonRpcRequest).method === "initialize";
+  if (incoming.messages.some(isInit)) {
+    if (incoming.batch) {
       return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: initialize cannot be part of a batch");
-    const init = items[0] as JsonRpcRequest;
-    let session: ClientSession;
-    try {
-      session = gateway.openSession(identity, "streamable-http");
-    } catch (e) {
-      return rpcHttpError(503, ErrorCode.InternalError, (e as Error).message, init.id);
     }
-    return json(await gateway.initialize(session, identity, init), 200, { "mcp-session-id": session.id });
+    return initialize(gateway, caller, incoming.messages[0]?.message as JsonRpcRequest);
   }
 
   const sessionId = request.headers.get("mcp-session-id");
@@ -239,76 +155,47 @@ async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<R
       "Bad Request: Mcp-Session-Id header is required (send initialize first)",
     );
   }
-  const session = await gateway.findSession(sessionId, identity);
-  if (session?.transport !== "streamable-http") {
-    return rpcHttpError(404, -32001, "Session not found: initialize a new session");
-  }
-  // JSON-RPC batches were part of 2025-03-26 only (removed in 2025-06-18).
-  if (batch && session.protocolVersion !== "2025-03-26") {
-    return rpcHttpError(
-      400,
-      ErrorCode.InvalidRequest,
-      `Invalid Request: batches are not allowed in protocol version ${session.protocolVersion}`,
-    );
-  }
-
-  if (!batch) {
-    const kind = kinds[0];
-    if (kind === null)
-      return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message");
-    if (kind === "notification") {
-      gateway.handleNotification(session, parsed as JsonRpcNotification);
-      return new Response(null, { status: 202 });
+  const session = await gateway.find(sessionId, caller.identity);
+  if (session?.transport !== "streamable-http") return sessionNotFound();
+  if (incoming.batch) {
+    // JSON-RPC batches were part of 2025-03-26 only (removed in 2025-06-18).
+    if (session.protocolVersion !== "2025-03-26") {
+      return rpcHttpError(
+        400,
+        ErrorCode.InvalidRequest,
+        `Invalid Request: batches are not allowed in protocol version ${session.protocolVersion}`,
+      );
     }
-    if (kind === "response") {
-      await gateway.handleResponse(session, parsed as JsonRpcResponse);
-      return new Response(null, { status: 202 });
-    }
-    const req = parsed as JsonRpcRequest;
-    const refused = await gate(route, admitted, req);
-    if (refused && "auth" in refused) return refusalResponse(refused.auth, "jsonrpc");
-    if (refused) {
-      const failure = stepUp(identity, refused.scope, refused.tool);
-      log.info("tool call refused: insufficient scope", { subject: identity.subject, tool: refused.tool });
-      return refusalResponse(failure, "jsonrpc");
-    }
-    return respond(deps, gateway, session, identity, req, acceptsSse(request));
+    return batch(deps, route, session, caller, incoming);
   }
 
-  // A 2025-03-26 batch: every item is checked and handled on its own, so no item can ride on another.
-  const answers: Promise<JsonRpcResponse>[] = [];
-  for (const [i, item] of items.entries()) {
-    const kind = kinds[i];
-    if (kind === null) answers.push(Promise.resolve(errorResponse(null, ErrorCode.InvalidRequest, "Invalid Request")));
-    else if (kind === "notification") gateway.handleNotification(session, item as JsonRpcNotification);
-    else if (kind === "response") await gateway.handleResponse(session, item as JsonRpcResponse);
-    else {
-      const req = item as JsonRpcRequest;
-      const refused = await gate(route, admitted, req);
-      if (refused && "scope" in refused) {
-        log.info("batch item refused: insufficient scope", { subject: identity.subject, tool: refused.tool });
-        answers.push(Promise.resolve(insufficientScopeError(refused.tool, refused.scope).toJsonRpc(req.id)));
-      } else answers.push(gateway.handleRequest(session, identity, req, gateway.standaloneChannel(session)));
-    }
+  const { kind, message } = incoming.messages[0] as Incoming["messages"][number];
+  if (kind === null) return rpcHttpError(400, ErrorCode.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message");
+  if (kind === "notification") {
+    gateway.notify(session, message as JsonRpcNotification);
+    return new Response(null, { status: 202 });
   }
-  if (answers.length === 0) return new Response(null, { status: 202 });
-  const responses = await Promise.all(answers);
-  log.debug("batch answered", { session: session.id.slice(0, 8), items: items.length });
-  return json(responses);
+  if (kind === "response") {
+    await gateway.answer(session, message as JsonRpcResponse);
+    return new Response(null, { status: 202 });
+  }
+  const rpcRequest = message as JsonRpcRequest;
+  const admitted = await admitRequest(gateway, caller, rpcRequest, false, deps.log);
+  if (refused(admitted)) return refuse(admitted.refusal);
+  const call = { session, identity: caller.identity, request: rpcRequest, ...admitted };
+  return respond(deps, gateway, call, acceptsSse(request));
 }
 
 async function get(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
-  const admitted = await admit(request, route, deps);
-  if ("response" in admitted) return admitted.response;
+  const caller = await admitCaller(request, route, deps.admission);
+  if (refused(caller)) return refuse(caller.refusal);
   if (!acceptsSse(request)) {
     return rpcHttpError(406, ErrorCode.InvalidRequest, "Not Acceptable: GET needs Accept: text/event-stream");
   }
   const sessionId = request.headers.get("mcp-session-id");
   if (!sessionId) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
-  const session = await route.gateway.findSession(sessionId, admitted.identity);
-  if (session?.transport !== "streamable-http") {
-    return rpcHttpError(404, -32001, "Session not found: initialize a new session");
-  }
+  const session = await route.gateway.find(sessionId, caller.identity);
+  if (session?.transport !== "streamable-http") return sessionNotFound();
   const s = sseStream({ onClose: () => session.detach(s.sink) });
   const lastEventId = request.headers.get("last-event-id") ?? undefined;
   // Something at once, so the response headers go out now rather than with the first event or keep-alive. A new
@@ -322,13 +209,13 @@ async function get(request: Request, route: McpRoute, deps: McpDeps): Promise<Re
 }
 
 async function del(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
-  const admitted = await admit(request, route, deps);
-  if ("response" in admitted) return admitted.response;
+  const caller = await admitCaller(request, route, deps.admission);
+  if (refused(caller)) return refuse(caller.refusal);
   const sessionId = request.headers.get("mcp-session-id");
   if (!sessionId) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
-  const session = await route.gateway.findSession(sessionId, admitted.identity);
+  const session = await route.gateway.find(sessionId, caller.identity);
   if (!session) return rpcHttpError(404, -32001, "Session not found");
-  route.gateway.closeSession(session.id, "client ended it (DELETE)");
+  route.gateway.sessions.close(session.id, "client ended it (DELETE)");
   return new Response(null, { status: 200 });
 }
 

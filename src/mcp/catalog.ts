@@ -11,6 +11,7 @@ import { type Naming, prefixed } from "../naming.ts";
 import { type Acl, classifyTool, type ToolClass } from "../policy/acl.ts";
 import { grants, type ToolScopes } from "../policy/tool-scopes.ts";
 import type { BackendClient } from "./backends/backend-client.ts";
+import type { Target } from "./call.ts";
 import { ErrorCode, RpcError } from "./jsonrpc.ts";
 
 export interface Backend {
@@ -167,34 +168,44 @@ export class Catalog {
   }
 
   /**
-   * Finds the tool a prefixed name designates, if the caller may use it. Unknown and forbidden tools get the same
-   * answer, so a caller learns nothing about tools hidden from it.
+   * What a tools/call names, resolved once for admission and dispatch: the tool when the caller may use it; else a
+   * refusal. Unknown and forbidden tools get the same answer, so a caller learns nothing about tools hidden from it;
+   * a tool the token's scopes do not cover names the scopes needed, so the client can step up.
    */
-  async resolveTool(identity: Identity, name: unknown): Promise<ToolEntry> {
-    const unknown = () =>
-      new RpcError(ErrorCode.InvalidParams, `Unknown tool: ${typeof name === "string" ? name : "(none)"}`);
+  async resolveTool(identity: Identity, name: unknown): Promise<Target> {
+    const shown = typeof name === "string" ? name : "(none)";
+    const unknown = (rule?: string): Target => ({
+      kind: "refused",
+      error: new RpcError(ErrorCode.InvalidParams, `Unknown tool: ${shown}`),
+      ...(rule ? { rule } : {}),
+    });
     const target = this.split(name);
-    if (!target) throw unknown();
+    if (!target) return unknown();
     let items: Record<string, unknown>[];
     try {
       items = await this.raw(target.backend, "tools");
     } catch (e) {
-      throw e instanceof RpcError ? e : new RpcError(ErrorCode.InternalError, (e as Error).message);
+      const error = e instanceof RpcError ? e : new RpcError(ErrorCode.InternalError, (e as Error).message);
+      return { kind: "refused", error, backend: target.backend.config.name };
     }
     const t = items.find((x) => x.name === target.rest);
-    if (!t) throw unknown();
-    const entry = this.toolEntry(target.backend, t);
-    const decision = this.acl.tool(identity, entry.backend, entry.name, entry.class);
+    if (!t) return unknown();
+    const tool = this.toolEntry(target.backend, t);
+    const decision = this.acl.tool(identity, tool.backend, tool.name, tool.class);
     if (!decision.allow) {
       this.log.info("tool call refused by the ACL", {
         subject: identity.subject,
-        tool: String(name),
+        tool: shown,
         rule: decision.rule,
-        access: entry.class.kind,
+        access: tool.class.kind,
       });
-      throw unknown();
+      return unknown(decision.rule);
     }
-    return entry;
+    if (!grants(identity, tool.scopes)) {
+      const error = insufficientScopeError(shown, tool.scopes);
+      return { kind: "refused", error, backend: tool.backend, rule: decision.rule, scopes: tool.scopes };
+    }
+    return { kind: "tool", backend: target.backend, tool, rule: decision.rule };
   }
 
   async listResources(identity: Identity): Promise<Record<string, unknown>[]> {
@@ -253,20 +264,40 @@ export class Catalog {
     return out;
   }
 
-  /** A prefixed resource URI the caller may read → (backend, original URI). */
-  resolveResource(identity: Identity, uri: unknown): { backend: Backend; uri: string } {
+  /** A prefixed resource URI the caller may read, subscribe to or complete → (backend, original URI). */
+  resolveResource(identity: Identity, uri: unknown): Target {
     const target = this.splitUri(uri);
-    if (!target || !this.acl.resource(identity, target.backend.config.name, target.rest).allow) {
-      throw new RpcError(ErrorCode.InvalidParams, `Unknown resource: ${typeof uri === "string" ? uri : "(none)"}`);
+    const decision = target && this.acl.resource(identity, target.backend.config.name, target.rest);
+    if (!target || !decision?.allow) {
+      const error = new RpcError(
+        ErrorCode.InvalidParams,
+        `Unknown resource: ${typeof uri === "string" ? uri : "(none)"}`,
+      );
+      return { kind: "refused", error, ...(decision?.rule ? { rule: decision.rule } : {}) };
     }
-    return { backend: target.backend, uri: target.rest };
+    return { kind: "resource", backend: target.backend, uri: target.rest, rule: decision.rule };
   }
 
-  resolvePrompt(identity: Identity, name: unknown): { backend: Backend; name: string } {
+  resolvePrompt(identity: Identity, name: unknown): Target {
     const target = this.split(name);
-    if (!target || !this.acl.prompt(identity, target.backend.config.name, target.rest).allow) {
-      throw new RpcError(ErrorCode.InvalidParams, `Unknown prompt: ${typeof name === "string" ? name : "(none)"}`);
+    const decision = target && this.acl.prompt(identity, target.backend.config.name, target.rest);
+    if (!target || !decision?.allow) {
+      const error = new RpcError(
+        ErrorCode.InvalidParams,
+        `Unknown prompt: ${typeof name === "string" ? name : "(none)"}`,
+      );
+      return { kind: "refused", error, ...(decision?.rule ? { rule: decision.rule } : {}) };
     }
-    return { backend: target.backend, name: target.rest };
+    return { kind: "prompt", backend: target.backend, name: target.rest, rule: decision.rule };
   }
+}
+
+/** JSON-RPC error for a call the token's scopes do not cover (code -32003; data says which scopes are needed). */
+export const INSUFFICIENT_SCOPE = -32003;
+
+export function insufficientScopeError(tool: string, needed: string[]): RpcError {
+  return new RpcError(INSUFFICIENT_SCOPE, `insufficient_scope: ${tool} needs the scope(s) ${needed.join(" ")}`, {
+    error: "insufficient_scope",
+    scope: needed.join(" "),
+  });
 }

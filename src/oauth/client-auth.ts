@@ -31,15 +31,15 @@ export function presentedCredentials(headers: Headers, form: URLSearchParams): P
     const colon = decoded.indexOf(":");
     if (colon < 0) throw malformed("no colon between client id and secret");
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    const unescape = (s: string) => {
+    const formDecode = (s: string) => {
       try {
         return decodeURIComponent(s.replace(/\+/g, " "));
       } catch {
         throw malformed("a bad percent-escape");
       }
     };
-    const clientId = unescape(decoded.slice(0, colon));
-    const secret = unescape(decoded.slice(colon + 1));
+    const clientId = formDecode(decoded.slice(0, colon));
+    const secret = formDecode(decoded.slice(colon + 1));
     const bodyId = form.get("client_id");
     if (bodyId !== null && bodyId !== clientId)
       throw new OAuthError("invalid_request", "client_id in the body differs from the Basic credentials");

@@ -1,7 +1,7 @@
 // Discovery documents: authorization server metadata (RFC 8414 §2), its OpenID Connect Discovery twin, and
 // protected resource metadata (RFC 9728 §2). Every URL comes from configuration, never from a request's Host.
 
-import type { OAuthAsConfig } from "../config/types.ts";
+import type { ExternalDiscoveryConfig, OAuthAsConfig } from "../config/types.ts";
 import { GRANT_TYPES } from "./grant-types.ts";
 
 export interface Endpoints {
@@ -90,6 +90,22 @@ export function protectedResourceMetadata(
 }
 
 /** The well-known URL of a resource's metadata: the suffix inserted between host and path (RFC 9728 §3.1). */
+/** A route's protected resource metadata when its tokens come from another issuer. */
+export function externalResourceMetadata(
+  d: ExternalDiscoveryConfig,
+  issuer: string,
+  resource: string,
+  name: string,
+): Record<string, unknown> {
+  return {
+    resource,
+    authorization_servers: [d.mode === "proxy" ? (d.publicUrl as string) : issuer],
+    ...(d.scopesSupported.length > 0 ? { scopes_supported: d.scopesSupported } : {}),
+    bearer_methods_supported: ["header"],
+    resource_name: name,
+  };
+}
+
 export function protectedResourceMetadataUrl(resource: string): string {
   const u = new URL(resource);
   const path = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");

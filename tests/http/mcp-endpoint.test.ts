@@ -179,13 +179,13 @@ describe("malformed input", () => {
   });
 
   test("HEAD /mcp and HEAD /mcp/sse with a valid token → 405 at once, and no session is opened", async () => {
-    const before = t.app.gatehouse.gateway.sessions.size;
+    const before = t.app.gatehouse.sessions.count;
     for (const path of ["/mcp", "/mcp/sse"]) {
       const res = await t.request(path, { method: "HEAD", headers: { ...ALICE, accept: "text/event-stream" } });
       expect(res.status).toBe(405);
       expect(res.headers.get("allow")).toContain("GET");
     }
-    expect(t.app.gatehouse.gateway.sessions.size).toBe(before);
+    expect(t.app.gatehouse.sessions.count).toBe(before);
   });
 
   test("unknown routes → 404 JSON, never HTML", async () => {

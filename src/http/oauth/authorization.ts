@@ -6,10 +6,10 @@
 import { Elysia } from "elysia";
 import { Cookies } from "../../login/cookies.ts";
 import { loginCallback, logout, passwordForm, passwordSubmit } from "../../login/flow.ts";
+import { readLimited } from "../../net/body.ts";
 import { type AuthorizeOutcome, authorize, decideConsent, type PendingAuthorization } from "../../oauth/authorize.ts";
 import { isLoopback } from "../../oauth/redirect-uri.ts";
 import { StoreUnavailableError } from "../../store/types.ts";
-import { readLimited } from "../body.ts";
 import { type OAuthHttpDeps, routes } from "./common.ts";
 import { consentPage, errorPage, logoutPage, pageHeaders, passwordPage } from "./pages.ts";
 

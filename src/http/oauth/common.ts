@@ -2,12 +2,12 @@
 // issuer's path as published, and the same without it for proxies that strip a prefix), and body parsing.
 
 import type { Logger } from "../../log.ts";
+import { readLimited } from "../../net/body.ts";
+import { originAllowed, selfOrigins } from "../../net/origin.ts";
 import type { AuthorizationServer } from "../../oauth/authorization-server.ts";
 import type { PendingAuthorizations } from "../../oauth/authorize.ts";
 import { OAuthError } from "../../oauth/errors.ts";
 import type { RateLimit } from "../../policy/rate-limit.ts";
-import { readLimited } from "../body.ts";
-import { originAllowed, selfOrigins } from "../cors.ts";
 
 export interface OAuthHttpDeps {
   as: AuthorizationServer;

@@ -2,9 +2,9 @@
 // send one), bounded by a global rate so that a flood of registrations cannot fill the state.
 
 import { Elysia } from "elysia";
+import { readLimited } from "../../net/body.ts";
 import { OAuthError } from "../../oauth/errors.ts";
 import { registerClient } from "../../oauth/registration.ts";
-import { readLimited } from "../body.ts";
 import { preflight, withCors } from "../cors.ts";
 import { noStoreJson, type OAuthHttpDeps, refuseForeignOrigin, routes } from "./common.ts";
 
