@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from "jose";
+import { decodeJwt, decodeProtectedHeader, exportSPKI, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
 import { type ExternalIssuer, startExternalIssuer } from "../fixtures/external-issuer.ts";
 import { type HttpBackend, startHttpBackend } from "../fixtures/http-backend.ts";
 import { onCleanup } from "../helpers/cleanup.ts";
@@ -286,6 +286,35 @@ describe("jwt tokens of an external issuer, direct discovery", () => {
     const payload = Buffer.from(JSON.stringify(genuine)).toString("base64url");
     expect((await initialize(route("b"), `${header}.${payload}.`)).status).toBe(401);
   });
+
+  test("HS256 signed with the issuer's own public key as the secret (key confusion) is refused", async () => {
+    const { keys } = (await (await fetch(`${idp.issuer}/jwks`)).json()) as { keys: JWK[] };
+    const published = keys.find((k) => k.kid === idp.currentKid()) as JWK;
+    const pem = await exportSPKI((await importJWK(published, "RS256")) as CryptoKey);
+    const genuine = decodeJwt(await idp.clientCredentials({ resource: route("b") }));
+    for (const secret of [pem, JSON.stringify(published)]) {
+      const forged = await new SignJWT({ ...genuine })
+        .setProtectedHeader({ alg: "HS256", typ: "at+jwt", kid: idp.currentKid() })
+        .sign(new TextEncoder().encode(secret));
+      const res = await initialize(route("b"), forged);
+      expect(res.status).toBe(401);
+      const c = challenge(res);
+      expect(c.error).toBe("invalid_token");
+      expect(c.error_description).toContain("algorithm is not accepted");
+    }
+  });
+
+  test("a kid with a line break is refused with 401 and a well-formed challenge, not a 500", async () => {
+    const { privateKey } = await generateKeyPair("RS256");
+    const genuine = decodeJwt(await idp.clientCredentials({ resource: route("b") }));
+    const forged = await new SignJWT({ ...genuine })
+      .setProtectedHeader({ alg: "RS256", typ: "at+jwt", kid: "x\r\nSet-Cookie: owned=1" })
+      .sign(privateKey);
+    const res = await initialize(route("b"), forged);
+    expect(res.status).toBe(401);
+    expect(res.headers.get("set-cookie")).toBeNull();
+    expect(challenge(res).error).toBe("invalid_token");
+  });
 });
 
 describe("opaque tokens checked at the issuer's introspection endpoint", () => {
@@ -531,5 +560,39 @@ describe("an issuer that cannot be reached", () => {
     expect(res.headers.get("www-authenticate") ?? "").not.toContain("invalid_token");
     expect(res.status).toBe(503);
     await gh.waitForLog(/request refused.*cannot/);
+  });
+
+  test("discovery answers but the JWKS endpoint is down: 503 with a Bearer challenge, no stack, then 200 once it is back", async () => {
+    const port = await freePort();
+    const jwksUri = `http://127.0.0.1:${port}/jwks`;
+    const gh = await gatehouse((base) => ({
+      mcpServers: { b: { url: backend.url } },
+      serverAuth: {
+        providers: ["jwt"],
+        jwt: {
+          issuer: idp.issuer,
+          jwksUri,
+          audience: `${base}/mcp`,
+          timeout: "2s",
+          discovery: { mode: "direct", resourceUrl: `${base}/mcp` },
+        },
+      },
+    }));
+    const token = await idp.clientCredentials({ resource: `${gh.url}/mcp` });
+    const res = await initialize(`${gh.url}/mcp`, token);
+    expect(res.status).toBe(503);
+    const header = res.headers.get("www-authenticate") ?? "";
+    expect(header).toStartWith("Bearer ");
+    expect(header).not.toContain("invalid_token");
+    const body = await res.text();
+    expect(body).toContain(`cannot fetch its JWKS (${jwksUri})`);
+    expect(body).not.toMatch(/\n\s+at /);
+    await gh.waitForLog(/request refused.*cannot fetch its JWKS/);
+
+    // The keys come back (a relay to the issuer's JWKS on that port): the same token passes, nothing was cached.
+    const relay = Bun.serve({ hostname: "127.0.0.1", port, fetch: () => fetch(`${idp.issuer}/jwks`) });
+    onCleanup(() => relay.stop(true));
+    expect((await initialize(`${gh.url}/mcp`, token)).status).toBe(200);
+    relay.stop(true);
   });
 });
