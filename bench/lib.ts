@@ -2,6 +2,7 @@
 // Gatehouse as real processes (and stopping them, also on failure), an MCP session handshake, RSS and CPU time from
 // /proc, and printing tables.
 
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -286,6 +287,74 @@ export async function callEcho(url: string, tool: string, session?: string, toke
   if (res.status !== 200 || out === undefined)
     throw new Error(`tools/call ${tool} at ${url}: HTTP ${res.status} ${text}`);
   return out;
+}
+
+// --- OAuth ---
+
+/** A public client registered at /register (RFC 7591), for the code flow below. */
+export async function registerClient(base: string, redirect: string): Promise<string> {
+  const res = await fetch(`${base}/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ client_name: "bench", redirect_uris: [redirect], token_endpoint_auth_method: "none" }),
+  });
+  const body = (await res.json()) as { client_id?: string };
+  if (!body.client_id) throw new Error(`registration at ${base}: ${res.status} ${JSON.stringify(body)}`);
+  return body.client_id;
+}
+
+/** An access token for /mcp: the authorization code flow, the user named by the trusted header (X-Forwarded-User). */
+export async function accessToken(base: string, client?: string, redirect = "http://127.0.0.1:1/cb"): Promise<string> {
+  const CLIENT = client ?? (await registerClient(base, redirect));
+  const REDIRECT = redirect;
+  const verifier = randomBytes(32).toString("base64url");
+  const challenge = createHash("sha256").update(verifier).digest("base64url");
+  const q = new URLSearchParams({
+    response_type: "code",
+    client_id: CLIENT,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    scope: "mcp",
+  });
+  const user = { "x-forwarded-user": "bench" };
+  const page = await fetch(`${base}/authorize?${q}`, { headers: user, redirect: "manual" });
+  const html = await page.text();
+  const field = (n: string) => new RegExp(`name="${n}" value="([^"]+)"`).exec(html)?.[1] ?? "";
+  // Consent given before (through another replica of the same shared state) goes straight to the code.
+  const answer =
+    page.status === 302
+      ? page
+      : await fetch(`${base}/authorize`, {
+          method: "POST",
+          redirect: "manual",
+          headers: {
+            ...user,
+            cookie: (page.headers.get("set-cookie") ?? "").split(";")[0] as string,
+            "content-type": "application/x-www-form-urlencoded",
+          },
+          body: new URLSearchParams({
+            request_id: field("request_id"),
+            csrf: field("csrf"),
+            decision: "approve",
+          }).toString(),
+        });
+  const code = new URL(answer.headers.get("location") ?? "http://x/").searchParams.get("code");
+  if (!code) throw new Error(`no code from ${base}: ${answer.status}`);
+  const res = await fetch(`${base}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+      client_id: CLIENT,
+    }).toString(),
+  });
+  const t = (await res.json()) as { access_token?: string };
+  if (!t.access_token) throw new Error(`no token from ${base}: ${res.status}`);
+  return t.access_token;
 }
 
 // --- wrk ---------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  accessToken,
   BINARY,
   BUN,
   callEcho,
@@ -196,58 +197,6 @@ async function grants(s: Setup, chains: string[]): Promise<{ rate: number; p50: 
 
 // --- tools/call ------------------------------------------------------------------------------------------------------
 
-/** An access token for /mcp: the authorization code flow, the user named by the trusted header. */
-async function accessToken(base: string): Promise<string> {
-  const verifier = randomBytes(32).toString("base64url");
-  const challenge = createHash("sha256").update(verifier).digest("base64url");
-  const q = new URLSearchParams({
-    response_type: "code",
-    client_id: CLIENT,
-    redirect_uri: REDIRECT,
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-    scope: "mcp",
-  });
-  const user = { "x-forwarded-user": "bench" };
-  const page = await fetch(`${base}/authorize?${q}`, { headers: user, redirect: "manual" });
-  const html = await page.text();
-  const field = (n: string) => new RegExp(`name="${n}" value="([^"]+)"`).exec(html)?.[1] ?? "";
-  // Consent given before (through another replica of the same shared state) goes straight to the code.
-  const answer =
-    page.status === 302
-      ? page
-      : await fetch(`${base}/authorize`, {
-          method: "POST",
-          redirect: "manual",
-          headers: {
-            ...user,
-            cookie: (page.headers.get("set-cookie") ?? "").split(";")[0] as string,
-            "content-type": "application/x-www-form-urlencoded",
-          },
-          body: new URLSearchParams({
-            request_id: field("request_id"),
-            csrf: field("csrf"),
-            decision: "approve",
-          }).toString(),
-        });
-  const code = new URL(answer.headers.get("location") ?? "http://x/").searchParams.get("code");
-  if (!code) throw new Error(`no code from ${base}: ${answer.status}`);
-  const res = await fetch(`${base}/token`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "authorization_code",
-      code,
-      redirect_uri: REDIRECT,
-      code_verifier: verifier,
-      client_id: CLIENT,
-    }).toString(),
-  });
-  const t = (await res.json()) as { access_token?: string };
-  if (!t.access_token) throw new Error(`no token from ${base}: ${res.status}`);
-  return t.access_token;
-}
-
 interface CallTarget {
   name: string;
   /** One wrk per replica, started together. */
@@ -310,7 +259,7 @@ async function main() {
   for (const s of setups) {
     const parts = [];
     for (const r of s.replicas) {
-      const token = await accessToken(r.base);
+      const token = await accessToken(r.base, CLIENT, REDIRECT);
       const url = `${r.base}/mcp`;
       const session = (await openSession(url, token)) as string;
       if ((await callEcho(url, "fast__echo", session, token)) !== "echo: hi") throw new Error(`${s.name}: bad echo`);

@@ -5,6 +5,7 @@
 import { Elysia } from "elysia";
 import { createAuditor } from "./audit.ts";
 import type { Config } from "./config/types.ts";
+import { Deadlines } from "./deadlines.ts";
 import { errors } from "./http/errors.ts";
 import { externalDiscovery } from "./http/external-discovery.ts";
 import { forwardAuth } from "./http/forward-auth.ts";
@@ -156,9 +157,11 @@ export async function createApp(config: Config, deps: AppDeps) {
     ...(limiter ? { limiter } : {}),
     log: log.child("http"),
   };
+  const deadlines = new Deadlines(deps.clock);
   const mcpDeps = (route: (request: Request) => McpRoute): McpDeps => ({
     route,
     admission,
+    deadlines,
     config: config.gateway,
     log: log.child("http"),
   });

@@ -111,8 +111,8 @@ async function serve(argv: string[]): Promise<number> {
     }
   }
 
-  // The server that accepted each request, to find its peer address only when a rule needs it.
-  const servers = new WeakMap<Request, { requestIP(r: Request): { address: string } | null }>();
+  // The server that accepted a request knows its peer (asked only when a rule needs the address).
+  let server: ReturnType<typeof Bun.serve> | undefined;
   const auditFile = config.audit.file ? bufferedAppender(config.audit.file) : undefined;
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
@@ -122,7 +122,7 @@ async function serve(argv: string[]): Promise<number> {
       spawner: bunSpawner,
       passwords: bunPasswords,
       version: VERSION,
-      peerAddress: (req) => servers.get(req)?.requestIP(req)?.address,
+      peerAddress: (req) => server?.requestIP(req)?.address,
       childEnv: stringEnv(),
       appendAudit: auditFile?.append,
       ...(store ? { store } : {}),
@@ -133,7 +133,6 @@ async function serve(argv: string[]): Promise<number> {
     await state.close();
     throw e;
   }
-  let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
       hostname: host,
@@ -141,10 +140,7 @@ async function serve(argv: string[]): Promise<number> {
       // SSE streams stay open for long: keep-alive comments flow every gateway.sseKeepalive (default 25 s).
       idleTimeout: 255,
       maxRequestBodySize: Math.max(config.gateway.maxBodyBytes * 2, 1024 * 1024),
-      fetch(request, srv) {
-        servers.set(request, srv);
-        return app.fetch(request);
-      },
+      fetch: (request) => app.fetch(request),
     });
   } catch (e) {
     await app.gatehouse.shutdown();

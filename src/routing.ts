@@ -124,15 +124,26 @@ export function buildRoutes(config: Config, deps: RouteDeps): Routes {
         ? buildChain({ ...auth, providers: [] }, {}, deps.chainDeps)
         : buildChain(routeAuth, oauth ? { oauth_as: oauth } : {}, deps.chainDeps);
     return async (request: Request): Promise<AuthResult> => {
-      const peer = deps.peerAddress(request);
-      const result = await chain({ headers: request.headers, peerAddress: peer });
+      // The peer's address is only worked out when a provider asks (forwarded headers' trustedSourceCidrs) or a
+      // refusal is logged: asking the server for it costs on every request.
+      let peer: string | undefined | null = null;
+      const peerAddress = () => {
+        if (peer === null) peer = deps.peerAddress(request);
+        return peer;
+      };
+      const result = await chain({
+        headers: request.headers,
+        get peerAddress() {
+          return peerAddress();
+        },
+      });
       if (!result.ok) {
         deps.log.info("request refused", {
           status: result.failure.status,
           reason: result.failure.tried ?? result.failure.description,
           path: new URL(request.url).pathname,
           route: name,
-          peer,
+          peer: peerAddress(),
         });
       }
       return result;

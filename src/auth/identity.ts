@@ -40,7 +40,8 @@ export type AuthResult = { ok: true; identity: Identity } | { ok: false; failure
 /** What a provider may look at: the request and the address of the peer that sent it. */
 export interface AuthRequest {
   headers: Headers;
-  peerAddress: string | undefined;
+  /** Read only when needed: a getter may work it out on first use. */
+  readonly peerAddress: string | undefined;
 }
 
 export interface AuthProvider {

@@ -4,6 +4,7 @@
 
 import { Elysia } from "elysia";
 import type { GatewayConfig } from "../config/types.ts";
+import type { Deadlines } from "../deadlines.ts";
 import type { Logger } from "../log.ts";
 import {
   type AdmissionDeps,
@@ -37,6 +38,8 @@ export interface McpDeps {
   /** The route a request is for: fixed per path, except /mcp with host-based routing. */
   route(request: Request): McpRoute;
   admission: AdmissionDeps;
+  /** Where a slow answer's switch to SSE is timed. */
+  deadlines: Deadlines;
   config: GatewayConfig;
   log: Logger;
 }
@@ -71,7 +74,8 @@ function respond(deps: McpDeps, gateway: Gateway, call: Omit<CallRequest, "chann
       resolve(s.response);
       return n;
     };
-    const slow = sse && deps.config.sseKeepaliveMs > 0 ? setTimeout(open, deps.config.sseKeepaliveMs) : undefined;
+    const slow =
+      sse && deps.config.sseKeepaliveMs > 0 ? deps.deadlines.add(deps.config.sseKeepaliveMs, open) : undefined;
     const channel: Channel = {
       deliver(m: JsonRpcMessage) {
         if (done || !sse) return gateway.standaloneChannel(session).deliver(m);
@@ -80,7 +84,7 @@ function respond(deps: McpDeps, gateway: Gateway, call: Omit<CallRequest, "chann
     };
     void gateway.handle({ ...call, channel }).then((response) => {
       done = true;
-      clearTimeout(slow);
+      deps.deadlines.cancel(slow);
       if (stream === undefined) return resolve(json(response));
       session.send(stream, response);
       session.endStream(stream);

@@ -3,6 +3,7 @@
 // downstream resolves or checks it again. Dispatch, forwarding and the audit record all take this one object.
 
 import type { Identity } from "../auth/identity.ts";
+import type { Cancellation } from "./cancellation.ts";
 import type { Backend, ToolEntry } from "./catalog.ts";
 import type { JsonRpcMessage, JsonRpcRequest, RpcError } from "./jsonrpc.ts";
 import type { ClientSession } from "./session.ts";
@@ -35,8 +36,8 @@ export interface CallRequest {
 
 /** The same while the gateway runs it. */
 export interface Call extends CallRequest {
-  /** Aborted when the client cancels the request (notifications/cancelled) or its session ends. */
-  signal: AbortSignal;
+  /** Cancelled when the client cancels the request (notifications/cancelled) or its session ends. */
+  cancellation: Cancellation;
   /** When the gateway started on it (the audit record's duration). */
   started: number;
 }

@@ -43,6 +43,8 @@ const MAX_PAGES = 100;
 
 export class Catalog {
   private readonly cache = new Map<string, Map<Kind, Promise<Record<string, unknown>[]>>>();
+  /** A backend's tools by name, as entries (classified, scoped, named): built once per fetched list. */
+  private readonly toolIndexes = new WeakMap<Promise<Record<string, unknown>[]>, Promise<Map<string, ToolEntry>>>();
 
   constructor(
     private readonly backends: Map<string, Backend>,
@@ -138,17 +140,39 @@ export class Catalog {
     };
   }
 
+  /** The tools of a backend by their own name, from its cached list (a failed fetch rejects, and is retried). */
+  private tools(b: Backend): Promise<Map<string, ToolEntry>> {
+    const list = this.raw(b, "tools");
+    let index = this.toolIndexes.get(list);
+    if (!index) {
+      index = list.then((items) => {
+        const m = new Map<string, ToolEntry>();
+        for (const t of items) if (typeof t.name === "string" && !m.has(t.name)) m.set(t.name, this.toolEntry(b, t));
+        return m;
+      });
+      this.toolIndexes.set(list, index);
+    }
+    return index;
+  }
+
   async listTools(identity: Identity): Promise<Record<string, unknown>[]> {
+    const all = [...this.backends.values()];
+    const results = await Promise.allSettled(all.map((b) => this.tools(b)));
     const out: Record<string, unknown>[] = [];
-    for (const { backend, items } of await this.gather("tools")) {
-      for (const t of items) {
-        if (typeof t.name !== "string") continue;
-        const e = this.toolEntry(backend, t);
+    results.forEach((r, i) => {
+      if (r.status === "rejected") {
+        this.log.warn("tools/list failed on a backend; it is left out of the list", {
+          backend: (all[i] as Backend).config.name,
+          error: (r.reason as Error).message,
+        });
+        return;
+      }
+      for (const e of r.value.values()) {
         if (this.acl.tool(identity, e.backend, e.name, e.class).allow && grants(identity, e.scopes)) {
           out.push(e.definition);
         }
       }
-    }
+    });
     return out;
   }
 
@@ -181,16 +205,15 @@ export class Catalog {
     });
     const target = this.split(name);
     if (!target) return unknown();
-    let items: Record<string, unknown>[];
+    let tools: Map<string, ToolEntry>;
     try {
-      items = await this.raw(target.backend, "tools");
+      tools = await this.tools(target.backend);
     } catch (e) {
       const error = e instanceof RpcError ? e : new RpcError(ErrorCode.InternalError, (e as Error).message);
       return { kind: "refused", error, backend: target.backend.config.name };
     }
-    const t = items.find((x) => x.name === target.rest);
-    if (!t) return unknown();
-    const tool = this.toolEntry(target.backend, t);
+    const tool = tools.get(target.rest);
+    if (!tool) return unknown();
     const decision = this.acl.tool(identity, tool.backend, tool.name, tool.class);
     if (!decision.allow) {
       this.log.info("tool call refused by the ACL", {

@@ -27,7 +27,7 @@ export class Forwarder {
       sessionId: session.id,
       deliver: (m) => relayToClient(session, backend, m, channel, clientToken),
     };
-    const options: RequestOptions = { owner, signal: call.signal };
+    const options: RequestOptions = { owner, cancellation: call.cancellation };
     const fi = backend.config.forwardIdentity;
     if (fi) {
       if (identity.provider === "none") {

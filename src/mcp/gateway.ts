@@ -12,6 +12,7 @@ import type { Acl } from "../policy/acl.ts";
 import type { ToolScopes } from "../policy/tool-scopes.ts";
 import type { SessionBackplane } from "./backplane.ts";
 import type { Call, CallRequest, Channel, Target } from "./call.ts";
+import { Cancellation } from "./cancellation.ts";
 import { type Backend, Catalog } from "./catalog.ts";
 import { isAudited, type RouteCore, resolveTarget, run } from "./dispatch.ts";
 import { Forwarder } from "./forward.ts";
@@ -161,9 +162,9 @@ export class Gateway implements RouteCore {
   /** Runs one client request; never throws: failures become JSON-RPC error responses. */
   async handle(req: CallRequest): Promise<JsonRpcResponse> {
     const { session, request } = req;
-    const abort = new AbortController();
-    const call: Call = { ...req, signal: abort.signal, started: this.deps.clock.now() };
-    session.inFlight.set(request.id, abort);
+    const cancellation = new Cancellation();
+    const call: Call = { ...req, cancellation, started: this.deps.clock.now() };
+    session.inFlight.set(request.id, cancellation);
     try {
       if (!call.target) {
         const target = await this.resolve(call.identity, request);

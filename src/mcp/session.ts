@@ -5,6 +5,7 @@
 // shared state, so the GET stream can be held by any replica; the streams of POST responses stay where the POST is.
 
 import type { SessionBackplane, StreamEvent } from "./backplane.ts";
+import type { Cancellation } from "./cancellation.ts";
 import type { JsonRpcMessage } from "./jsonrpc.ts";
 
 /** Something that writes SSE events to one open HTTP response. */
@@ -60,7 +61,7 @@ export class ClientSession {
   /** Server→client requests forwarded to this client, by the id we gave them. */
   readonly outgoing = new Map<string, { backend: string; upstreamId: string | number }>();
   /** The client's requests in flight, by the client's id, so notifications/cancelled can reach the backend. */
-  readonly inFlight = new Map<string | number, AbortController>();
+  readonly inFlight = new Map<string | number, Cancellation>();
   readonly backplane: SessionBackplane | undefined;
 
   private seq = 0;
@@ -281,7 +282,7 @@ export class ClientSession {
 
   close(): void {
     this.closed = true;
-    for (const c of this.inFlight.values()) c.abort();
+    for (const c of this.inFlight.values()) c.cancel();
     this.inFlight.clear();
     for (const s of this.sinks.values()) s.close();
     this.sinks.clear();

@@ -205,7 +205,7 @@ export class SessionRegistry {
   /** notifications/cancelled: the request is aborted here, or on the replica that runs it. */
   cancel(session: ClientSession, requestId: JsonRpcId): void {
     const local = session.inFlight.get(requestId);
-    if (local) local.abort();
+    if (local) local.cancel();
     else void this.deps.backplane?.broadcast({ type: "cancel", session: session.id, requestId }).catch(() => {});
   }
 
@@ -257,7 +257,7 @@ export class SessionRegistry {
         void hooks?.answer(s, m.message);
         break;
       case "cancel":
-        s.inFlight.get(m.requestId)?.abort();
+        s.inFlight.get(m.requestId)?.cancel();
         break;
       case "closed":
         if (this.drop(s.id)) {

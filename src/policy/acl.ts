@@ -53,8 +53,31 @@ function literalOrGlob(patterns: string[], values: readonly string[]): boolean {
   return patterns.some((p) => values.some((v) => globMatcher(p)(v)));
 }
 
+interface Ruled {
+  grant: Grant;
+  rule: string;
+}
+
 export class Acl {
-  constructor(private readonly config: AclConfig | undefined) {}
+  /** Role-based shape: each role's and each subject's extra grants with their rule names, worked out once. */
+  private readonly byRole = new Map<string, Ruled[]>();
+  private readonly extraOf = new Map<string, Ruled[]>();
+
+  constructor(private readonly config: AclConfig | undefined) {
+    if (config?.kind !== "roles") return;
+    for (const [role, list] of Object.entries(config.roles)) {
+      this.byRole.set(
+        role,
+        list.map((grant, i) => ({ grant, rule: `roles.${role}[${i}]` })),
+      );
+    }
+    for (const [subject, s] of Object.entries(config.subjects)) {
+      this.extraOf.set(
+        subject,
+        s.extra.map((grant, i) => ({ grant, rule: `subjects.${subject}.extra[${i}]` })),
+      );
+    }
+  }
 
   get configured(): boolean {
     return this.config !== undefined;
@@ -101,27 +124,28 @@ export class Acl {
     const c = this.config;
     if (c?.kind !== "roles") return ALLOW_ALL;
     let allowRule: string | undefined;
-    for (const { grant, rule } of this.grantsFor(identity)) {
-      if (!matchesAny(grant.server, server) || !applies(grant)) continue;
-      if (grant.deny) return { allow: false, rule };
-      allowRule ??= rule;
+    for (const list of this.grantsFor(identity, c)) {
+      for (const { grant, rule } of list) {
+        if (!matchesAny(grant.server, server) || !applies(grant)) continue;
+        if (grant.deny) return { allow: false, rule };
+        allowRule ??= rule;
+      }
     }
     if (allowRule) return { allow: true, rule: allowRule };
     return { allow: c.default === "allow", rule: "default" };
   }
 
   /** The caller's roles (its own plus those the ACL assigns to its subject), then the subject's extra grants. */
-  private *grantsFor(identity: Identity): Generator<{ grant: Grant; rule: string }> {
-    const c = this.config;
-    if (c?.kind !== "roles") return;
+  private grantsFor(identity: Identity, c: Extract<AclConfig, { kind: "roles" }>): Ruled[][] {
+    const out: Ruled[][] = [];
     const subject = Object.hasOwn(c.subjects, identity.subject) ? c.subjects[identity.subject] : undefined;
-    const roles = new Set([...identity.roles, ...(subject?.roles ?? [])]);
+    const roles = subject ? [...new Set([...identity.roles, ...subject.roles])] : identity.roles;
     for (const role of roles) {
-      if (!Object.hasOwn(c.roles, role)) continue;
-      for (const [i, grant] of (c.roles[role] ?? []).entries()) yield { grant, rule: `roles.${role}[${i}]` };
+      const list = this.byRole.get(role);
+      if (list) out.push(list);
     }
-    for (const [i, grant] of (subject?.extra ?? []).entries()) {
-      yield { grant, rule: `subjects.${identity.subject}.extra[${i}]` };
-    }
+    const extra = subject && this.extraOf.get(identity.subject);
+    if (extra) out.push(extra);
+    return out;
   }
 }

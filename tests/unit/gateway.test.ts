@@ -9,6 +9,7 @@ import { parseConfig } from "../../src/config/load.ts";
 import { memoryLogger } from "../../src/log.ts";
 import { admitRequest, refused } from "../../src/mcp/admission.ts";
 import type { Channel } from "../../src/mcp/call.ts";
+import { Cancellation } from "../../src/mcp/cancellation.ts";
 import { INSUFFICIENT_SCOPE } from "../../src/mcp/catalog.ts";
 import { looksLikeKnownMethod } from "../../src/mcp/dispatch.ts";
 import { Gateway } from "../../src/mcp/gateway.ts";
@@ -404,7 +405,7 @@ describe("the session registry", () => {
     const idle = await t.open(alice);
     const busy = await t.open(alice);
     const streaming = await t.open(alice);
-    busy.inFlight.set(1, new AbortController());
+    busy.inFlight.set(1, new Cancellation());
     streaming.attachNew("0", { send() {}, close() {} });
     t.sessions.start();
     t.clock.advance(3_600_000 + 30_000);
@@ -419,9 +420,9 @@ describe("the session registry", () => {
   test("a cancellation aborts the request in flight", async () => {
     const t = setup();
     const s = await t.open(alice);
-    const abort = new AbortController();
-    s.inFlight.set(7, abort);
+    const cancellation = new Cancellation();
+    s.inFlight.set(7, cancellation);
     t.gateway.notify(s, { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 7 } });
-    expect(abort.signal.aborted).toBe(true);
+    expect(cancellation.cancelled).toBe(true);
   });
 });

@@ -2,8 +2,10 @@
 // JSON-RPC id multiplexing so calls from many clients run in parallel, timeouts, crash detection with restart
 // backoff, and routing of what the backend sends back to the client request it belongs to.
 
+import { type Deadline, Deadlines } from "../../deadlines.ts";
 import type { Logger } from "../../log.ts";
-import type { Clock, TimerHandle } from "../../platform/types.ts";
+import type { Clock } from "../../platform/types.ts";
+import type { Cancellation } from "../cancellation.ts";
 import {
   ErrorCode,
   errorResponse,
@@ -54,7 +56,8 @@ export interface InitializeInfo {
 export interface RequestOptions {
   owner?: RequestOwner;
   timeoutMs?: number;
-  signal?: AbortSignal;
+  /** The client's request this one serves: cancelling it cancels this one (the backend is told). */
+  cancellation?: Cancellation;
   /** Extra HTTP headers for this request (forward_identity). */
   headers?: Record<string, string>;
 }
@@ -64,10 +67,11 @@ interface Pending {
   owner: RequestOwner | undefined;
   resolve(result: Record<string, unknown>): void;
   reject(error: RpcError): void;
-  timer: TimerHandle | undefined;
+  deadline: Deadline | undefined;
   timeoutMs: number;
   progressToken: string | number | undefined;
-  abort: AbortController;
+  /** Aborts what the transport still does for the request (its fetch), when the transport can. */
+  abort: AbortController | undefined;
   startedAt: number;
 }
 
@@ -109,7 +113,11 @@ export class BackendClient {
   readonly firstUsed: number;
   info: InitializeInfo | undefined;
 
+  /** Every request's deadline on one timer (deadlines.ts). */
+  private readonly deadlines: Deadlines;
+
   constructor(private readonly o: BackendClientOptions) {
+    this.deadlines = new Deadlines(o.clock);
     this.name = o.name;
     this.firstUsed = o.clock.now();
   }
@@ -242,18 +250,17 @@ export class BackendClient {
         owner: options.owner,
         resolve,
         reject,
-        timer: undefined,
+        deadline: undefined,
         timeoutMs,
         progressToken,
-        abort: new AbortController(),
+        abort: this.o.transport.abortsRequests ? new AbortController() : undefined,
         startedAt: this.o.clock.now(),
       };
       this.pending.set(id, p);
       if (progressToken !== undefined) this.byProgressToken.set(progressToken, p);
       this.armTimer(id, p);
-      const onAbort = () => this.cancel(id, "the client cancelled the request");
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      const sendOptions: SendOptions = { signal: p.abort.signal };
+      options.cancellation?.onCancel(() => this.cancel(id, "the client cancelled the request"));
+      const sendOptions: SendOptions = p.abort ? { signal: p.abort.signal } : {};
       if (options.headers) sendOptions.headers = options.headers;
       this.o.transport.send(message, sendOptions).catch((e: unknown) => {
         const err = e as TransportError;
@@ -264,9 +271,12 @@ export class BackendClient {
   }
 
   private armTimer(id: JsonRpcId, p: Pending): void {
-    if (p.timer !== undefined) this.o.clock.clearTimeout(p.timer);
     if (p.timeoutMs <= 0) return;
-    p.timer = this.o.clock.setTimeout(() => {
+    if (p.deadline) {
+      this.deadlines.postpone(p.deadline, p.timeoutMs);
+      return;
+    }
+    p.deadline = this.deadlines.add(p.timeoutMs, () => {
       this.o.log.warn("backend request timed out", { backend: this.name, method: p.method, timeout_ms: p.timeoutMs });
       void this.notify("notifications/cancelled", { requestId: id, reason: "timed out in Gatehouse" }).catch(() => {});
       this.settle(
@@ -277,7 +287,7 @@ export class BackendClient {
           `backend "${this.name}" did not answer ${p.method} within ${Math.round(p.timeoutMs / 1000)} s`,
         ),
       );
-    }, p.timeoutMs);
+    });
   }
 
   /** Cancels a request in flight (MCP basic/utilities/cancellation): the backend is told, the caller gets an error. */
@@ -305,9 +315,9 @@ export class BackendClient {
     if (!p) return;
     this.pending.delete(id);
     if (p.progressToken !== undefined) this.byProgressToken.delete(p.progressToken);
-    if (p.timer !== undefined) this.o.clock.clearTimeout(p.timer);
+    this.deadlines.cancel(p.deadline);
     if (error) {
-      p.abort.abort(); // stop whatever the transport is still doing for it
+      p.abort?.abort(); // stop whatever the transport is still doing for it
       p.reject(error);
     } else p.resolve(result ?? {});
   }

@@ -54,6 +54,7 @@ function parseMessages(text: string): JsonRpcMessage[] {
 }
 
 export class HttpTransport implements BackendTransport {
+  readonly abortsRequests = true;
   private mode: "unknown" | "streamable" | "sse" = "unknown";
   private sessionId: string | undefined;
   private protocolVersion: string | undefined;
@@ -65,6 +66,7 @@ export class HttpTransport implements BackendTransport {
   private readonly waiting = new Set<AbortController>();
   private closed = false;
   private readonly fetch: typeof fetch;
+  private posting: { key: string; headers: Record<string, string> } | undefined;
   /** The configured headers, lower-cased once. */
   private readonly baseHeaders: Record<string, string>;
 
@@ -93,6 +95,19 @@ export class HttpTransport implements BackendTransport {
   describe(): string {
     const kind = this.mode === "sse" ? "sse (2024-11-05)" : "streamable-http";
     return `${kind} ${this.options.url}`;
+  }
+
+  /** The headers of a POST, kept until the session or the protocol version changes (built once, not per call). */
+  private postHeaders(): Record<string, string> {
+    const key = `${this.sessionId ?? ""} ${this.protocolVersion ?? ""}`;
+    if (this.posting?.key !== key) {
+      const headers = this.headers({
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      });
+      this.posting = { key, headers };
+    }
+    return this.posting.headers;
   }
 
   /** Extra headers (lower-case names) over the configured ones, plus the session's. */
@@ -141,11 +156,7 @@ export class HttpTransport implements BackendTransport {
       this.options.url,
       {
         method: "POST",
-        headers: this.headers({
-          ...options.headers,
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-        }),
+        headers: options.headers ? { ...this.postHeaders(), ...options.headers } : this.postHeaders(),
         body: JSON.stringify(message),
       },
       signal,
@@ -170,8 +181,11 @@ export class HttpTransport implements BackendTransport {
     }
     if (!res.ok) throw await this.httpError(res);
     if (this.mode === "unknown") this.mode = "streamable";
-    const sid = res.headers.get("mcp-session-id");
-    if (sid) this.sessionId = sid;
+    // The session is assigned by the answer to initialize (MCP transports, Session Management).
+    if (!this.sessionId || isInitialize(message)) {
+      const sid = res.headers.get("mcp-session-id");
+      if (sid) this.sessionId = sid;
+    }
     if ("method" in message && message.method === "notifications/initialized") this.openStandaloneStream();
 
     const requestId: JsonRpcId | undefined = "id" in message && "method" in message ? message.id : undefined;

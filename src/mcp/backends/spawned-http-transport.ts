@@ -22,6 +22,7 @@ export interface SpawnedHttpOptions {
 const POLL_MS = 150;
 
 export class SpawnedHttpTransport implements BackendTransport {
+  readonly abortsRequests = true;
   private child: ChildProcess | undefined;
   private closing = false;
 

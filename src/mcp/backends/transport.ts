@@ -20,6 +20,11 @@ export interface SendOptions {
 }
 
 export interface BackendTransport {
+  /**
+   * Whether send() uses `options.signal` (HTTP aborts the fetch of a request given up on). A transport that does
+   * not is spared an AbortController per request.
+   */
+  readonly abortsRequests?: boolean;
   /** Connects (spawns the process). Rejects with a message a user can act on. */
   start(handlers: TransportHandlers): Promise<void>;
   /**
