@@ -25,8 +25,8 @@ import type { Config } from "./config/types.ts";
 import { randomId, sha256Hex } from "./crypto.ts";
 import { createLogger, isLogLevel, type Logger, type LogLevel } from "./log.ts";
 import { isLoopbackHost } from "./net/cidr.ts";
-import { bufferedAppender, bunFileSystem, bunPasswords, bunRedis, bunSpawner } from "./platform/bun.ts";
-import { systemClock } from "./platform/types.ts";
+import { bufferedAppender } from "./platform/files.ts";
+import { currentRuntime, type HttpServer, type Runtime, systemClock } from "./platform/types.ts";
 import { stateLocation } from "./store/location.ts";
 import { openState } from "./store/open.ts";
 import { describeRedisUrl } from "./store/redis/connection.ts";
@@ -52,12 +52,23 @@ function logger(flags: Record<string, string | true>): Logger {
   return createLogger({ level: level as LogLevel, format });
 }
 
-async function readConfig(flag: string | undefined): Promise<Config> {
+async function readConfig(runtime: Runtime, flag: string | undefined): Promise<Config> {
   const env = process.env as Record<string, string | undefined>;
-  return loadConfig(locateConfig(flag, env, process.cwd()), env, bunFileSystem.readText, process.cwd());
+  return loadConfig(locateConfig(flag, env, process.cwd()), env, runtime.files.readText, process.cwd());
 }
 
-async function serve(argv: string[]): Promise<number> {
+/** What this runtime cannot do for a configuration, refused before anything starts, naming it. */
+function refuseMissing(runtime: Runtime, config: Config): void {
+  const local = config.auth.oauthAs?.logins.find((l) => l.type === "local");
+  if (local && !runtime.passwords) {
+    throw new UsageError(
+      `login "${local.id}" is a local account list, whose passwords are argon2id hashes checked with Bun.password: ` +
+        `not available under ${runtime.name}. Run dist/gatehouse (or bun src/main.ts), or use another login.`,
+    );
+  }
+}
+
+async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   const { flags } = parseArgs(argv, {
     config: { value: true },
     bind: { value: true },
@@ -87,7 +98,8 @@ async function serve(argv: string[]): Promise<number> {
         "on the network. Bind 127.0.0.1 behind a TLS reverse proxy, or pass --insecure if this network is trusted.",
     );
   }
-  const config = await loadConfig(location, env, bunFileSystem.readText, process.cwd());
+  const config = await loadConfig(location, env, runtime.files.readText, process.cwd());
+  refuseMissing(runtime, config);
   const f = config.auth.forwarded;
   if (config.auth.providers.includes("forwarded") && f && !f.trustedSourceCidrs && !loopback) {
     throw new UsageError(
@@ -100,7 +112,7 @@ async function serve(argv: string[]): Promise<number> {
     log: log.child("state"),
     env: process.env as Record<string, string | undefined>,
     cwd: process.cwd(),
-    redis: bunRedis,
+    redis: runtime.redis,
   });
   const store = state.store;
   if (store) log.info("authorization server state", { store: store.description });
@@ -112,17 +124,17 @@ async function serve(argv: string[]): Promise<number> {
   }
 
   // The server that accepted a request knows its peer (asked only when a rule needs the address).
-  let server: ReturnType<typeof Bun.serve> | undefined;
+  let server: HttpServer | undefined;
   const auditFile = config.audit.file ? bufferedAppender(config.audit.file) : undefined;
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
     app = await createApp(config, {
       log,
       clock: systemClock,
-      spawner: bunSpawner,
-      passwords: bunPasswords,
+      spawner: runtime.spawner,
+      ...(runtime.passwords ? { passwords: runtime.passwords } : {}),
       version: VERSION,
-      peerAddress: (req) => server?.requestIP(req)?.address,
+      peerAddress: (req) => server?.peerAddress(req),
       childEnv: stringEnv(),
       appendAudit: auditFile?.append,
       ...(store ? { store } : {}),
@@ -134,23 +146,19 @@ async function serve(argv: string[]): Promise<number> {
     throw e;
   }
   try {
-    server = Bun.serve({
-      hostname: host,
-      port,
-      // SSE streams stay open for long: keep-alive comments flow every gateway.sseKeepalive (default 25 s).
-      idleTimeout: 255,
-      maxRequestBodySize: Math.max(config.gateway.maxBodyBytes * 2, 1024 * 1024),
-      fetch: (request) => app.fetch(request),
-    });
+    server = runtime.serve(
+      { hostname: host, port, maxRequestBodySize: Math.max(config.gateway.maxBodyBytes * 2, 1024 * 1024) },
+      (request) => app.fetch(request),
+    );
   } catch (e) {
     await app.gatehouse.shutdown();
     await state.close();
     throw new UsageError(`cannot listen on ${host}:${port}: ${(e as Error).message}`);
   }
 
-  const admin = startAdminSocket(app, config, log);
+  const admin = startAdminSocket(runtime, app, config, log);
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
-  log.info(`Gatehouse ${VERSION} listening`, { url: `${url}/mcp`, config: config.source });
+  log.info(`Gatehouse ${VERSION} listening`, { url: `${url}/mcp`, config: config.source, runtime: runtime.name });
   log.info("backends", { names: config.backends.map((b) => b.name).join(",") });
   log.info("authentication", { providers: config.auth.providers.join(",") || "none (anonymous)" });
   if (config.auth.providers.length === 0 || config.auth.providers.includes("none")) {
@@ -166,13 +174,13 @@ async function serve(argv: string[]): Promise<number> {
       const grace = config.gateway.shutdownGraceMs;
       const closed = server.stop(false); // stop accepting; requests in flight continue
       const deadline = Date.now() + grace;
-      await app.gatehouse.sessions.drain(deadline, (ms) => Bun.sleep(ms));
+      await app.gatehouse.sessions.drain(deadline, runtime.sleep);
       admin?.stop();
       await app.gatehouse.shutdown();
       await state.close();
       auditFile?.flush();
-      await Promise.race([closed, Bun.sleep(Math.max(0, deadline - Date.now()))]);
-      server.stop(true);
+      await Promise.race([closed, runtime.sleep(Math.max(0, deadline - Date.now()))]);
+      await server.stop(true);
       log.info("stopped");
       resolve(0);
     };
@@ -183,6 +191,7 @@ async function serve(argv: string[]): Promise<number> {
 
 /** The admin socket beside a state file, for `gatehouse clients …` while this server runs. */
 function startAdminSocket(
+  runtime: Runtime,
   app: Awaited<ReturnType<typeof createApp>>,
   config: Config,
   log: Logger,
@@ -194,14 +203,11 @@ function startAdminSocket(
   const path = adminSocketPath(where.path);
   try {
     rmSync(path, { force: true });
-    const server = Bun.serve({
-      unix: path,
-      fetch: adminApi({ store: as.store, keys: as.keys, now: () => Date.now() }).fetch,
-    });
+    const server = runtime.serveUnix(path, adminApi({ store: as.store, keys: as.keys, now: () => Date.now() }).fetch);
     chmodSync(path, 0o600);
     return {
       stop() {
-        server.stop(true);
+        server.stop();
         rmSync(path, { force: true });
       },
     };
@@ -214,33 +220,36 @@ function startAdminSocket(
   }
 }
 
-async function stateAdmin(command: "clients" | "keys" | "sessions", argv: string[]): Promise<number> {
+async function stateAdmin(runtime: Runtime, command: "clients" | "keys" | "sessions", argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, { config: { value: true }, json: {}, help: {} }, 2);
   if (flags.help) return print(command === "keys" ? KEYS_HELP : command === "sessions" ? SESSIONS_HELP : CLIENTS_HELP);
-  const config = await readConfig(flags.config as string | undefined);
+  const config = await readConfig(runtime, flags.config as string | undefined);
   return stateCommand(command, positionals[0], positionals[1], {
     config,
+    runtime,
     json: flags.json === true,
     out: (s) => process.stdout.write(s),
   });
 }
 
-async function state(argv: string[]): Promise<number> {
+async function state(runtime: Runtime, argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, { config: { value: true }, help: {} }, 1);
   if (flags.help || positionals[0] === undefined) return print(STATE_HELP);
-  const config = await readConfig(flags.config as string | undefined);
+  const config = await readConfig(runtime, flags.config as string | undefined);
   return stateTransfer(positionals[0], {
     config,
-    input: () => Bun.stdin.text(),
+    redis: runtime.redis,
+    input: runtime.readStdin,
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
   });
 }
 
-async function check(argv: string[]): Promise<number> {
+async function check(runtime: Runtime, argv: string[]): Promise<number> {
   const { flags } = parseArgs(argv, { config: { value: true }, help: {} });
   if (flags.help) return print(CHECK_HELP);
-  const config = await readConfig(flags.config as string | undefined);
+  const config = await readConfig(runtime, flags.config as string | undefined);
+  refuseMissing(runtime, config);
   const providers = config.auth.providers.join(", ") || "none (anonymous)";
   process.stdout.write(
     `${config.source}: ok — ${config.backends.length} server${config.backends.length === 1 ? "" : "s"} ` +
@@ -256,11 +265,11 @@ async function check(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function hashToken(argv: string[]): Promise<number> {
+async function hashToken(runtime: Runtime, argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, { help: {} }, 1);
   if (flags.help) return print(HASH_TOKEN_HELP);
   let token = positionals[0];
-  if (token === undefined && !process.stdin.isTTY) token = (await Bun.stdin.text()).trim();
+  if (token === undefined && !process.stdin.isTTY) token = (await runtime.readStdin()).trim();
   if (token === undefined || token === "") {
     token = randomId(32);
     process.stdout.write(`token: ${token}\n`);
@@ -269,14 +278,20 @@ async function hashToken(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function hashPassword(argv: string[]): Promise<number> {
+async function hashPassword(runtime: Runtime, argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, { help: {} }, 1);
   if (flags.help) return print(HASH_PASSWORD_HELP);
+  const { passwords } = runtime;
+  if (!passwords) {
+    throw new UsageError(
+      `hash-password needs argon2id (Bun.password), which ${runtime.name} does not have: run dist/gatehouse`,
+    );
+  }
   let password = positionals[0];
-  if (password === undefined && !process.stdin.isTTY) password = (await Bun.stdin.text()).replace(/\r?\n$/, "");
+  if (password === undefined && !process.stdin.isTTY) password = (await runtime.readStdin()).replace(/\r?\n$/, "");
   if (!password)
     throw new UsageError("give the password as an argument or on standard input (see gatehouse hash-password --help)");
-  process.stdout.write(`${await bunPasswords.hash(password)}\n`);
+  process.stdout.write(`${await passwords.hash(password)}\n`);
   return 0;
 }
 
@@ -288,6 +303,7 @@ function print(text: string): number {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    const runtime = await currentRuntime();
     switch (command) {
       case undefined:
       case "--help":
@@ -299,19 +315,19 @@ export async function main(argv: string[]): Promise<number> {
       case "version":
         return print(VERSION);
       case "serve":
-        return await serve(rest);
+        return await serve(runtime, rest);
       case "check":
-        return await check(rest);
+        return await check(runtime, rest);
       case "hash-token":
-        return await hashToken(rest);
+        return await hashToken(runtime, rest);
       case "clients":
       case "keys":
       case "sessions":
-        return await stateAdmin(command, rest);
+        return await stateAdmin(runtime, command, rest);
       case "hash-password":
-        return await hashPassword(rest);
+        return await hashPassword(runtime, rest);
       case "state":
-        return await state(rest);
+        return await state(runtime, rest);
       default:
         throw new UsageError(`unknown command "${command}" (see gatehouse --help)`);
     }

@@ -15,7 +15,7 @@ import {
 import type { Config } from "../config/types.ts";
 import { createLogger } from "../log.ts";
 import { KeyRing } from "../oauth/keys.ts";
-import { bunRedis } from "../platform/bun.ts";
+import type { Runtime } from "../platform/types.ts";
 import { stateLocation } from "../store/location.ts";
 import { openState } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
@@ -27,23 +27,27 @@ export function adminSocketPath(statePath: string): string {
 
 type Op = { method: "GET" | "DELETE" | "POST"; path: string };
 
-async function viaSocket(socket: string, op: Op): Promise<{ status: number; body: unknown } | undefined> {
+async function viaSocket(
+  runtime: Runtime,
+  socket: string,
+  op: Op,
+): Promise<{ status: number; body: unknown } | undefined> {
   if (!existsSync(socket)) return undefined;
   try {
-    const res = await fetch(`http://gatehouse${op.path}`, { method: op.method, unix: socket } as RequestInit);
-    return { status: res.status, body: await res.json() };
+    const res = await runtime.fetchUnix(socket, op.method, op.path);
+    return { status: res.status, body: JSON.parse(res.body) };
   } catch {
     return undefined; // a stale socket from a server that is gone
   }
 }
 
 /** The state opened by this command itself: the file (taking its lock, so it never races a server) or Redis. */
-async function direct<T>(config: Config, fn: (d: AdminDeps) => Promise<T>): Promise<T> {
+async function direct<T>(config: Config, runtime: Runtime, fn: (d: AdminDeps) => Promise<T>): Promise<T> {
   const state = await openState(config, {
     log: createLogger({ level: "warn" }),
     env: process.env as Record<string, string | undefined>,
     cwd: process.cwd(),
-    redis: bunRedis,
+    redis: runtime.redis,
     always: true,
   });
   const store = state.store as Store;
@@ -80,9 +84,9 @@ export async function stateCommand(
   command: "clients" | "keys" | "sessions",
   sub: string | undefined,
   arg: string | undefined,
-  options: { config: Config; json: boolean; out: (s: string) => void },
+  options: { config: Config; runtime: Runtime; json: boolean; out: (s: string) => void },
 ): Promise<number> {
-  const { config, out } = options;
+  const { config, runtime, out } = options;
   if (!config.auth.oauthAs)
     throw new UsageError("this configuration has no serverAuth.oauthAs block: there is no authorization server state");
   const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
@@ -93,9 +97,9 @@ export async function stateCommand(
   // told by Redis itself, so the command works on the shared state directly.
   const socket = where.kind === "file" && !config.state.redis ? adminSocketPath(where.path) : undefined;
   const run = async <T>(op: Op, local: (d: AdminDeps) => Promise<T>): Promise<{ status: number; body: unknown }> => {
-    const remote = socket ? await viaSocket(socket, op) : undefined;
+    const remote = socket ? await viaSocket(runtime, socket, op) : undefined;
     if (remote) return remote;
-    const body = await direct(config, local);
+    const body = await direct(config, runtime, local);
     return { status: body === undefined || body === false ? 404 : 200, body };
   };
   const print = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);

@@ -3,7 +3,7 @@
 
 import type { Config } from "../config/types.ts";
 import { createLogger } from "../log.ts";
-import { bunRedis } from "../platform/bun.ts";
+import type { RedisFactory } from "../platform/types.ts";
 import { openState } from "../store/open.ts";
 import { parseSnapshot } from "../store/snapshot.ts";
 import type { Store } from "../store/types.ts";
@@ -11,7 +11,14 @@ import { UsageError } from "./args.ts";
 
 export async function stateTransfer(
   sub: string | undefined,
-  options: { config: Config; input: () => Promise<string>; out: (s: string) => void; err: (s: string) => void },
+  options: {
+    config: Config;
+    /** A Redis client, for state.redis (undefined where the runtime has none). */
+    redis: RedisFactory | undefined;
+    input: () => Promise<string>;
+    out: (s: string) => void;
+    err: (s: string) => void;
+  },
 ): Promise<number> {
   if (sub !== "export" && sub !== "import") throw new UsageError("usage: gatehouse state export | import");
   const { config } = options;
@@ -31,7 +38,7 @@ export async function stateTransfer(
     log: createLogger({ level: "warn" }),
     env: process.env as Record<string, string | undefined>,
     cwd: process.cwd(),
-    redis: bunRedis,
+    redis: options.redis,
     always: true,
     readOnly: sub === "export",
   });

@@ -1,9 +1,8 @@
-// Bun implementations of the platform interfaces. Only main.ts (and tests) import this file, so the rest of the
-// app stays runtime-neutral.
+// The Bun implementations of the platform interfaces, loaded by currentRuntime() (types.ts) under Bun only — this
+// file imports `bun` — and by tests. The rest of the app stays runtime-neutral.
 
-import { appendFileSync } from "node:fs";
 import { RedisClient } from "bun";
-import type { ChildProcess, FileSystem, PasswordHasher, RedisFactory, Spawner } from "./types.ts";
+import type { ChildProcess, FileSystem, PasswordHasher, RedisFactory, Runtime, Spawner } from "./types.ts";
 
 export const bunSpawner: Spawner = {
   spawn({ command, args, env, cwd }): ChildProcess {
@@ -36,28 +35,6 @@ export const bunFileSystem: FileSystem = {
   exists: (path) => Bun.file(path).exists(),
 };
 
-/** Appends lines to a file in batches (every 200 ms, or at 64 KB), for audit records; `flush()` at shutdown. */
-export function bufferedAppender(path: string): { append(line: string): void; flush(): void } {
-  let buffer = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const flush = () => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    if (buffer === "") return;
-    const data = buffer;
-    buffer = "";
-    appendFileSync(path, data, { mode: 0o600 });
-  };
-  return {
-    append(line) {
-      buffer += `${line}\n`;
-      if (buffer.length >= 65_536) flush();
-      else timer ??= setTimeout(flush, 200);
-    },
-    flush,
-  };
-}
-
 /** argon2id through Bun's built-in password hashing (no dependency). */
 export const bunPasswords: PasswordHasher = {
   hash: (password) => Bun.password.hash(password, { algorithm: "argon2id" }),
@@ -81,3 +58,38 @@ export const bunRedis: RedisFactory = (url) =>
     maxRetries: 1_000_000,
     connectionTimeout: 3_000,
   });
+
+export const bunRuntime: Runtime = {
+  name: `Bun ${Bun.version}`,
+  spawner: bunSpawner,
+  files: bunFileSystem,
+  passwords: bunPasswords,
+  redis: bunRedis,
+  serve(options, handler) {
+    const server = Bun.serve({
+      hostname: options.hostname,
+      port: options.port,
+      // SSE streams stay open for long: keep-alive comments flow every gateway.sseKeepalive (default 25 s).
+      idleTimeout: 255,
+      maxRequestBodySize: options.maxRequestBodySize,
+      fetch: handler,
+    });
+    return {
+      port: server.port ?? options.port,
+      peerAddress: (request) => server.requestIP(request)?.address,
+      stop: async (force) => {
+        await server.stop(force);
+      },
+    };
+  },
+  serveUnix(path, handler) {
+    const server = Bun.serve({ unix: path, fetch: handler });
+    return { stop: () => void server.stop(true) };
+  },
+  async fetchUnix(socket, method, path) {
+    const res = await fetch(`http://gatehouse${path}`, { method, unix: socket } as RequestInit);
+    return { status: res.status, body: await res.text() };
+  },
+  readStdin: () => Bun.stdin.text(),
+  sleep: (ms) => Bun.sleep(ms),
+};

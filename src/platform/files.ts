@@ -1,6 +1,8 @@
-// The state files on node:fs, which Bun, Deno and Node all provide: the StateFiles the JSON-file store writes through.
+// Files on node:fs, which Bun, Deno and Node all provide: the StateFiles the JSON-file store writes through, and the
+// buffered appender of audit records.
 
 import {
+  appendFileSync,
   closeSync,
   constants,
   existsSync,
@@ -59,3 +61,25 @@ export const nodeFiles: StateFiles = {
     }
   },
 };
+
+/** Appends lines to a file in batches (every 200 ms, or at 64 KB), for audit records; `flush()` at shutdown. */
+export function bufferedAppender(path: string): { append(line: string): void; flush(): void } {
+  let buffer = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (buffer === "") return;
+    const data = buffer;
+    buffer = "";
+    appendFileSync(path, data, { mode: 0o600 });
+  };
+  return {
+    append(line) {
+      buffer += `${line}\n`;
+      if (buffer.length >= 65_536) flush();
+      else timer ??= setTimeout(flush, 200);
+    },
+    flush,
+  };
+}

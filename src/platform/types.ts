@@ -122,3 +122,50 @@ export interface RedisClientLike {
 
 /** Opens Redis connections to `url` (redis://, rediss://, with a password and database in the URL). */
 export type RedisFactory = (url: string) => RedisClientLike;
+
+/** A listening HTTP server. */
+export interface HttpServer {
+  readonly port: number;
+  /** The address of the peer that sent a request this server accepted. */
+  peerAddress(request: Request): string | undefined;
+  /** Stops accepting; `force` also ends connections still open. Resolves once stopped. */
+  stop(force: boolean): Promise<void>;
+}
+
+export interface ServeOptions {
+  hostname: string;
+  port: number;
+  /** Bodies larger than this are refused by the server itself (Gatehouse also bounds them per route). */
+  maxRequestBodySize: number;
+}
+
+/**
+ * What the command line needs from the runtime it runs on: Bun (platform/bun.ts) or Deno (platform/deno.ts). The app
+ * itself only sees the narrower interfaces above. A capability a runtime lacks is undefined, and the command that
+ * needs it says so, naming it.
+ */
+export interface Runtime {
+  /** "Bun 1.4.5", "Deno 2.9.6". */
+  readonly name: string;
+  readonly spawner: Spawner;
+  readonly files: FileSystem;
+  /** argon2id, for local accounts and `gatehouse hash-password`. */
+  readonly passwords?: PasswordHasher;
+  /** A Redis client, for state.redis. */
+  readonly redis?: RedisFactory;
+  serve(options: ServeOptions, handler: (request: Request) => Response | Promise<Response>): HttpServer;
+  /** An HTTP server on a unix socket (the admin socket beside a state file). */
+  serveUnix(path: string, handler: (request: Request) => Response | Promise<Response>): { stop(): void };
+  /** One request to an HTTP server on a unix socket (the CLI asking a running server). */
+  fetchUnix(socket: string, method: string, path: string): Promise<{ status: number; body: string }>;
+  readStdin(): Promise<string>;
+  sleep(ms: number): Promise<void>;
+}
+
+/** The runtime this process runs on; each implementation is loaded only there (Bun's imports `bun`). */
+export async function currentRuntime(): Promise<Runtime> {
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  if (g.Bun !== undefined) return (await import("./bun.ts")).bunRuntime;
+  if (g.Deno !== undefined) return (await import("./deno.ts")).denoRuntime;
+  throw new Error("Gatehouse runs on Bun or Deno (see README: Running under Deno)");
+}

@@ -11,7 +11,7 @@ import { redisServices } from "./redis/limits.ts";
 import { RedisBackplane } from "./redis/sessions.ts";
 import { RedisStore } from "./redis/store.ts";
 import type { SharedServices } from "./shared.ts";
-import type { Store } from "./types.ts";
+import { StateOpenError, type Store } from "./types.ts";
 
 export interface OpenedState {
   /** The authorization server's store (when the configuration runs one, or `always`). */
@@ -30,7 +30,8 @@ export async function openState(
     log: Logger;
     env: Record<string, string | undefined>;
     cwd: string;
-    redis: RedisFactory;
+    /** A Redis client, for state.redis; undefined where the runtime has none (Deno). */
+    redis: RedisFactory | undefined;
     /** Open the authorization server's store even if `oauth_as` is not a provider (admin commands). */
     always?: boolean;
     /** The file store without its lock, read-only (export beside a running server). */
@@ -40,6 +41,12 @@ export async function openState(
   const wantStore = deps.always === true || config.auth.providers.includes("oauth_as");
   const r = config.state.redis;
   if (r) {
+    if (!deps.redis) {
+      throw new StateOpenError(
+        "state.redis needs a Redis client, and the one Gatehouse uses is Bun's built-in RedisClient: it is not " +
+          "available under this runtime. Run dist/gatehouse (or bun src/main.ts) for shared state.",
+      );
+    }
     const redis = await RedisConnection.open(r, deps.redis, deps.log);
     try {
       const store = wantStore ? await RedisStore.attach(redis) : undefined;

@@ -1,11 +1,16 @@
-// The same gateway in other shapes: the compiled single binary (dist/gatehouse, built here), and
-// createApp(...).fetch served by Deno.
+// The same gateway in other shapes: the compiled single binary (dist/gatehouse, built here), and the whole gateway
+// under Deno (`deno run -A src/main.ts serve`: stdio and HTTP backends, the state file, the CLI, OAuth).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { auth, UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type HttpBackend, startHttpBackend } from "../fixtures/http-backend.ts";
 import { connect } from "../helpers/client.ts";
 import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
-import { BINARY, ensureBinary, everythingStdio, ROOT } from "../helpers/paths.ts";
+import { freePort } from "../helpers/net.ts";
+import { HeadlessOAuthProvider } from "../helpers/oauth-client.ts";
+import { BINARY, DENO, ensureBinary, everythingStdio, MAIN, ROOT } from "../helpers/paths.ts";
 import { writeConfig } from "../helpers/temp.ts";
 
 let backend: HttpBackend;
@@ -59,40 +64,103 @@ describe("the compiled binary", () => {
   });
 });
 
-describe("Deno", () => {
-  test("serves createApp(...).fetch unchanged; the SDK client lists tools through it", async () => {
-    const deno = Bun.spawn(
-      [`${ROOT}/node_modules/.bin/deno`, "run", "-A", "tests/fixtures/deno-serve.ts", backend.url, "deno-token"],
-      {
-        cwd: ROOT,
-        stdout: "pipe",
-        stderr: "pipe",
-        env: { ...process.env, NO_COLOR: "1" },
+describe("Deno: deno run -A src/main.ts", () => {
+  let gh: Running;
+  let port: number;
+  let config: string;
+  const PROXY = { "x-forwarded-user": "dana@example.com" };
+
+  const denoCli = (args: string[], stdin?: string) =>
+    Bun.spawnSync([DENO, "run", "-A", MAIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: "1" },
+      ...(stdin === undefined ? {} : { stdin: new TextEncoder().encode(stdin) }),
+    });
+
+  beforeAll(async () => {
+    port = await freePort();
+    config = writeConfig({
+      mcpServers: { local: everythingStdio(), web: { url: backend.url } },
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: `http://127.0.0.1:${port}`, trustedSourceCidrs: ["127.0.0.1/32"] },
       },
-    );
-    try {
-      let out = "";
-      const reader = deno.stdout.getReader();
-      const deadline = Date.now() + 30_000;
-      while (!/listening (\d+)/.test(out)) {
-        const { value, done } = await reader.read();
-        if (done || Date.now() > deadline)
-          throw new Error(`deno did not start: ${out}${await new Response(deno.stderr).text()}`);
-        out += new TextDecoder().decode(value);
-      }
-      const port = /listening (\d+)/.exec(out)?.[1];
-      const client = await connect(`http://127.0.0.1:${port}/mcp`, { token: "deno-token" });
-      const names = (await client.listTools()).tools.map((t) => t.name);
-      expect(names).toContain("remote__echo");
-      expect(await client.callTool({ name: "remote__add", arguments: { a: 1, b: 2 } })).toMatchObject({
-        content: [{ text: "3" }],
-      });
-      await client.close();
-      const unauthorized = await fetch(`http://127.0.0.1:${port}/mcp`, { method: "POST", body: "{}" });
-      expect(unauthorized.status).toBe(401);
-    } finally {
-      deno.kill("SIGKILL");
-      await deno.exited;
-    }
+    });
+    gh = await startGatehouse({ config, port, deno: true });
+  }, 60_000);
+  afterAll(async () => {
+    await gh?.stop();
+  });
+
+  test("the SDK client's OAuth flow, stdio and HTTP backends, progress, refresh; the state file survives a restart", async () => {
+    expect(gh.logs()).toContain('runtime="Deno ');
+    const mcpUrl = new URL(`${gh.url}/mcp`);
+    const provider = new HeadlessOAuthProvider("http://127.0.0.1:33419/callback", { headers: PROXY });
+    const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    await expect(new Client({ name: "deno-test", version: "1" }).connect(first)).rejects.toThrow(UnauthorizedError);
+    await first.finishAuth(provider.code() as string);
+    const client = new Client({ name: "deno-test", version: "1" });
+    await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain("local__echo");
+    expect(names).toContain("web__echo");
+    expect(await client.callTool({ name: "local__echo", arguments: { message: "deno stdio" } })).toMatchObject({
+      content: [{ text: "Echo: deno stdio" }],
+    });
+    const progress: number[] = [];
+    await client.callTool({ name: "web__progress", arguments: { steps: 3 } }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
+    expect(progress).toEqual([1, 2, 3]);
+    expect(await auth(provider, { serverUrl: mcpUrl })).toBe("AUTHORIZED");
+    await client.close();
+
+    // The CLI under Deno asks the running server through its admin socket.
+    const listed = denoCli(["clients", "list", "--config", config]);
+    expect(listed.exitCode).toBe(0);
+    expect(listed.stdout.toString()).toContain(provider.clientInformation()?.client_id as string);
+
+    // Stopped and started again under Deno: the grant, the client and the signing keys were on disk.
+    expect(await gh.stop()).toBe(0);
+    gh = await startGatehouse({ config, port, deno: true });
+    const again = new Client({ name: "deno-test", version: "1" });
+    await again.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
+    expect(await again.callTool({ name: "web__echo", arguments: { message: "after restart" } })).toMatchObject({
+      content: [{ text: "echo: after restart" }],
+    });
+    await again.close();
+  }, 90_000);
+
+  test("what only Bun has is refused, naming it: local accounts, hash-password, state.redis", () => {
+    const local = writeConfig({
+      mcpServers: { web: { url: backend.url } },
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: {
+          issuerUrl: "http://127.0.0.1:1",
+          logins: [{ type: "local", users: { alice: { passwordHash: "$argon2id$v=19$m=65536,t=2,p=1$x$y" } } }],
+        },
+      },
+    });
+    const checked = denoCli(["check", "--config", local]);
+    expect(checked.exitCode).toBe(2);
+    expect(checked.stderr.toString()).toContain("Bun.password");
+    const hashed = denoCli(["hash-password", "secret"]);
+    expect(hashed.exitCode).toBe(2);
+    expect(hashed.stderr.toString()).toContain("argon2id (Bun.password)");
+    const redis = writeConfig({
+      mcpServers: { web: { url: backend.url } },
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: "http://127.0.0.1:1", trustedSourceCidrs: ["127.0.0.1/32"] },
+      },
+      state: { redis: { url: "redis://127.0.0.1:1" } },
+    });
+    const served = denoCli(["serve", "--config", redis, "--bind", "127.0.0.1:0"]);
+    expect(served.exitCode).toBe(1);
+    expect(served.stderr.toString()).toContain("Bun's built-in RedisClient");
+    // Bun-independent commands work.
+    const token = denoCli(["hash-token", "abc"]);
+    expect(token.stdout.toString()).toContain("sha256:ba7816bf");
   }, 60_000);
 });

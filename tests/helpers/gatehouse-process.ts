@@ -4,7 +4,7 @@
 import type { Subprocess } from "bun";
 import { onCleanup } from "./cleanup.ts";
 import { freePort } from "./net.ts";
-import { BINARY, BUN, MAIN, ROOT } from "./paths.ts";
+import { BINARY, BUN, DENO, MAIN, ROOT } from "./paths.ts";
 
 export interface Running {
   url: string;
@@ -23,13 +23,15 @@ export async function startGatehouse(options: {
   /** Listen on this port (default: a free one). */
   port?: number;
   binary?: boolean;
+  /** Run `deno run -A src/main.ts` instead of Bun. */
+  deno?: boolean;
   env?: Record<string, string>;
   args?: string[];
   /** What to wait for in the log before returning (default: the "listening" line). */
   ready?: RegExp;
 }): Promise<Running> {
   const port = options.port ?? (await freePort());
-  const base = options.binary ? [BINARY] : [BUN, MAIN];
+  const base = options.binary ? [BINARY] : options.deno ? [DENO, "run", "-A", MAIN] : [BUN, MAIN];
   const config = options.config === undefined ? [] : ["--config", options.config];
   const cmd = [...base, "serve", ...config, "--bind", `127.0.0.1:${port}`, ...(options.args ?? [])];
   const proc = Bun.spawn(cmd, {

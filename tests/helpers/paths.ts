@@ -7,6 +7,7 @@ export const BUN = process.execPath;
 export const EVERYTHING = join(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js");
 export const MAIN = join(ROOT, "src/main.ts");
 export const BINARY = join(ROOT, "dist/gatehouse");
+export const DENO = join(ROOT, "node_modules/.bin/deno");
 
 /** A server-everything stdio entry for servers.json (run with Bun: faster start than Node). */
 export function everythingStdio(extra: Record<string, unknown> = {}): Record<string, unknown> {
