@@ -1,20 +1,17 @@
 // The 2024-11-05 HTTP+SSE transport for old clients (MCP 2024-11-05 basic/transports): GET /mcp/sse opens the
 // stream and announces, in an `endpoint` event, where to POST messages; every answer travels on the stream.
 
-import { Elysia } from "elysia";
-import { admitCaller, admitRequest, checkAnonymous, readMessages, refused } from "../mcp/admission.ts";
+import { admitRequest, type Caller, checkAnonymous, readMessages, refused } from "../mcp/admission.ts";
 import { ErrorCode, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from "../mcp/jsonrpc.ts";
 import { type ClientSession, STANDALONE_STREAM } from "../mcp/session.ts";
 import type { McpRoute } from "../routing.ts";
-import { preflight, withCors } from "./cors.ts";
-import { type McpDeps, notAllowed, storeFaultsAsRpc } from "./mcp.ts";
+import { preflight } from "./cors.ts";
+import { type McpDeps, mcpSurface, notAllowed, storeFaultsAsRpc } from "./mcp.ts";
 import { refuse } from "./refusal.ts";
 import { rpcHttpError } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
-async function open(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
-  const caller = await admitCaller(request, route, deps.admission);
-  if (refused(caller)) return refuse(caller.refusal);
+async function open(route: McpRoute, caller: Caller): Promise<Response> {
   const { gateway } = route;
   let session: ClientSession;
   try {
@@ -33,9 +30,7 @@ async function open(request: Request, route: McpRoute, deps: McpDeps): Promise<R
   return s.response;
 }
 
-async function message(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
-  const caller = await admitCaller(request, route, deps.admission);
-  if (refused(caller)) return refuse(caller.refusal);
+async function message(request: Request, route: McpRoute, caller: Caller, deps: McpDeps): Promise<Response> {
   const id = new URL(request.url).searchParams.get("session_id");
   if (!id) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: session_id query parameter is required");
   const { gateway } = route;
@@ -62,19 +57,19 @@ async function message(request: Request, route: McpRoute, deps: McpDeps): Promis
 
 /** Elysia plugin: the legacy transport of a route, at `<path>/sse` and `<path>/message`. */
 export const mcpSse = (path: string, deps: McpDeps) => {
-  const origins = deps.config.allowedOrigins;
+  const { app, admitted, origins } = mcpSurface(`mcp-sse:${path}`, deps);
   const base = path === "/" ? "" : path;
-  const on =
-    (h: (request: Request, route: McpRoute, deps: McpDeps) => Promise<Response>) =>
-    async ({ request }: { request: Request }) =>
-      withCors(await storeFaultsAsRpc(() => h(request, deps.route(request), deps)), request, origins);
-  return (
-    new Elysia({ name: `mcp-sse:${path}` })
-      .get(`${base}/sse`, on(open))
-      // HEAD would otherwise run GET: open a session and an endless stream nobody reads.
-      .head(`${base}/sse`, ({ request }) => withCors(notAllowed("GET, OPTIONS"), request, origins))
-      .post(`${base}/message`, on(message), { parse: "none" })
-      .options(`${base}/sse`, ({ request }) => preflight(request, origins, "GET, OPTIONS"))
-      .options(`${base}/message`, ({ request }) => preflight(request, origins, "POST, OPTIONS"))
-  );
+  app
+    // HEAD would otherwise run GET: open a session and an endless stream nobody reads.
+    .head(`${base}/sse`, () => notAllowed("GET, OPTIONS"))
+    .options(`${base}/sse`, ({ request }) => preflight(request, origins, "GET, OPTIONS"))
+    .options(`${base}/message`, ({ request }) => preflight(request, origins, "POST, OPTIONS"));
+  admitted()
+    .get(`${base}/sse`, ({ route, admission }) => storeFaultsAsRpc(() => open(route, admission as Caller)))
+    .post(
+      `${base}/message`,
+      ({ request, route, admission }) => storeFaultsAsRpc(() => message(request, route, admission as Caller, deps)),
+      { parse: "none" },
+    );
+  return app;
 };

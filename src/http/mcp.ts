@@ -15,6 +15,7 @@ import {
   type Incoming,
   readMessages,
   refused,
+  storeRefusal,
 } from "../mcp/admission.ts";
 import type { CallRequest, Channel } from "../mcp/call.ts";
 import type { Gateway } from "../mcp/gateway.ts";
@@ -31,7 +32,7 @@ import type { McpRoute } from "../routing.ts";
 import { StoreUnavailableError } from "../store/types.ts";
 import { preflight, withCors } from "./cors.ts";
 import { refuse } from "./refusal.ts";
-import { json, rpcHttpError, rpcStoreUnavailable } from "./responses.ts";
+import { json, rpcHttpError } from "./responses.ts";
 import { sseStream } from "./sse-response.ts";
 
 export interface McpDeps {
@@ -132,9 +133,7 @@ async function batch(
   return json(responses);
 }
 
-async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
-  const caller = await admitCaller(request, route, deps.admission);
-  if (refused(caller)) return refuse(caller.refusal);
+async function post(request: Request, route: McpRoute, caller: Caller, deps: McpDeps): Promise<Response> {
   const incoming = await readMessages(request, deps.admission, "streamable-http");
   if (refused(incoming)) return refuse(incoming.refusal);
   const anonymous = checkAnonymous(route, caller, incoming, deps.log);
@@ -190,9 +189,7 @@ async function post(request: Request, route: McpRoute, deps: McpDeps): Promise<R
   return respond(deps, gateway, call, acceptsSse(request));
 }
 
-async function get(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
-  const caller = await admitCaller(request, route, deps.admission);
-  if (refused(caller)) return refuse(caller.refusal);
+async function get(request: Request, route: McpRoute, caller: Caller): Promise<Response> {
   if (!acceptsSse(request)) {
     return rpcHttpError(406, ErrorCode.InvalidRequest, "Not Acceptable: GET needs Accept: text/event-stream");
   }
@@ -212,9 +209,7 @@ async function get(request: Request, route: McpRoute, deps: McpDeps): Promise<Re
   return s.response;
 }
 
-async function del(request: Request, route: McpRoute, deps: McpDeps): Promise<Response> {
-  const caller = await admitCaller(request, route, deps.admission);
-  if (refused(caller)) return refuse(caller.refusal);
+async function del(request: Request, route: McpRoute, caller: Caller): Promise<Response> {
   const sessionId = request.headers.get("mcp-session-id");
   if (!sessionId) return rpcHttpError(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required");
   const session = await route.gateway.find(sessionId, caller.identity);
@@ -228,7 +223,7 @@ export async function storeFaultsAsRpc(handle: () => Promise<Response>): Promise
   try {
     return await handle();
   } catch (e) {
-    if (e instanceof StoreUnavailableError) return rpcStoreUnavailable(e.retryAfterSeconds);
+    if (e instanceof StoreUnavailableError) return refuse(storeRefusal(e));
     throw e;
   }
 }
@@ -245,26 +240,53 @@ export function notAllowed(allow = METHODS): Response {
 }
 
 /**
+ * What every MCP surface (this endpoint, the legacy SSE transport) shares, as Elysia hooks: CORS on every answer
+ * (mapResponse, for the routes registered after it), and — through `admitted()` — the caller's admission as a
+ * resolve step (origin, credentials, required scopes, rate limit: mcp/admission.ts) whose refusal is answered
+ * before any handler runs.
+ */
+export function mcpSurface(name: string, deps: McpDeps) {
+  const origins = deps.config.allowedOrigins;
+  const app = new Elysia({ name }).mapResponse(({ response, request }) =>
+    response instanceof Response ? withCors(response, request, origins) : undefined,
+  );
+  const admitted = () =>
+    app
+      .resolve(async ({ request }) => {
+        const route = deps.route(request);
+        return { route, admission: await admitCaller(request, route, deps.admission) };
+      })
+      .onBeforeHandle(({ admission }) => (refused(admission) ? refuse(admission.refusal) : undefined));
+  return { app, admitted, origins };
+}
+
+/**
  * Elysia plugin: one MCP endpoint at `path` (and `path/`, which clients sometimes use; never a redirect). Named per
  * path, so several routes can be mounted (Elysia deduplicates plugins by name).
  */
 export const mcp = (path: string, deps: McpDeps) => {
-  const origins = deps.config.allowedOrigins;
-  const app = new Elysia({ name: `mcp:${path}` });
-  const on =
-    (h: (request: Request, route: McpRoute, deps: McpDeps) => Promise<Response>) =>
-    async ({ request }: { request: Request }) =>
-      withCors(await storeFaultsAsRpc(() => h(request, deps.route(request), deps)), request, origins);
-  for (const p of path === "/" ? ["/"] : [path, `${path}/`]) {
+  const { app, admitted, origins } = mcpSurface(`mcp:${path}`, deps);
+  const paths = path === "/" ? ["/"] : [path, `${path}/`];
+  for (const p of paths) {
     app
-      .post(p, on(post), { parse: "none" })
-      .get(p, on(get))
-      .delete(p, on(del), { parse: "none" })
       // HEAD would otherwise run GET, and hold a session's stream open with no body to carry it.
-      .head(p, ({ request }) => withCors(notAllowed(), request, origins))
-      .put(p, ({ request }) => withCors(notAllowed(), request, origins), { parse: "none" })
-      .patch(p, ({ request }) => withCors(notAllowed(), request, origins), { parse: "none" })
+      .head(p, () => notAllowed())
+      .put(p, () => notAllowed(), { parse: "none" })
+      .patch(p, () => notAllowed(), { parse: "none" })
       .options(p, ({ request }) => preflight(request, origins, METHODS));
+  }
+  const withCaller = admitted();
+  for (const p of paths) {
+    withCaller
+      .post(
+        p,
+        ({ request, route, admission }) => storeFaultsAsRpc(() => post(request, route, admission as Caller, deps)),
+        { parse: "none" },
+      )
+      .get(p, ({ request, route, admission }) => storeFaultsAsRpc(() => get(request, route, admission as Caller)))
+      .delete(p, ({ request, route, admission }) => storeFaultsAsRpc(() => del(request, route, admission as Caller)), {
+        parse: "none",
+      });
   }
   return app;
 };

@@ -1,6 +1,6 @@
 // Small constructors for the JSON responses the HTTP surfaces send.
 
-import { ErrorCode, errorResponse, type JsonRpcId } from "../mcp/jsonrpc.ts";
+import { errorResponse, type JsonRpcId } from "../mcp/jsonrpc.ts";
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
@@ -12,15 +12,4 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 /** An HTTP-level failure of the MCP endpoint, with a JSON-RPC error body (MCP transports allow a body without id). */
 export function rpcHttpError(status: number, code: number, message: string, id: JsonRpcId | null = null): Response {
   return json(errorResponse(id, code, message), status);
-}
-
-/** The JSON-RPC form of a 503 from the state store (MCP endpoints): retry soon. */
-export function rpcStoreUnavailable(retryAfterSeconds: number): Response {
-  const res = rpcHttpError(
-    503,
-    ErrorCode.InternalError,
-    "Gatehouse's state store is unavailable right now; nothing was changed, try again shortly",
-  );
-  res.headers.set("retry-after", String(retryAfterSeconds));
-  return res;
 }

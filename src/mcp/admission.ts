@@ -18,6 +18,7 @@ import { readLimited } from "../net/body.ts";
 import { originAllowed, selfOrigins } from "../net/origin.ts";
 import type { RateLimit } from "../policy/rate-limit.ts";
 import { admitsAnonymous, anonymousMayCall } from "../policy/route.ts";
+import { StoreUnavailableError } from "../store/types.ts";
 import type { Target } from "./call.ts";
 import { classify, ErrorCode, type JsonRpcRequest, type MessageKind } from "./jsonrpc.ts";
 import { SUPPORTED_PROTOCOL_VERSIONS } from "./sessions.ts";
@@ -118,7 +119,10 @@ export async function checkRateLimit(caller: Caller, deps: AdmissionDeps): Promi
   };
 }
 
-/** Origin, credentials, required scopes, rate limit: what every MCP HTTP request passes first. */
+/**
+ * Origin, credentials, required scopes, rate limit: what every MCP HTTP request passes first. A state store that
+ * cannot be asked (a token lookup, a shared rate limit, on Redis that is down) is a 503 refusal: retry soon.
+ */
 export async function admitCaller(
   request: Request,
   route: AdmissionRoute,
@@ -126,9 +130,28 @@ export async function admitCaller(
 ): Promise<Caller | Refused> {
   const origin = checkOrigin(request, route, deps);
   if (origin) return origin;
-  const caller = await authenticate(request, route, true);
-  if (refused(caller)) return caller;
-  return checkRequiredScopes(caller, deps.log) ?? (await checkRateLimit(caller, deps)) ?? caller;
+  try {
+    const caller = await authenticate(request, route, true);
+    if (refused(caller)) return caller;
+    return checkRequiredScopes(caller, deps.log) ?? (await checkRateLimit(caller, deps)) ?? caller;
+  } catch (e) {
+    if (!(e instanceof StoreUnavailableError)) throw e;
+    return { refusal: storeRefusal(e) };
+  }
+}
+
+export const STORE_UNAVAILABLE =
+  "Gatehouse's state store is unavailable right now; nothing was changed, try again shortly";
+
+/** The 503 of a state store fault (the store logged its cause once for the whole outage). */
+export function storeRefusal(e: StoreUnavailableError): Refusal {
+  return {
+    kind: "rpc",
+    status: 503,
+    code: ErrorCode.InternalError,
+    message: STORE_UNAVAILABLE,
+    retryAfter: e.retryAfterSeconds,
+  };
 }
 
 /**

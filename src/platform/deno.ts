@@ -133,7 +133,13 @@ export const denoRuntime: Runtime = {
     let port = options.port;
     // Deno.serve has no body limit of its own: the routes bound what they read (gateway.maxBodyBytes).
     const server = Deno.serve(
-      { hostname: options.hostname, port: options.port, onListen: (addr) => void (port = addr.port) },
+      {
+        hostname: options.hostname,
+        port: options.port,
+        onListen: (addr) => {
+          port = addr.port;
+        },
+      },
       (request, info) => {
         if (info.remoteAddr.hostname) peers.set(request, info.remoteAddr.hostname);
         return handler(request);
