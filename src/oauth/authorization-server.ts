@@ -56,9 +56,10 @@ export class AuthorizationServer {
   /** Canonical forms of the resources this server issues tokens for. */
   readonly resources: string[];
   /**
-   * Refreshes in flight or answered in the grace window, by the hash of the refresh token used, so a client that
-   * refreshes twice at once gets the same answer twice from this process (other processes sharing the store find
-   * the sealed answer the rotation stored, see token.ts).
+   * Refreshes in flight or answered in the grace window, by client, hash of the refresh token used and what was
+   * asked (scope, resource), so a client that sends the same refresh twice at once gets the same answer twice from
+   * this process while the grant is live (other processes sharing the store find the sealed answer the rotation
+   * stored, see grants/refresh-token.ts).
    */
   readonly recentRefreshes = new Map<string, { response: Promise<TokenResponse>; until: number }>();
 

@@ -34,6 +34,8 @@ export interface PendingAuthorization {
   browser: string;
   client: ClientRecord;
   redirectUri: string;
+  /** The request sent no redirect_uri (the client's only registered one is used): the token request may omit it. */
+  redirectUriOmitted?: true;
   state: string | undefined;
   codeChallenge: string;
   scopes: string[];
@@ -182,6 +184,7 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
     );
   }
   let redirectUri = p.get("redirect_uri");
+  const redirectUriOmitted = !redirectUri;
   if (!redirectUri) {
     if (client.redirect_uris.length !== 1)
       return page(400, "The sign-in request is incomplete", "The redirect_uri parameter is missing.");
@@ -224,6 +227,8 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
       location: withParams(target, { error, error_description: description, state, iss: issuer }),
     };
   };
+  // RFC 6749 §4.1.2.1: a missing required parameter is invalid_request; a value not supported, unsupported_response_type.
+  if (!p.get("response_type")) return fail("invalid_request", 'response_type is required (it must be "code")');
   if (p.get("response_type") !== "code") return fail("unsupported_response_type", 'response_type must be "code"');
   const mode = p.get("response_mode");
   if (mode && mode !== "query") return fail("invalid_request", 'response_mode must be "query"');
@@ -245,11 +250,16 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
 
   // 4. Consent: once per (user, client), remembered until revoked; some clients may be exempt by configuration.
   const exempt = as.config.consentSkipClients.includes(client.client_id);
+  const omitted = redirectUriOmitted ? { redirectUriOmitted: true as const } : {};
   if (user) {
     const consent = await as.store.getConsent(user.subject, client.client_id);
     const covered = consent !== undefined && hasAll(consent.scopes, scopes);
     if (exempt || (covered && !prompt.includes("consent"))) {
-      return issue(as, { client, redirectUri, state, codeChallenge: challenge, scopes, resource, user }, 302);
+      return issue(
+        as,
+        { client, redirectUri, ...omitted, state, codeChallenge: challenge, scopes, resource, user },
+        302,
+      );
     }
   }
   if (prompt.includes("none"))
@@ -260,6 +270,7 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
     browser: randomId(24),
     client,
     redirectUri,
+    ...omitted,
     state,
     codeChallenge: challenge,
     scopes,
@@ -277,7 +288,10 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
 
 async function issue(
   as: AuthorizationServer,
-  a: Pick<PendingAuthorization, "client" | "redirectUri" | "state" | "codeChallenge" | "scopes" | "resource"> & {
+  a: Pick<
+    PendingAuthorization,
+    "client" | "redirectUri" | "redirectUriOmitted" | "state" | "codeChallenge" | "scopes" | "resource"
+  > & {
     user: User;
     upstreamTokens?: string;
   },
@@ -287,6 +301,8 @@ async function issue(
   const code = await as.issueCode({
     client_id: a.client.client_id,
     redirect_uri: a.redirectUri,
+    // RFC 6749 §4.1.3: the token request must repeat redirect_uri only if the authorization request included it.
+    ...(a.redirectUriOmitted ? { redirect_uri_omitted: true } : {}),
     code_challenge: a.codeChallenge,
     scopes: a.scopes,
     resource: a.resource,

@@ -5,6 +5,7 @@
 import { constantTimeEqual, sha256Hex } from "../crypto.ts";
 import type { ClientRecord } from "../store/types.ts";
 import { OAuthError } from "./errors.ts";
+import { optional } from "./grants/common.ts";
 
 export interface PresentedCredentials {
   clientId: string;
@@ -40,16 +41,17 @@ export function presentedCredentials(headers: Headers, form: URLSearchParams): P
     };
     const clientId = formDecode(decoded.slice(0, colon));
     const secret = formDecode(decoded.slice(colon + 1));
-    const bodyId = form.get("client_id");
+    const bodyId = optional(form, "client_id");
     if (bodyId !== null && bodyId !== clientId)
       throw new OAuthError("invalid_request", "client_id in the body differs from the Basic credentials");
     if (form.has("client_secret"))
       throw new OAuthError("invalid_request", "use one client authentication method, not two");
     return { clientId, secret, method: "client_secret_basic" };
   }
-  const clientId = form.get("client_id");
+  // RFC 6749 §3.2: no parameter twice (which client_id, or which secret, would be meant?).
+  const clientId = optional(form, "client_id");
+  const secret = optional(form, "client_secret");
   if (!clientId) return undefined;
-  const secret = form.get("client_secret");
   return secret !== null ? { clientId, secret, method: "client_secret_post" } : { clientId, method: "none" };
 }
 

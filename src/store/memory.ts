@@ -45,7 +45,7 @@ export class MemoryStore implements Store {
   protected sessions = new Map<string, SessionRecord>();
   protected secrets = new Map<string, string>();
   /** Codes, flows in progress and repeat answers are never persisted (and so never journaled). */
-  private codes = new Map<string, CodeRecord>();
+  private codes = new Map<string, { record: CodeRecord; replayed: boolean }>();
   private transients = new Map<TransientKind, BoundedMap<string, { value: unknown; expiresAt: number }>>();
   private answers = new BoundedMap<string, { sealed: string; until: number }>(ANSWERS_MAX);
   /** Rotations applied in memory whose commit is still under way. */
@@ -169,10 +169,17 @@ export class MemoryStore implements Store {
     await this.change([{ t: "consent", k: consentKey(consent.subject, consent.client_id), v: consent }]);
   }
 
-  async putGrant(grant: GrantRecord, firstRefresh?: { hash: string; record: RefreshTokenRecord }) {
+  async putGrant(grant: GrantRecord, firstRefresh?: { hash: string; record: RefreshTokenRecord }, fromCode?: string) {
+    if (fromCode !== undefined) {
+      // Checked and stored in one synchronous step: a replay either came before (refused here) or comes after and
+      // finds the grant to revoke.
+      const code = this.codes.get(fromCode);
+      if (!code || code.replayed || code.record.grant_id !== grant.id) return false;
+    }
     const ops: Mutation[] = [{ t: "grant", k: grant.id, v: grant }];
     if (firstRefresh) ops.push({ t: "refresh", k: firstRefresh.hash, v: firstRefresh.record });
     await this.change(ops);
+    return true;
   }
   async getGrant(id: string) {
     return this.grants.get(id);
@@ -246,18 +253,22 @@ export class MemoryStore implements Store {
   }
 
   async putCode(hash: string, record: CodeRecord) {
-    this.codes.set(hash, record);
+    this.codes.set(hash, { record, replayed: false });
   }
   async consumeCode(hash: string, grantId: string) {
-    const record = this.codes.get(hash);
-    if (!record) return undefined;
-    if (record.grant_id !== undefined) return { record: { ...record }, replay: true };
+    const code = this.codes.get(hash);
+    if (!code) return undefined;
+    const { record } = code;
+    if (record.grant_id !== undefined) {
+      code.replayed = true;
+      return { record: { ...record }, replay: true };
+    }
     record.grant_id = grantId;
     return { record: { ...record }, replay: false };
   }
   async releaseCode(hash: string, grantId: string) {
-    const record = this.codes.get(hash);
-    if (record?.grant_id === grantId) delete record.grant_id;
+    const code = this.codes.get(hash);
+    if (code && !code.replayed && code.record.grant_id === grantId) delete code.record.grant_id;
   }
 
   async getKeys() {
@@ -331,7 +342,7 @@ export class MemoryStore implements Store {
 
   async sweep(now: number) {
     // Expired records are simply forgotten; a reload after a crash sweeps them again, so no journaling is needed.
-    for (const [k, c] of this.codes) if (c.expires_at < now) this.codes.delete(k);
+    for (const [k, c] of this.codes) if (c.record.expires_at < now) this.codes.delete(k);
     for (const [k, r] of this.refresh) {
       const forgotten = r.rotated_at !== undefined && r.rotated_at + USED_REFRESH_TOKEN_MEMORY_MS < now;
       if (r.expires_at < now || forgotten) this.apply({ t: "refresh", k, v: null });

@@ -77,6 +77,11 @@ export interface CodeRecord {
   expires_at: number;
   /** Set when the code was exchanged, so that a replay can revoke what it produced (RFC 6749 §4.1.2). */
   grant_id?: string;
+  /**
+   * The authorization request did not send redirect_uri (the client's only registered one was used): then the token
+   * request need not send it either (RFC 6749 §4.1.3). Absent (codes issued before this field existed): required.
+   */
+  redirect_uri_omitted?: boolean;
   /** The user's upstream tokens, encrypted (kept only when a login method asks for it). */
   upstream_tokens?: string;
 }
@@ -172,8 +177,17 @@ export interface Store {
   getConsent(subject: string, clientId: string): Promise<ConsentRecord | undefined>;
   putConsent(consent: ConsentRecord): Promise<void>;
 
-  /** Stores a grant, and with it (atomically: both or neither) the first refresh token issued under it. */
-  putGrant(grant: GrantRecord, firstRefresh?: { hash: string; record: RefreshTokenRecord }): Promise<void>;
+  /**
+   * Stores a grant, and with it (atomically: both or neither) the first refresh token issued under it. With
+   * `fromCode` (the hash of the code the grant is redeemed from), only if that code is still bound to `grant.id` and
+   * was not replayed meanwhile, checked in the same atomic step: otherwise nothing is stored and the result is false
+   * (a replay may come before the grant is stored, when revoking it would find nothing; RFC 6749 §4.1.2).
+   */
+  putGrant(
+    grant: GrantRecord,
+    firstRefresh?: { hash: string; record: RefreshTokenRecord },
+    fromCode?: string,
+  ): Promise<boolean>;
   getGrant(id: string): Promise<GrantRecord | undefined>;
   /** Marks the grant revoked and deletes its refresh tokens, atomically: every token issued under it stops working. */
   revokeGrant(id: string, at: number, reason: string): Promise<void>;
@@ -200,10 +214,15 @@ export interface Store {
   putCode(hash: string, record: CodeRecord): Promise<void>;
   /**
    * One-time use, atomically: the first call gets `replay: false` and binds the code to `grantId`; every later
-   * call gets `replay: true` with the record (and the grant it produced), so the caller can revoke that grant.
+   * call gets `replay: true` with the record (and the grant it produced), so the caller can revoke that grant, and
+   * marks the code replayed in the same step: the grant bound to it can no longer be stored (putGrant `fromCode`),
+   * so the revocation holds even when the first redemption has not stored its grant yet.
    */
   consumeCode(hash: string, grantId: string): Promise<{ record: CodeRecord; replay: boolean } | undefined>;
-  /** Undoes consumeCode when the grant it was for could not be stored: the code can be redeemed once more. */
+  /**
+   * Undoes consumeCode when the grant it was for could not be stored: the code can be redeemed once more — unless
+   * it was replayed meanwhile (a replayed code stays spent).
+   */
   releaseCode(hash: string, grantId: string): Promise<void>;
 
   getKeys(): Promise<KeyRecord[]>;

@@ -214,10 +214,85 @@ export function storeContract(
         await s.putCode("h", codeRecord());
         expect((await s.consumeCode("h", "g1"))?.replay).toBe(false);
         await s.releaseCode("h", "someone-else");
-        expect((await s.consumeCode("h", "g2"))?.replay).toBe(true);
         await s.releaseCode("h", "g1");
         expect((await s.consumeCode("h", "g3"))?.replay).toBe(false);
         expect((await s.consumeCode("h", "g4"))?.record.grant_id).toBe("g3");
+      }),
+    );
+
+    test(
+      "a replayed code stays spent: releaseCode does not give it back",
+      withStore(async (s) => {
+        await s.putCode("h", codeRecord());
+        expect((await s.consumeCode("h", "g1"))?.replay).toBe(false);
+        expect((await s.consumeCode("h", "g2"))?.replay).toBe(true);
+        await s.releaseCode("h", "g1");
+        const again = await s.consumeCode("h", "g3");
+        expect(again?.replay).toBe(true);
+        expect(again?.record.grant_id).toBe("g1");
+      }),
+    );
+
+    test(
+      "putGrant from a code: stored while the code is bound to it; never once the code was replayed (RFC 6749 §4.1.2)",
+      withStore(async (s) => {
+        await s.putCode("ok", codeRecord());
+        expect((await s.consumeCode("ok", "g-ok"))?.replay).toBe(false);
+        expect(await s.putGrant(grant("g-ok", "c"), { hash: "rt-ok", record: refreshRecord("g-ok") }, "ok")).toBe(true);
+        expect((await s.getGrant("g-ok"))?.revoked_at).toBeUndefined();
+
+        // The replay comes while the first redemption has not stored its grant yet: revoking it finds nothing...
+        await s.putCode("h", codeRecord());
+        expect((await s.consumeCode("h", "g1"))?.replay).toBe(false);
+        const replay = await s.consumeCode("h", "g2");
+        expect(replay).toMatchObject({ replay: true, record: { grant_id: "g1" } });
+        await s.revokeGrant("g1", T + 1, "authorization code replayed");
+        // ...and yet the revocation holds: the grant of the replayed code is refused, with its refresh token.
+        expect(await s.putGrant(grant("g1", "c"), { hash: "rt1", record: refreshRecord("g1") }, "h")).toBe(false);
+        expect(await s.getGrant("g1")).toBeUndefined();
+        expect(await s.getRefreshToken("rt1")).toBeUndefined();
+        expect(await s.grantsOfClient("c")).toEqual([grant("g-ok", "c")]);
+        expect((await s.stats()).refreshTokens).toBe(1);
+
+        // Nor for a code bound to another grant, or unknown (expired, swept).
+        await s.putCode("other", codeRecord());
+        await s.consumeCode("other", "g-mine");
+        expect(await s.putGrant(grant("g-theirs", "c"), undefined, "other")).toBe(false);
+        expect(await s.putGrant(grant("g-none", "c"), undefined, "no-such-code")).toBe(false);
+        expect(await s.getGrant("g-theirs")).toBeUndefined();
+        expect(await s.getGrant("g-none")).toBeUndefined();
+        // Without a code (an import): stored as given.
+        expect(await s.putGrant(grant("g-plain", "c"))).toBe(true);
+      }),
+    );
+
+    test(
+      "concurrent redemption and replay of a code: either the grant is stored and then revoked, or never stored",
+      withStore(async (s) => {
+        await s.putCode("h", codeRecord());
+        expect((await s.consumeCode("h", "g1"))?.replay).toBe(false);
+        // The token endpoint's two paths, at once: the first stores its grant, the replay revokes it.
+        const [stored] = await Promise.all([
+          s.putGrant(grant("g1", "c"), { hash: "rt1", record: refreshRecord("g1") }, "h"),
+          (async () => {
+            const r = await s.consumeCode("h", "g2");
+            if (r?.replay && r.record.grant_id) await s.revokeGrant(r.record.grant_id, T + 1, "replayed");
+          })(),
+        ]);
+        const g = await s.getGrant("g1");
+        if (stored) expect(g?.revoked_at).toBe(T + 1);
+        else expect(g).toBeUndefined();
+        expect(await s.getRefreshToken("rt1")).toBeUndefined();
+      }),
+    );
+
+    test(
+      "a code remembers whether the authorization request omitted redirect_uri",
+      withStore(async (s) => {
+        await s.putCode("omitted", codeRecord({ redirect_uri_omitted: true }));
+        await s.putCode("sent", codeRecord());
+        expect((await s.consumeCode("omitted", "g1"))?.record.redirect_uri_omitted).toBe(true);
+        expect((await s.consumeCode("sent", "g2"))?.record.redirect_uri_omitted).toBeUndefined();
       }),
     );
 

@@ -285,6 +285,16 @@ describe("request errors go back to the client with state and iss (RFC 6749 §4.
     expectNothingStored(w);
   });
 
+  test("no response_type → invalid_request, not unsupported_response_type (RFC 6749 §4.1.2.1)", async () => {
+    // RFC 6749 §4.1.2.1: invalid_request — "the request is missing a required parameter"; unsupported_response_type
+    // is for a value the server does not support.
+    for (const response_type of [null, ""]) {
+      const params = expectClientError(await ask(w, { response_type }), "invalid_request");
+      expect(params.get("error_description")).toContain("response_type is required");
+    }
+    expectNothingStored(w);
+  });
+
   test("no code_challenge → invalid_request (OAuth 2.1 §4.1.1, RFC 7636 §4.4.1)", async () => {
     // RFC 7636 §4.4.1: a server that requires PKCE MUST answer a request without code_challenge with invalid_request.
     const params = expectClientError(await ask(w, { code_challenge: null }), "invalid_request");
@@ -476,6 +486,51 @@ describe("consent: the pending authorization", () => {
     expect(status).toBe(302);
     expect(params.get("code")).toBeString();
     expect(w.store.pendingsPut).toEqual([]);
+  });
+});
+
+describe("redirect_uri at the token request: only when the authorization request sent it (RFC 6749 §4.1.3)", () => {
+  /** The code of an approved request, and the token request for it with the given redirect_uri (null: none). */
+  async function codeFor(params: Record<string, string | null>) {
+    const { verifier, challenge } = pkce();
+    const p = await consentShown(w, await ask(w, { prompt: "consent", ...params }, { challenge }));
+    const code = redirectOf(await answer(w, p)).params.get("code") as string;
+    return (redirectUri: string | null) => {
+      const form = new URLSearchParams({
+        grant_type: "authorization_code",
+        code,
+        code_verifier: verifier,
+        client_id: w.client.client_id,
+      });
+      if (redirectUri !== null) form.set("redirect_uri", redirectUri);
+      return token(w.as, new Headers(), form);
+    };
+  }
+
+  test("omitted at /authorize (one URI registered): the code remembers it, and /token may omit it too", async () => {
+    const redeemWith = await codeFor({ redirect_uri: null });
+    expect(w.store.codesIssued.at(-1)).toMatchObject({ redirect_uri: REDIRECT, redirect_uri_omitted: true });
+    expect((await redeemWith(null)).access_token).toBeString();
+    // When it is sent anyway, it must be that URI (RFC 6749 §4.1.3: identical).
+    expect((await (await codeFor({ redirect_uri: null }))(REDIRECT)).access_token).toBeString();
+    await expect((await codeFor({ redirect_uri: null }))("http://127.0.0.1:9999/other")).rejects.toMatchObject({
+      error: "invalid_grant",
+    });
+  });
+
+  test("sent at /authorize: /token must send it (invalid_request), identical (invalid_grant)", async () => {
+    const redeemWith = await codeFor({});
+    expect(w.store.codesIssued.at(-1)?.redirect_uri_omitted).toBeUndefined();
+    await expect(redeemWith(null)).rejects.toMatchObject({ error: "invalid_request" });
+    await expect(redeemWith("http://127.0.0.1:9999/other")).rejects.toMatchObject({ error: "invalid_grant" });
+  });
+
+  test("a consent given earlier (a code at once, 302) remembers the omission too", async () => {
+    await answer(w, await consentShown(w, await ask(w)));
+    const { verifier, challenge } = pkce();
+    const code = redirectOf(await ask(w, { redirect_uri: null }, { challenge })).params.get("code") as string;
+    const form = { grant_type: "authorization_code", code, code_verifier: verifier, client_id: w.client.client_id };
+    expect((await token(w.as, new Headers(), new URLSearchParams(form))).access_token).toBeString();
   });
 });
 

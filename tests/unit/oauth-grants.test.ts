@@ -11,6 +11,7 @@ import { memoryLogger } from "../../src/log.ts";
 import { AuthorizationServer, type TokenResponse } from "../../src/oauth/authorization-server.ts";
 import { oauthProvider } from "../../src/oauth/bearer-verifier.ts";
 import { OAuthError, type OAuthErrorCode } from "../../src/oauth/errors.ts";
+import { revoke } from "../../src/oauth/revocation.ts";
 import { token } from "../../src/oauth/token.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { ClientRecord, CodeRecord } from "../../src/store/types.ts";
@@ -215,6 +216,41 @@ describe("the token table: grant_type and parameters", () => {
     expect((await w.store.stats()).grants).toBe(0);
   });
 
+  test("every parameter the token endpoint reads is refused when sent twice, naming it; nothing is spent", async () => {
+    const client = await addClient(w);
+    const c = await issueCode(w, client);
+    // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once" — even when both copies
+    // are the same, or one is empty. (resource may repeat, RFC 8707 §2: two resources are invalid_target, above.)
+    for (const [name, second] of [
+      ["grant_type", "authorization_code"],
+      ["code_verifier", c.verifier],
+      ["code_verifier", ""],
+      ["redirect_uri", REDIRECT],
+      ["client_id", client.client_id],
+    ] as const) {
+      const form = new URLSearchParams(exchangeForm(client, c));
+      form.append(name, second);
+      await refused(token(w.as, new Headers(), form), "invalid_request", { says: `${name} was sent more than once` });
+    }
+    const withSecret = new URLSearchParams({ ...exchangeForm(client, c), client_secret: "a" });
+    withSecret.append("client_secret", "b");
+    await refused(token(w.as, new Headers(), withSecret), "invalid_request", { says: "client_secret was sent" });
+    expect((await w.store.stats()).grants).toBe(0);
+    const first = await tokenCall(w, exchangeForm(client, c)); // the code was not spent by any of them
+    const rt = first.refresh_token as string;
+    for (const [name, second] of [
+      ["scope", "mcp"],
+      ["refresh_token", rt],
+    ] as const) {
+      const form = new URLSearchParams(refreshForm(client, rt, { scope: "mcp" }));
+      form.append(name, second);
+      await refused(token(w.as, new Headers(), form), "invalid_request", { says: `${name} was sent more than once` });
+    }
+    // Refused before anything was looked at: the refresh token was not rotated.
+    expect((await w.store.getRefreshToken(sha256Hex(rt)))?.rotated_at).toBeUndefined();
+    expect((await tokenCall(w, refreshForm(client, rt))).access_token).toBeString();
+  });
+
   test("a client that did not register a grant type may not use it: unauthorized_client (RFC 6749 §5.2)", async () => {
     const client = await addClient(w, { grant_types: ["authorization_code"] });
     await refused(tokenCall(w, refreshForm(client, "anything")), "unauthorized_client");
@@ -350,26 +386,58 @@ describe("authorization_code: single use (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3)",
     expect((await w.store.stats()).refreshTokens).toBe(0);
   });
 
-  test("concurrent redemptions of one code: exactly one wins", async () => {
+  test("concurrent redemptions of one code: never more than one issued, and nothing issued works", async () => {
     const client = await addClient(w);
     const c = await issueCode(w, client);
     const results = await Promise.allSettled([1, 2, 3].map(() => tokenCall(w, exchangeForm(client, c))));
-    expect(results.filter((r) => r.status === "fulfilled").length).toBe(1);
-    expect(results.filter((r) => r.status === "rejected").length).toBe(2);
+    // RFC 6749 §4.1.2: the server MUST deny a code used more than once; the later ones all are.
+    expect(results.filter((r) => r.status === "fulfilled").length).toBeLessThanOrEqual(1);
+    expect(results.filter((r) => r.status === "rejected").length).toBeGreaterThanOrEqual(2);
+    for (const r of results) {
+      if (r.status === "rejected") expect((r.reason as OAuthError).error).toBe("invalid_grant");
+      else expect(await accepted(w, r.value.access_token)).toBe(false);
+    }
   });
 
-  // KNOWN BUG (reported): a replay that races the first redemption is refused, and told "the tokens issued from it
-  // are revoked", but the first redemption has bound its grant id to the code without having stored the grant yet,
-  // so revokeGrant finds nothing to revoke and the grant stored a moment later lives on. `test.failing` keeps the
-  // suite green while the bug stands; when it is fixed, this test fails: drop `.failing` then.
-  test.failing("a replay racing the first redemption still revokes what that redemption issues", async () => {
+  test("a replay racing the first redemption still revokes what that redemption issues", async () => {
     const client = await addClient(w);
     const c = await issueCode(w, client);
     const results = await Promise.allSettled([1, 2].map(() => tokenCall(w, exchangeForm(client, c))));
-    const won = results.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<TokenResponse>;
     expect(results.some((r) => r.status === "rejected")).toBe(true);
     // RFC 6749 §4.1.2: the server SHOULD revoke all tokens previously issued based on that code.
-    expect(await accepted(w, won.value.access_token)).toBe(false);
+    for (const r of results) if (r.status === "fulfilled") expect(await accepted(w, r.value.access_token)).toBe(false);
+    expect((await w.store.grantsOfClient(client.client_id)).filter((g) => g.revoked_at === undefined)).toEqual([]);
+    expect((await w.store.stats()).refreshTokens).toBe(0);
+  });
+
+  test("a replay between the first redemption's checks and its grant being stored: nothing is issued", async () => {
+    // The first exchange is held just before it stores its grant (the window in which the grant does not exist
+    // yet, so revoking it finds nothing); the replay comes then.
+    let reached!: () => void;
+    const atPutGrant = new Promise<void>((r) => (reached = r));
+    let go!: () => void;
+    const gate = new Promise<void>((r) => (go = r));
+    class HeldStore extends MemoryStore {
+      override async putGrant(...args: Parameters<MemoryStore["putGrant"]>) {
+        reached();
+        await gate;
+        return super.putGrant(...args);
+      }
+    }
+    w = await server({}, new HeldStore());
+    const client = await addClient(w);
+    const c = await issueCode(w, client);
+    const first = tokenCall(w, exchangeForm(client, c));
+    first.catch(() => {});
+    await atPutGrant;
+    await refused(tokenCall(w, exchangeForm(client, c)), "invalid_grant", { says: "already used" });
+    go();
+    // The replay revoked the grant before it existed: the first exchange is refused too, and stores nothing.
+    await refused(first, "invalid_grant", { says: "more than once" });
+    expect(await w.store.grantsOfClient(client.client_id)).toEqual([]);
+    expect(await w.store.stats()).toMatchObject({ grants: 0, refreshTokens: 0 });
+    // The code stays spent.
+    await refused(tokenCall(w, exchangeForm(client, c)), "invalid_grant", { says: "already used" });
   });
 
   test("an unknown code is invalid_grant", async () => {
@@ -427,6 +495,47 @@ describe("authorization_code: bound to its client and redirect URI (RFC 6749 §4
     }
     expect((await w.store.stats()).grants).toBe(0);
     expect((await tokenCall(w, exchangeForm(client, c))).access_token).toBeString();
+  });
+});
+
+describe("authorization_code: redirect_uri at the token request only if the authorization request sent it", () => {
+  // RFC 6749 §4.1.3 (kept by OAuth 2.1 §4.1.3): redirect_uri is REQUIRED "if the redirect_uri parameter was included
+  // in the authorization request", and then the values MUST be identical.
+  test("sent at /authorize: required at /token (invalid_request naming it), and the code is not spent", async () => {
+    const client = await addClient(w);
+    const c = await issueCode(w, client);
+    const { redirect_uri: _r, ...form } = exchangeForm(client, c);
+    await refused(tokenCall(w, form), "invalid_request", { says: "redirect_uri is required" });
+    await refused(tokenCall(w, { ...form, redirect_uri: "" }), "invalid_request", { says: "redirect_uri is required" });
+    expect((await w.store.stats()).grants).toBe(0);
+    expect((await tokenCall(w, exchangeForm(client, c))).access_token).toBeString();
+  });
+
+  test("omitted at /authorize (the only registered URI used): may be omitted at /token; if sent, identical", async () => {
+    const client = await addClient(w);
+    const c = await issueCode(w, client, { redirect_uri_omitted: true });
+    const { redirect_uri: _r, ...form } = exchangeForm(client, c);
+    const r = await tokenCall(w, form);
+    expect(await accepted(w, r.access_token)).toBe(true);
+    // Sending it anyway is fine when it is that URI, refused when it is another.
+    expect(
+      (await tokenCall(w, exchangeForm(client, await issueCode(w, client, { redirect_uri_omitted: true }))))
+        .access_token,
+    ).toBeString();
+    const other = await issueCode(w, client, { redirect_uri_omitted: true });
+    await refused(
+      tokenCall(w, exchangeForm(client, other, { redirect_uri: "http://127.0.0.1:9999/other" })),
+      "invalid_grant",
+      { says: "redirect_uri" },
+    );
+  });
+
+  test("a missing redirect_uri spends nothing of a code for another client: that is invalid_grant first", async () => {
+    const owner = await addClient(w);
+    const thief = await addClient(w);
+    const c = await issueCode(w, owner);
+    const { redirect_uri: _r, ...form } = exchangeForm(thief, c);
+    await refused(tokenCall(w, form), "invalid_grant", { says: "another client" });
   });
 });
 
@@ -553,19 +662,29 @@ describe("refresh_token: rotation on every use (OAuth 2.1 §4.3, RFC 9700 §4.14
     expect((await tokenCall(after, refreshForm(client, b.refresh_token as string))).access_token).toBeString();
   });
 
-  test("a revoked grant stays revoked: a repeat within the grace window yields no working token", async () => {
+  test("a revoked grant stays revoked: a repeat within the grace window is invalid_grant, not a 200", async () => {
     const { client, rt } = await firstTokens();
     const a = await tokenCall(w, refreshForm(client, rt));
     await w.store.revokeGrant((await claimsOf(w, a.access_token)).gid, w.clock.now(), "revoked by the user");
-    // Within the grace window the in-process cache answers (see the report: a 200 with dead tokens); what
-    // matters to the user is that nothing it hands out works any more.
-    const b = await tokenCall(w, refreshForm(client, rt)).catch(() => undefined);
-    if (b) {
-      expect(await accepted(w, b.access_token)).toBe(false);
-      await refused(tokenCall(w, refreshForm(client, b.refresh_token as string)), "invalid_grant");
-    }
+    // The in-process answer of the first refresh is not handed out once its grant is dead.
+    await refused(tokenCall(w, refreshForm(client, rt)), "invalid_grant");
+    // Nor by another replica (the store path), nor after the window.
+    const replica = await server({}, w.store, w.clock);
+    await refused(tokenCall(replica, refreshForm(client, rt)), "invalid_grant");
     w.clock.advance((GRACE_S + 1) * 1000);
     await refused(tokenCall(w, refreshForm(client, rt)), "invalid_grant");
+  });
+
+  test("revoked through the revocation endpoint (RFC 7009): a repeat within the window is invalid_grant", async () => {
+    const { client, rt } = await firstTokens();
+    const a = await tokenCall(w, refreshForm(client, rt));
+    await revoke(
+      w.as,
+      new Headers(),
+      new URLSearchParams({ token: a.refresh_token as string, client_id: client.client_id }),
+    );
+    await refused(tokenCall(w, refreshForm(client, rt)), "invalid_grant");
+    expect(await accepted(w, a.access_token)).toBe(false);
   });
 
   test("a refresh token of another client is invalid_grant, and leaves the token usable by its owner", async () => {
@@ -614,6 +733,74 @@ describe("refresh_token: scope (RFC 6749 §6)", () => {
     await refused(tokenCall(w, refreshForm(client, rt, { resource: OTHER_RESOURCE })), "invalid_target");
     const same = await tokenCall(w, refreshForm(client, rt, { resource: RESOURCE }));
     expect((await claimsOf(w, same.access_token)).aud).toBe(RESOURCE);
+  });
+});
+
+describe("refresh_token: concurrent requests with one token but different scope or resource", () => {
+  test("a widening request does not get the answer of a valid one in flight: its own invalid_scope", async () => {
+    const client = await addClient(w);
+    const rt = (await tokensFor(w, client, { scopes: ["mcp"] })).refresh_token as string;
+    const [good, wide] = await Promise.allSettled([
+      tokenCall(w, refreshForm(client, rt)),
+      tokenCall(w, refreshForm(client, rt, { scope: "mcp extra" })),
+    ]);
+    expect(good.status === "fulfilled" && good.value.scope).toBe("mcp");
+    // RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted.
+    expect(wide.status === "rejected" && (wide.reason as OAuthError).error).toBe("invalid_scope");
+  });
+
+  test("a valid request does not share the error of an invalid one in flight", async () => {
+    const client = await addClient(w);
+    const rt = (await tokensFor(w, client, { scopes: ["mcp"] })).refresh_token as string;
+    const [wide, good] = await Promise.allSettled([
+      tokenCall(w, refreshForm(client, rt, { scope: "mcp extra" })),
+      tokenCall(w, refreshForm(client, rt, { resource: RESOURCE })),
+    ]);
+    expect(wide.status === "rejected" && (wide.reason as OAuthError).error).toBe("invalid_scope");
+    expect(good.status === "fulfilled" && good.value.scope).toBe("mcp");
+    if (good.status === "fulfilled") expect(await accepted(w, good.value.access_token)).toBe(true);
+  });
+
+  test("a resource other than the grant's is its own invalid_target, even while a refresh is in flight", async () => {
+    const client = await addClient(w);
+    const rt = (await tokensFor(w, client)).refresh_token as string;
+    const [good, other] = await Promise.allSettled([
+      tokenCall(w, refreshForm(client, rt)),
+      tokenCall(w, refreshForm(client, rt, { resource: OTHER_RESOURCE })),
+    ]);
+    expect(good.status).toBe("fulfilled");
+    expect(other.status === "rejected" && (other.reason as OAuthError).error).toBe("invalid_target");
+  });
+
+  test("two valid requests for different scopes: one is answered, the other refused (never the other's tokens)", async () => {
+    const client = await addClient(w);
+    const rt = (await tokensFor(w, client)).refresh_token as string;
+    const [narrow, full] = await Promise.allSettled([
+      tokenCall(w, refreshForm(client, rt, { scope: "mcp" })),
+      tokenCall(w, refreshForm(client, rt)),
+    ]);
+    const won = [narrow, full].filter((r) => r.status === "fulfilled") as PromiseFulfilledResult<TokenResponse>[];
+    const lost = [narrow, full].filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+    expect(won.length).toBe(1);
+    expect(lost.map((r) => (r.reason as OAuthError).error)).toEqual(["invalid_grant"]);
+    expect(won[0]?.value.scope).toBe(narrow.status === "fulfilled" ? "mcp" : "mcp extra");
+    // Not a reuse after the window: the grant lives on, and the winner's successor refreshes.
+    expect(await accepted(w, won[0]?.value.access_token as string)).toBe(true);
+    expect((await tokenCall(w, refreshForm(client, won[0]?.value.refresh_token as string))).access_token).toBeString();
+  });
+
+  test("through another replica within the window, another scope is refused; the same scopes in another spelling are a repeat", async () => {
+    const client = await addClient(w);
+    const rt = (await tokensFor(w, client)).refresh_token as string;
+    const a = await tokenCall(w, refreshForm(client, rt));
+    const replica = await server({}, w.store, w.clock);
+    await refused(tokenCall(replica, refreshForm(client, rt, { scope: "mcp" })), "invalid_grant", {
+      says: "other scopes",
+    });
+    expect(await tokenCall(replica, refreshForm(client, rt, { scope: "extra mcp" }))).toEqual(a);
+    // And in this process too: a different request is no repeat of the cached one.
+    await refused(tokenCall(w, refreshForm(client, rt, { scope: "mcp" })), "invalid_grant", { says: "other scopes" });
+    expect(await tokenCall(w, refreshForm(client, rt))).toEqual(a);
   });
 });
 

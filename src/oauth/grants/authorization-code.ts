@@ -1,18 +1,20 @@
 // The authorization_code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3): the code is redeemed once, for the client
 // and redirect URI it was issued to, with its PKCE verifier (RFC 7636 §4.6) and resource (RFC 8707 §2.2); a replayed
-// code revokes what it issued (RFC 6749 §4.1.2). The grant and its first refresh token are stored together, and a
-// failure to store them gives the code back, so the client may retry.
+// code revokes what it issued (RFC 6749 §4.1.2) — even while its first redemption is still running: the replay marks
+// the code, and the grant of a replayed code is never stored. The grant and its first refresh token are stored
+// together, and a failure to store them gives the code back, so the client may retry.
 
 import { randomId, sha256Hex } from "../../crypto.ts";
 import type { TokenResponse } from "../authorization-server.ts";
 import { OAuthError } from "../errors.ts";
 import { verifyS256 } from "../pkce.ts";
-import { type GrantRequest, required } from "./common.ts";
+import { type GrantRequest, optional, required } from "./common.ts";
 
 export async function authorizationCode({ as, client, form }: GrantRequest): Promise<TokenResponse> {
   const code = required(form, "code");
-  const redirectUri = required(form, "redirect_uri");
-  const verifier = form.get("code_verifier");
+  // Required below unless the authorization request omitted it (RFC 6749 §4.1.3); never twice (RFC 6749 §3.2).
+  const redirectUri = optional(form, "redirect_uri");
+  const verifier = optional(form, "code_verifier");
   const grantId = randomId(18);
   const codeHash = sha256Hex(code);
   const consumed = await as.store.consumeCode(codeHash, grantId);
@@ -45,7 +47,16 @@ export async function authorizationCode({ as, client, form }: GrantRequest): Pro
     log("refused", "code issued to another client");
     throw new OAuthError("invalid_grant", "the authorization code was issued to another client");
   }
-  if (c.redirect_uri !== redirectUri) {
+  // RFC 6749 §4.1.3: redirect_uri is REQUIRED "if the redirect_uri parameter was included in the authorization
+  // request", and then the values MUST be identical (OAuth 2.1 §4.1.3 keeps the rule). A code issued before codes
+  // said whether it was sent (no redirect_uri_omitted) requires it, as it always did.
+  if (!redirectUri && c.redirect_uri_omitted !== true) {
+    // A malformed request, not a failed attempt: the code is given back, as before it was read (unless replayed).
+    await as.store.releaseCode(codeHash, grantId).catch(() => {});
+    log("refused", "no redirect_uri");
+    throw new OAuthError("invalid_request", "redirect_uri is required (the authorization request sent one)");
+  }
+  if (redirectUri && c.redirect_uri !== redirectUri) {
     log("refused", "redirect_uri differs");
     throw new OAuthError("invalid_grant", "redirect_uri does not match the one of the authorization request");
   }
@@ -61,14 +72,25 @@ export async function authorizationCode({ as, client, form }: GrantRequest): Pro
   const grant = as.newGrant(c, grantId);
   const response = await as.accessToken(grant, client, c.scopes);
   const rt = as.newRefreshToken(grant, client);
+  let stored: boolean;
   try {
-    // The grant and its first refresh token are stored together: a failure leaves neither behind.
-    await as.store.putGrant(grant, rt && { hash: rt.hash, record: rt.record });
+    // The grant and its first refresh token are stored together: a failure leaves neither behind. Only while the
+    // code is still bound to this grant and was not replayed, checked atomically with the write.
+    stored = await as.store.putGrant(grant, rt && { hash: rt.hash, record: rt.record }, codeHash);
   } catch (e) {
     // The code was not spent: the client may retry the exchange once the state can be written again.
     await as.store.releaseCode(codeHash, grantId).catch(() => {});
     log("refused", `the grant could not be stored: ${(e as Error).message}`);
     throw e;
+  }
+  if (!stored) {
+    // RFC 6749 §4.1.2: the code was replayed while this exchange ran (or it expired and is gone): the replay
+    // revoked this grant before it existed, so nothing is issued — the access token just signed is never sent.
+    log("refused", "code replayed during the exchange: nothing issued");
+    throw new OAuthError(
+      "invalid_grant",
+      "the authorization code was used more than once; no tokens are issued from it",
+    );
   }
   if (rt) response.refresh_token = rt.token;
   log("issued");

@@ -15,8 +15,13 @@ export type GrantHandler = (r: GrantRequest) => Promise<TokenResponse>;
 
 /** A parameter that must be present once (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once"). */
 export function required(form: URLSearchParams, name: string): string {
-  const v = form.get(name);
+  const v = optional(form, name);
   if (!v) throw new OAuthError("invalid_request", `${name} is required`);
-  if (form.getAll(name).length > 1) throw new OAuthError("invalid_request", `${name} was sent more than once`);
   return v;
+}
+
+/** A parameter that may be absent, but never sent more than once (RFC 6749 §3.2); null when absent. */
+export function optional(form: URLSearchParams, name: string): string | null {
+  if (form.getAll(name).length > 1) throw new OAuthError("invalid_request", `${name} was sent more than once`);
+  return form.get(name);
 }

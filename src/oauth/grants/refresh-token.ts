@@ -1,30 +1,38 @@
 // The refresh_token grant (RFC 6749 §6, OAuth 2.1 §4.3) with rotation on every use: a used refresh token presented
-// again after a short grace window revokes the whole grant (RFC 9700 §4.14.2); within the window a repeat — from
-// this process or another sharing the store — gets the very answer of the first (sealed under a key derived from
-// the token presented). A refresh may only narrow the scopes, and never change the resource.
+// again after a short grace window revokes the whole grant (RFC 9700 §4.14.2); within the window a repeat of the
+// same request — from this process or another sharing the store — gets the very answer of the first (sealed under a
+// key derived from the token presented), as long as the grant is live; a different request with the used token is
+// refused. A refresh may only narrow the scopes, and never change the resource.
 
 import { createHmac } from "node:crypto";
 import { CompactEncrypt, compactDecrypt } from "jose";
 import { randomId, sha256Hex } from "../../crypto.ts";
+import type { GrantRecord, RefreshTokenRecord } from "../../store/types.ts";
 import type { TokenResponse } from "../authorization-server.ts";
 import { OAuthError } from "../errors.ts";
 import { parseScope } from "../scopes.ts";
-import { type GrantRequest, required } from "./common.ts";
+import { type GrantRequest, optional, required } from "./common.ts";
 
 export async function refreshToken({ as, client, form }: GrantRequest): Promise<TokenResponse> {
   const presented = required(form, "refresh_token");
+  const scopeParam = optional(form, "scope"); // RFC 6749 §3.2: never twice
   const hash = sha256Hex(presented);
   const now = as.clock.now();
   const log = (outcome: string, reason?: string, subject?: string) =>
     as.log.info("token: refresh_token", { client_id: client.client_id, outcome, reason, subject });
   const invalid = () => new OAuthError("invalid_grant", "the refresh token is invalid, expired or revoked");
 
-  // The same token presented again while its refresh is in flight, or within the grace window: the same answer.
-  // Checked and claimed before any await, so two concurrent requests cannot both start a rotation.
-  const key = `${client.client_id}\u0000${hash}`;
+  // The same request presented again while its refresh is in flight, or within the grace window: the same answer.
+  // Checked and claimed before any await, so two concurrent requests cannot both start a rotation. The key holds
+  // what was asked (scope, resource) besides the token: a request that asks something else is no repeat, and is
+  // answered on its own (its own errors; once the token is used, refused below, RFC 6749 §6).
+  const key = [client.client_id, hash, scopeParam ?? "", ...form.getAll("resource")].join("\u0000");
   const recent = as.recentRefreshes.get(key);
   if (recent && recent.until >= now) {
     const response = await recent.response;
+    // The grant may have been revoked since (revocation, a replayed code, the client deleted): then the answer is
+    // dead, and so is the token presented — checked at the store as any refresh is.
+    await liveGrant();
     log("issued", "repeated refresh within the grace window");
     return response;
   }
@@ -34,7 +42,8 @@ export async function refreshToken({ as, client, form }: GrantRequest): Promise<
   response.catch(() => as.recentRefreshes.delete(key));
   return response;
 
-  async function rotate(): Promise<TokenResponse> {
+  /** The refresh token presented, if it is still known, unexpired and of a live grant of this client. */
+  async function liveGrant(): Promise<{ record: RefreshTokenRecord; grant: GrantRecord }> {
     const record = await as.store.getRefreshToken(hash);
     if (!record || record.expires_at < now) {
       log("refused", record ? "expired" : "unknown refresh token");
@@ -49,7 +58,12 @@ export async function refreshToken({ as, client, form }: GrantRequest): Promise<
       log("refused", "refresh token of another client", grant.subject);
       throw invalid();
     }
-    const requested = parseScope(form.get("scope"));
+    return { record, grant };
+  }
+
+  async function rotate(): Promise<TokenResponse> {
+    const { record, grant } = await liveGrant();
+    const requested = parseScope(scopeParam);
     const scopes = requested.length > 0 ? requested : grant.scopes;
     if (!scopes.every((s) => grant.scopes.includes(s))) {
       throw new OAuthError("invalid_scope", `a refresh may only narrow the granted scopes (${grant.scopes.join(" ")})`);
@@ -63,6 +77,18 @@ export async function refreshToken({ as, client, form }: GrantRequest): Promise<
       if (now - rotatedAt <= graceMs) {
         // Refreshed at the same moment through another replica: the very answer it gave.
         const same = answer ? await openAnswer(presented, answer) : undefined;
+        if (same && !sameScopes(parseScope(same.scope), scopes)) {
+          // Not a repeat but another request with a token already used (RFC 6749 §6: once a new refresh token is
+          // issued the client MUST discard the old one; RFC 9700 §4.14.2: a rotated token is single-use). The grace
+          // window only covers a lost answer, which a retry of the same request recovers: handing this one the
+          // other request's tokens would give it scopes it did not ask for, and a sibling pair would open a second
+          // chain that reuse detection never sees. Refused — without revoking, as it may be the client itself.
+          log("refused", "refresh token already used by another request (other scope)", grant.subject);
+          throw new OAuthError(
+            "invalid_grant",
+            "the refresh token was just used by a request for other scopes; use the refresh token issued to it",
+          );
+        }
         if (same) {
           log("issued", "repeated refresh within the grace window (the answer of the first)", grant.subject);
           return same;
@@ -118,6 +144,11 @@ async function openAnswer(presented: string, sealed: string): Promise<TokenRespo
   } catch {
     return undefined;
   }
+}
+
+/** The same scopes, in any order (the resource cannot differ: a refresh never changes it). */
+function sameScopes(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((s) => b.includes(s));
 }
 
 function answerKey(presented: string): Uint8Array {

@@ -67,10 +67,18 @@ return {1}`,
 redis.call('SADD', P .. 'consent-clients', ARGV[3])
 return {'ok'}`,
   ),
-  /** 3 id, 4 client_id, 5 expires_at, 6 json, 7 revoked_at|'', 8 reason|'', then optionally 9 rt hash, 10 created, 11 expires */
+  /**
+   * 3 id, 4 client_id, 5 expires_at, 6 json, 7 revoked_at|'', 8 reason|'', then optionally 9 rt hash|'', 10 created,
+   * 11 expires, 12 the hash of the code it is redeemed from|'' → {'ok'} | {'refused'} (that code was replayed, or is
+   * no longer bound to this grant: nothing stored)
+   */
   putGrant: s(
     "put_grant",
-    `local k = P .. 'grant:' .. ARGV[3]
+    `if ARGV[12] and ARGV[12] ~= '' then
+  local ck = P .. 'code:' .. ARGV[12]
+  if redis.call('HGET', ck, 'g') ~= ARGV[3] or redis.call('HEXISTS', ck, 'x') == 1 then return {'refused'} end
+end
+local k = P .. 'grant:' .. ARGV[3]
 redis.call('DEL', k)
 redis.call('HSET', k, 'j', ARGV[6])
 if ARGV[7] ~= '' then redis.call('HSET', k, 'ra', ARGV[7], 'rr', ARGV[8]) end
@@ -125,14 +133,20 @@ redis.call('HSET', k, 'j', ARGV[4])
 redis.call('PEXPIRE', k, ARGV[5])
 return {'ok'}`,
   ),
-  /** 3 hash, 4 grant_id → {'none'} | {'first', json} | {'replay', json, grant_id} */
+  /**
+   * 3 hash, 4 grant_id → {'none'} | {'first', json} | {'replay', json, grant_id}; a replay marks the code (field x):
+   * put_grant then refuses the grant bound to it, and release_code leaves it spent
+   */
   consumeCode: s(
     "consume_code",
     `local k = P .. 'code:' .. ARGV[3]
 local j = redis.call('HGET', k, 'j')
 if not j then return {'none'} end
 local g = redis.call('HGET', k, 'g')
-if g then return {'replay', j, g} end
+if g then
+  redis.call('HSET', k, 'x', '1')
+  return {'replay', j, g}
+end
 redis.call('HSET', k, 'g', ARGV[4])
 return {'first', j}`,
   ),
@@ -140,7 +154,7 @@ return {'first', j}`,
   releaseCode: s(
     "release_code",
     `local k = P .. 'code:' .. ARGV[3]
-if redis.call('HGET', k, 'g') == ARGV[4] then redis.call('HDEL', k, 'g') end
+if redis.call('HGET', k, 'g') == ARGV[4] and redis.call('HEXISTS', k, 'x') == 0 then redis.call('HDEL', k, 'g') end
 return {'ok'}`,
   ),
   /** 3 kid, 4 json, 5 created_at, 6 at, 7 retired expires_at, 8 the active kid expected|'' → {'added'} | {'conflict'} */

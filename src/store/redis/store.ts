@@ -190,7 +190,11 @@ export class RedisStore implements Store {
 
   // --- grants and refresh tokens -----------------------------------------------------------------------------------
 
-  async putGrant(grant: GrantRecord, firstRefresh?: { hash: string; record: RefreshTokenRecord }): Promise<void> {
+  async putGrant(
+    grant: GrantRecord,
+    firstRefresh?: { hash: string; record: RefreshTokenRecord },
+    fromCode?: string,
+  ): Promise<boolean> {
     const { revoked_at, revoked_reason, ...record } = grant;
     const args: (string | number)[] = [
       grant.id,
@@ -201,9 +205,12 @@ export class RedisStore implements Store {
       revoked_reason ?? "",
     ];
     if (firstRefresh) args.push(firstRefresh.hash, firstRefresh.record.created_at, firstRefresh.record.expires_at);
+    else args.push("", "", "");
+    args.push(fromCode ?? "");
     this.invalidate(this.grants, "g", grant.id);
-    await this.redis.run(SCRIPTS.putGrant, args);
+    const r = (await this.redis.run(SCRIPTS.putGrant, args)) as string[];
     this.invalidate(this.grants, "g", grant.id);
+    return r[0] === "ok";
   }
 
   private async loadGrant(id: string): Promise<GrantRecord | undefined> {
