@@ -187,12 +187,18 @@ export async function createApp(config: Config, deps: AppDeps) {
     .use(
       health({
         health: async () => {
-          const summary = await routes.health(deps.version, sessions.count);
-          // Still 200: the process serves; "degraded" says that something it depends on is failing (the log
-          // says why; this endpoint is public, so it names no file or host).
+          const summary: Record<string, unknown> = await routes.health(deps.version, sessions.count);
+          // Still 200: the process serves; "degraded" says what it depends on is failing (the log says why; this
+          // endpoint is public, so it names no file or host: the backend by its name, the store by its role).
+          const failing = backends.filter((b) => !b.client.connected && b.client.error).map((b) => b.config.name);
+          if (failing.length > 0) Object.assign(summary, { status: "degraded", backends_failing: failing });
           const state = as?.store.health() ?? deps.backplane?.health();
-          if (state && !state.ok) return { ...summary, status: "degraded", state_store: "unavailable" };
+          if (state && !state.ok) Object.assign(summary, { status: "degraded", state_store: "unavailable" });
           return summary;
+        },
+        notReady: () => {
+          const state = as?.store.health() ?? deps.backplane?.health();
+          return state && !state.ok ? "the state store cannot be written" : undefined;
         },
       }),
     );

@@ -490,7 +490,27 @@ describe("streaming", () => {
   });
 });
 
-describe("/health", () => {
+describe("/health, /livez, /readyz", () => {
+  test("a backend that failed to start makes /health degraded, naming it; /livez and /readyz stay 200", async () => {
+    const broken = await testApp({
+      mcpServers: { good: everythingStdio(), bad: { command: "/nonexistent/mcp-server" } },
+      serverAuth: { providers: ["bearer"], bearer: { tokens: { "t-1": "alice" } } },
+    });
+    try {
+      const before = (await (await broken.request("/health")).json()) as Record<string, unknown>;
+      expect(before.status).toBe("ok"); // not started yet is not failing
+      const auth = { authorization: "Bearer t-1" };
+      const sid = await broken.session(auth);
+      await broken.rpc(call(2, "tools/list"), { ...auth, "mcp-session-id": sid });
+      const after = (await (await broken.request("/health")).json()) as Record<string, unknown>;
+      expect(after).toMatchObject({ status: "degraded", backends_failing: ["bad"], backends_configured: 2 });
+      expect((await broken.request("/livez")).status).toBe(200);
+      expect((await broken.request("/readyz")).status).toBe(200);
+    } finally {
+      await broken.close();
+    }
+  });
+
   test("reports the mcp serve fields", async () => {
     const res = await t.request("/health");
     expect(res.status).toBe(200);

@@ -185,9 +185,15 @@ describe("the state store cannot write", () => {
     const degraded = (await (await t.request("/health")).json()) as Record<string, unknown>;
     expect(degraded.status).toBe("degraded");
     expect(degraded.state_store).toBe("unavailable");
+    // Not ready (a load balancer takes it out), still alive (nothing should restart it).
+    const notReady = await t.request("/readyz");
+    expect(notReady.status).toBe(503);
+    expect(await notReady.json()).toEqual({ status: "not ready", reason: "the state store cannot be written" });
+    expect((await t.request("/livez")).status).toBe(200);
     files.heal();
     await register(t);
     expect(((await (await t.request("/health")).json()) as Record<string, unknown>).status).toBe("ok");
+    expect((await t.request("/readyz")).status).toBe(200);
   });
 
   test("the log has one line for the outage, naming the file and ENOSPC, and no stack", async () => {
