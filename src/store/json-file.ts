@@ -7,6 +7,7 @@
 // Once the journal outgrows the snapshot it is folded into a new snapshot (temp file, fsync, rename). Files are
 // created mode 0600. A lock file keeps a second process out.
 
+import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { createLogger, type Logger } from "../log.ts";
 import { nodeFiles } from "../platform/files.ts";
@@ -26,13 +27,33 @@ const MIN_COMPACT_ENTRIES = 10_000;
 /** After a failed compaction (no room for a new snapshot), the next try waits for this many more mutations. */
 const COMPACT_RETRY_ENTRIES = 2_000;
 
-function pidAlive(pid: number): boolean {
+/**
+ * Whether the process named in a lock file still holds it. Killed processes leave their lock behind, so a pid alone
+ * is not enough: it may be a zombie not yet reaped, or — after a restart, in a container where Gatehouse is always
+ * pid 1 or 7 — another process that got the same pid. Where /proc says more (Linux), a zombie does not hold it, and
+ * neither does a process that started after the lock was written.
+ */
+function holdsLock(pid: number, lockWrittenMs: number | undefined): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as { code?: string }).code === "EPERM";
+    if ((e as { code?: string }).code !== "EPERM") return false;
   }
+  let stat: string;
+  let btime: number;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
+  } catch {
+    return true; // no /proc: the pid is all there is to go by
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === "Z" || fields[0] === "X") return false;
+  const startTicks = Number(fields[19]);
+  if (!btime || !Number.isFinite(startTicks) || lockWrittenMs === undefined) return true;
+  // USER_HZ is 100 on every Linux architecture Gatehouse ships for.
+  const startedMs = btime * 1000 + startTicks * 10;
+  return startedMs <= lockWrittenMs + 2000;
 }
 
 export interface JsonFileOptions {
@@ -124,7 +145,7 @@ export class JsonFileStore extends MemoryStore {
         throw new StoreFileError(`cannot create ${this.lockPath}: ${describeFault(e)}`);
       }
       const holder = Number(f.readText(this.lockPath).trim());
-      if (holder > 0 && holder !== process.pid && pidAlive(holder)) {
+      if (holder > 0 && holder !== process.pid && holdsLock(holder, f.stat(this.lockPath)?.mtimeMs)) {
         throw new StoreFileError(
           `${this.path} is in use by another Gatehouse process (pid ${holder}); stop it, or give this one its own MCP_AUTH_SERVER_PATH`,
         );

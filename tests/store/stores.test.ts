@@ -3,7 +3,7 @@
 // it does with each way a disk fails.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { memoryLogger } from "../../src/log.ts";
 import { inlineStore, JsonFileStore } from "../../src/store/json-file.ts";
@@ -152,6 +152,32 @@ describe("JsonFileStore", () => {
     expect(() => JsonFileStore.open(path)).toThrow(`in use by another Gatehouse process (pid ${process.ppid})`);
     writeFileSync(`${path}.lock`, String(process.pid));
     await a.close();
+  });
+
+  test("a lock left by a killed process never stops the next start: a dead pid, or a pid reused since", async () => {
+    const path = join(tempDir(), "auth_server.json");
+    // A pid that is gone.
+    const gone = Bun.spawn(["true"]);
+    await gone.exited;
+    writeFileSync(`${path}.lock`, String(gone.pid));
+    await JsonFileStore.open(path).close();
+    // A pid now used by a process that started after the lock was written (a restarted container: same pid).
+    writeFileSync(`${path}.lock`, "0");
+    const reused = Bun.spawn(["sleep", "30"]);
+    try {
+      writeFileSync(`${path}.lock`, String(reused.pid));
+      const past = new Date(Date.now() - 60_000);
+      utimesSync(`${path}.lock`, past, past);
+      const b = JsonFileStore.open(path);
+      expect(readFileSync(`${path}.lock`, "utf8")).toBe(String(process.pid));
+      await b.close();
+      // The same process holding a lock written after it started does keep others out.
+      writeFileSync(`${path}.lock`, String(reused.pid));
+      expect(() => JsonFileStore.open(path)).toThrow(`in use by another Gatehouse process (pid ${reused.pid})`);
+    } finally {
+      reused.kill("SIGKILL");
+      await reused.exited;
+    }
   });
 
   test("compaction folds the journal into the snapshot", async () => {
