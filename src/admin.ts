@@ -3,14 +3,20 @@
 // exposes on a Unix socket beside its state file (mode 0600: only the same user can reach it).
 
 import { Elysia } from "elysia";
+import type { Auditor } from "./audit.ts";
 import type { KeyRing } from "./oauth/keys.ts";
 import { publicClientView } from "./oauth/registration.ts";
+import type { ReloadResult } from "./reload.ts";
 import type { Store } from "./store/types.ts";
 
 export interface AdminDeps {
   store: Store;
   keys: KeyRing;
   now(): number;
+  /** The running server's audit log (the CLI working on a stopped server's state has none). */
+  audit?: Auditor;
+  /** Reloads the running server's configuration (`gatehouse reload`). */
+  reload?: () => Promise<ReloadResult>;
 }
 
 export interface ClientSummary extends Record<string, unknown> {
@@ -72,7 +78,15 @@ export async function revokeSessions(d: AdminDeps, target: string): Promise<numb
   let n = 0;
   for (const s of await d.store.listSessions()) {
     if (subject !== undefined ? s.subject === subject : s.id === target) {
-      if (await d.store.revokeSession(s.id, d.now())) n++;
+      if (await d.store.revokeSession(s.id, d.now())) {
+        n++;
+        d.audit?.event({
+          event: "browser_session_revoked",
+          success: true,
+          subject: s.subject,
+          reason: "gatehouse sessions revoke",
+        });
+      }
     }
   }
   return n;
@@ -82,9 +96,17 @@ export async function rotateKeys(d: AdminDeps): Promise<string> {
   return d.keys.rotate(d.now(), "gatehouse keys rotate");
 }
 
+/** POST /reload: `gatehouse reload` (a refused configuration is 422 with its problems). */
+export const reloadApi = (reload: () => Promise<ReloadResult>) =>
+  new Elysia({ name: "admin-reload" }).post("/reload", async () => {
+    const result = await reload();
+    return Response.json(result, { status: result.ok ? 200 : 422 });
+  });
+
 /** The admin API the running server offers on its Unix socket. */
 export const adminApi = (d: AdminDeps) =>
   new Elysia({ name: "admin" })
+    .use(d.reload ? reloadApi(d.reload) : new Elysia())
     .get("/clients", async () => Response.json(await listClients(d)))
     .get("/clients/:id", async ({ params }) => {
       const c = await showClient(d, decodeURIComponent(params.id));

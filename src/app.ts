@@ -20,11 +20,11 @@ import { REGISTRATIONS_PER_MINUTE, registration } from "./http/oauth/registratio
 import { tokenEndpoints } from "./http/oauth/token.ts";
 import { resourceMetadata } from "./http/resource-metadata.ts";
 import type { Logger } from "./log.ts";
-import { createBackends } from "./mcp/backends/factory.ts";
 import { idleTimeoutMs } from "./mcp/backends/idle.ts";
+import { BackendPool } from "./mcp/backends/pool.ts";
 import type { SessionBackplane } from "./mcp/backplane.ts";
 import type { Backend } from "./mcp/catalog.ts";
-import { Gateway } from "./mcp/gateway.ts";
+import { Gateway, type RouteState } from "./mcp/gateway.ts";
 import { SessionRegistry } from "./mcp/sessions.ts";
 import { AuthorizationServer } from "./oauth/authorization-server.ts";
 import { PendingAuthorizations } from "./oauth/authorize.ts";
@@ -59,6 +59,20 @@ export interface AppDeps {
   backplane?: SessionBackplane;
   /** Rate limits and caches shared with other replicas (state.redis); default: this process only. */
   shared?: SharedServices;
+  /** What the app of the previous configuration hands on when the configuration is reloaded. */
+  carry?: Carry;
+}
+
+/**
+ * What lives on across a reload: the sessions (and their streams), the backends whose connection did not change,
+ * each route's subscriptions and tasks, and the authorization server when its settings did not change. The state
+ * store, its keys and the listening server are the caller's and are never touched.
+ */
+export interface Carry {
+  sessions: SessionRegistry;
+  pool: BackendPool;
+  routes: Map<string, RouteState>;
+  as?: { key: string; server: AuthorizationServer };
 }
 
 export async function createApp(config: Config, deps: AppDeps) {
@@ -66,26 +80,35 @@ export async function createApp(config: Config, deps: AppDeps) {
   const shared = deps.shared ?? localServices(() => deps.clock.now());
   const gateways: Gateway[] = [];
   // Backends are shared by every route: each gateway keeps what concerns its own backends.
-  const backends = createBackends(config.backends, {
-    log: log.child("backend"),
-    clock: deps.clock,
-    spawner: deps.spawner,
-    version: deps.version,
-    ...(deps.childEnv ? { childEnv: deps.childEnv } : {}),
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+  const pool =
+    deps.carry?.pool ??
+    new BackendPool({
+      log: log.child("backend"),
+      clock: deps.clock,
+      spawner: deps.spawner,
+      version: deps.version,
+      ...(deps.childEnv ? { childEnv: deps.childEnv } : {}),
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    });
+  const change = pool.update(config.backends);
+  const backends = change.backends;
+  pool.listener = {
     onBroadcast: (name, n) => {
       for (const g of gateways) g.onBackendBroadcast(name, n);
     },
     onReady: (name) => {
       for (const g of gateways) g.catalog.invalidate(name);
     },
-  });
-  const sessions = new SessionRegistry({
-    clock: deps.clock,
-    log: log.child("gateway"),
-    config: config.gateway,
-    ...(deps.backplane ? { backplane: deps.backplane } : {}),
-  });
+  };
+  const sessions =
+    deps.carry?.sessions ??
+    new SessionRegistry({
+      clock: deps.clock,
+      log: log.child("gateway"),
+      config: config.gateway,
+      ...(deps.backplane ? { backplane: deps.backplane } : {}),
+    });
+  if (deps.carry) sessions.configure(config.gateway);
   const toolScopes = new ToolScopes(config.auth.toolScopes);
   const acl = new Acl(config.auth.acl);
   const audit = createAuditor(config.audit, log, deps.appendAudit);
@@ -102,6 +125,7 @@ export async function createApp(config: Config, deps: AppDeps) {
       audit,
       toolScopes,
       ...(passthrough ? { passthrough } : {}),
+      ...(deps.carry?.routes.has(id) ? { carried: deps.carry.routes.get(id) as RouteState } : {}),
     });
     gateways.push(g);
     return g;
@@ -109,7 +133,10 @@ export async function createApp(config: Config, deps: AppDeps) {
 
   // The authorization server runs when `oauth_as` is among the providers (an `oauthAs` block alone is only validated).
   let as: AuthorizationServer | undefined;
-  if (config.auth.oauthAs && config.auth.providers.includes("oauth_as")) {
+  const asKey = JSON.stringify(config.auth.oauthAs ?? null);
+  if (config.auth.oauthAs && config.auth.providers.includes("oauth_as") && deps.carry?.as?.key === asKey) {
+    as = deps.carry.as.server;
+  } else if (config.auth.oauthAs && config.auth.providers.includes("oauth_as")) {
     as = new AuthorizationServer({
       config: config.auth.oauthAs,
       store: deps.store ?? new MemoryStore(),
@@ -121,8 +148,6 @@ export async function createApp(config: Config, deps: AppDeps) {
       shared,
     });
     await as.init();
-    as.extraScopes = () => toolScopes.all();
-    as.describeScope = (s) => toolScopes.describe(s);
     if (config.auth.oauthAs.issuerUrl.startsWith("http://")) {
       log.warn(
         "oauthAs.issuerUrl uses plain http: hosted clients (Claude, ChatGPT) need https, and tokens travel in clear",
@@ -131,6 +156,12 @@ export async function createApp(config: Config, deps: AppDeps) {
         },
       );
     }
+  }
+  if (as) {
+    const server = as;
+    server.audit = audit;
+    server.extraScopes = () => toolScopes.all();
+    server.describeScope = (scope) => toolScopes.describe(scope);
   }
   const routes = buildRoutes(config, {
     backends,
@@ -267,7 +298,7 @@ export async function createApp(config: Config, deps: AppDeps) {
       );
     }
   }
-  sessions.start();
+  if (!deps.carry) sessions.start();
   const timers = [
     deps.clock.setInterval(
       () =>
@@ -288,11 +319,28 @@ export async function createApp(config: Config, deps: AppDeps) {
       sessions,
       routes,
       authorizationServer: as,
+      /** The audit log of this configuration. */
+      audit,
+      /** Which backends this configuration added, changed and removed (against the one it was reloaded from). */
+      change,
+      /** What the app of a reloaded configuration takes over (createApp's deps.carry). */
+      carry: (): Carry => ({
+        sessions,
+        pool,
+        routes: new Map(gateways.map((g) => [g.id, g.state])),
+        ...(as ? { as: { key: asKey, server: as } } : {}),
+      }),
+      /** Tells every session something changed for all (after a reload). */
+      announce: (method: string) => sessions.announce(method),
+      /** Stops this app's own timers once a reloaded one has taken over (its sessions and backends live on). */
+      retire: () => {
+        for (const t of timers) deps.clock.clearInterval(t);
+      },
       /** Ends every session, stops every backend and closes the store. */
       shutdown: async () => {
         for (const t of timers) deps.clock.clearInterval(t);
         sessions.shutdown();
-        await Promise.allSettled(backends.map((b) => b.client.stop()));
+        await pool.stopAll();
         await deps.store?.close();
       },
     },

@@ -2,6 +2,8 @@
 // Callers pass fields, never whole requests, so secrets stay out by construction; `redact` exists for the few
 // places that must mention a credential-shaped value.
 
+import { currentRequest } from "./request-context.ts";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -46,14 +48,18 @@ export function createLogger(options: LogOptions = {}, component = "gatehouse"):
   const write = (level: LogLevel, msg: string, fields?: LogFields, force = false) => {
     if (!force && ORDER[level] < min) return;
     const time = now().toISOString();
+    // The request being served, if any: every line of one connection attempt can be found by it.
+    const req = currentRequest()?.id;
     if (format === "json") {
       const record: Record<string, unknown> = { time, level, component, msg };
+      if (req) record.req = req;
       for (const [k, v] of Object.entries(fields ?? {})) if (v !== undefined) record[k] = v;
       sink(JSON.stringify(record));
       return;
     }
     let line = `${time} ${level.toUpperCase().padEnd(5)} [${component}] ${msg}`;
     for (const [k, v] of Object.entries(fields ?? {})) if (v !== undefined) line += ` ${k}=${textValue(v)}`;
+    if (req) line += ` req=${req}`;
     sink(line);
   };
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bun
 // The command-line entry and the only file with side effects: read config → build app → listen → stop cleanly.
 
-import { chmodSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, rmSync } from "node:fs";
+import { dirname, isAbsolute } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { adminApi } from "./admin.ts";
-import { createApp } from "./app.ts";
+import { adminApi, reloadApi } from "./admin.ts";
+import { type AppDeps, createApp, type GatehouseApp } from "./app.ts";
 import { parseArgs, parseBind, UsageError } from "./cli/args.ts";
 import {
   CHECK_HELP,
@@ -13,6 +14,7 @@ import {
   HASH_TOKEN_HELP,
   KEYS_HELP,
   MAIN_HELP,
+  RELOAD_HELP,
   SERVE_HELP,
   SESSIONS_HELP,
   STATE_HELP,
@@ -27,7 +29,9 @@ import { createLogger, isLogLevel, type Logger, type LogLevel } from "./log.ts";
 import { isLoopbackHost } from "./net/cidr.ts";
 import { bufferedAppender } from "./platform/files.ts";
 import { currentRuntime, type HttpServer, type Runtime, systemClock } from "./platform/types.ts";
-import { stateLocation } from "./store/location.ts";
+import { configWatcher, type ReloadResult, reloader } from "./reload.ts";
+import { inRequest } from "./request-context.ts";
+import { stateLocation, stateLocationIn } from "./store/location.ts";
 import { openState } from "./store/open.ts";
 import { describeRedisUrl } from "./store/redis/connection.ts";
 import { StateOpenError } from "./store/types.ts";
@@ -126,21 +130,23 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   // The server that accepted a request knows its peer (asked only when a rule needs the address).
   let server: HttpServer | undefined;
   const auditFile = config.audit.file ? bufferedAppender(config.audit.file) : undefined;
-  let app: Awaited<ReturnType<typeof createApp>>;
+  let app: GatehouseApp;
+  let running = config;
+  const appDeps: AppDeps = {
+    log,
+    clock: systemClock,
+    spawner: runtime.spawner,
+    ...(runtime.passwords ? { passwords: runtime.passwords } : {}),
+    version: VERSION,
+    peerAddress: (req) => server?.peerAddress(req),
+    childEnv: stringEnv(),
+    ...(auditFile ? { appendAudit: auditFile.append } : {}),
+    ...(store ? { store } : {}),
+    ...(state.backplane ? { backplane: state.backplane } : {}),
+    ...(state.shared ? { shared: state.shared } : {}),
+  };
   try {
-    app = await createApp(config, {
-      log,
-      clock: systemClock,
-      spawner: runtime.spawner,
-      ...(runtime.passwords ? { passwords: runtime.passwords } : {}),
-      version: VERSION,
-      peerAddress: (req) => server?.peerAddress(req),
-      childEnv: stringEnv(),
-      appendAudit: auditFile?.append,
-      ...(store ? { store } : {}),
-      ...(state.backplane ? { backplane: state.backplane } : {}),
-      ...(state.shared ? { shared: state.shared } : {}),
-    });
+    app = await createApp(config, appDeps);
   } catch (e) {
     await state.close();
     throw e;
@@ -148,7 +154,12 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   try {
     server = runtime.serve(
       { hostname: host, port, maxRequestBodySize: Math.max(config.gateway.maxBodyBytes * 2, 1024 * 1024) },
-      (request) => app.fetch(request),
+      (request) =>
+        inRequest(
+          request,
+          () => server?.peerAddress(request),
+          () => app.fetch(request),
+        ),
     );
   } catch (e) {
     await app.gatehouse.shutdown();
@@ -156,7 +167,33 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
     throw new UsageError(`cannot listen on ${host}:${port}: ${(e as Error).message}`);
   }
 
-  const admin = startAdminSocket(runtime, app, config, log);
+  const { reload } = reloader({
+    load: async () => {
+      const next = await loadConfig(location, env, runtime.files.readText, process.cwd());
+      refuseMissing(runtime, next);
+      return next;
+    },
+    config: () => running,
+    current: () => app,
+    build: async (next) => {
+      if (!store && next.auth.oauthAs && next.auth.providers.includes("oauth_as")) {
+        throw new Error("turning on the authorization server (oauth_as) needs a restart: its state is opened at start");
+      }
+      return createApp(next, { ...appDeps, carry: app.gatehouse.carry() });
+    },
+    swap: (next, nextConfig) => {
+      app = next;
+      running = nextConfig;
+      watch.update(nextConfig.gateway.watchConfig);
+    },
+    log: log.child("config"),
+    audit: { event: (r) => app.gatehouse.audit.event(r) },
+  });
+  // gateway.watchConfig: a change of the file reloads it (editors write in several steps: one reload per burst).
+  const watch = configWatcher(location.path, () => void reload("file changed"), log);
+  watch.update(config.gateway.watchConfig);
+
+  const admin = startAdminSocket(runtime, () => app, config, log, reload);
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
   log.info(`Gatehouse ${VERSION} listening`, { url: `${url}/mcp`, config: config.source, runtime: runtime.name });
   log.info("backends", { names: config.backends.map((b) => b.name).join(",") });
@@ -176,6 +213,7 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
       const deadline = Date.now() + grace;
       await app.gatehouse.sessions.drain(deadline, runtime.sleep);
       admin?.stop();
+      watch.update(false);
       await app.gatehouse.shutdown();
       await state.close();
       auditFile?.flush();
@@ -186,24 +224,42 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
     };
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
+    // SIGHUP reloads the configuration (systemctl reload); it never stops the process.
+    process.on("SIGHUP", () => void reload("SIGHUP"));
   });
 }
 
 /** The admin socket beside a state file, for `gatehouse clients …` while this server runs. */
 function startAdminSocket(
   runtime: Runtime,
-  app: Awaited<ReturnType<typeof createApp>>,
+  current: () => GatehouseApp,
   config: Config,
   log: Logger,
+  reload: (trigger: string) => Promise<ReloadResult>,
 ): { stop(): void } | undefined {
-  const as = app.gatehouse.authorizationServer;
+  const as = current().gatehouse.authorizationServer;
   const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
-  // With state.redis the admin commands reach the shared state themselves: no socket needed.
-  if (!as || where.kind !== "file" || config.state.redis) return undefined;
+  if (where.kind !== "file") return undefined;
   const path = adminSocketPath(where.path);
   try {
     rmSync(path, { force: true });
-    const server = runtime.serveUnix(path, adminApi({ store: as.store, keys: as.keys, now: () => Date.now() }).fetch);
+    // With state.redis the state commands reach the shared state themselves: the socket is for reload only.
+    const api =
+      as && !config.state.redis
+        ? adminApi({
+            store: as.store,
+            // The authorization server of the configuration running now (a reload may have replaced it).
+            get keys() {
+              return current().gatehouse.authorizationServer?.keys ?? as.keys;
+            },
+            get audit() {
+              return current().gatehouse.audit;
+            },
+            now: () => Date.now(),
+            reload: () => reload("gatehouse reload"),
+          })
+        : reloadApi(() => reload("gatehouse reload"));
+    const server = runtime.serveUnix(path, api.fetch);
     chmodSync(path, 0o600);
     return {
       stop() {
@@ -243,6 +299,41 @@ async function state(runtime: Runtime, argv: string[]): Promise<number> {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
   });
+}
+
+async function reloadCommand(runtime: Runtime, argv: string[]): Promise<number> {
+  const { flags } = parseArgs(argv, { config: { value: true }, help: {} });
+  if (flags.help) return print(RELOAD_HELP);
+  // Not loaded here: the file may well be broken, and then the server is the one to say so.
+  const env = process.env as Record<string, string | undefined>;
+  const location = locateConfig(flags.config as string | undefined, env, process.cwd());
+  const dir = isAbsolute(location.path) ? dirname(location.path) : process.cwd();
+  const where = stateLocationIn(dir, env, process.cwd());
+  const socket = where.kind === "file" ? adminSocketPath(where.path) : undefined;
+  let answer: { status: number; body: string } | undefined;
+  if (socket && existsSync(socket)) answer = await runtime.fetchUnix(socket, "POST", "/reload").catch(() => undefined);
+  if (!answer) {
+    throw new UsageError(
+      `no running Gatehouse found for ${location.path}${socket ? ` (no admin socket at ${socket})` : ""}: ` +
+        "send it SIGHUP instead (systemctl reload gatehouse, or kill -HUP <pid>)",
+    );
+  }
+  const result = JSON.parse(answer.body) as ReloadResult;
+  if (!result.ok) {
+    process.stderr.write("gatehouse: the new configuration was refused; the running one stays:\n");
+    for (const p of result.problems ?? []) process.stderr.write(`  ${p}\n`);
+    return 1;
+  }
+  const parts = [
+    result.added?.length ? `added ${result.added.join(", ")}` : "",
+    result.changed?.length ? `restarted ${result.changed.join(", ")}` : "",
+    result.removed?.length ? `removed ${result.removed.join(", ")}` : "",
+  ].filter(Boolean);
+  process.stdout.write(`reloaded${parts.length ? `: ${parts.join("; ")}` : ""}\n`);
+  if (result.restartNeeded?.length) {
+    process.stdout.write(`needs a restart to take effect: ${result.restartNeeded.join(", ")}\n`);
+  }
+  return 0;
 }
 
 async function check(runtime: Runtime, argv: string[]): Promise<number> {
@@ -318,6 +409,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(runtime, rest);
       case "check":
         return await check(runtime, rest);
+      case "reload":
+        return await reloadCommand(runtime, rest);
       case "hash-token":
         return await hashToken(runtime, rest);
       case "clients":

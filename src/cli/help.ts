@@ -5,6 +5,7 @@ export const MAIN_HELP = `Gatehouse — one authenticated endpoint for a fleet o
 Usage:
   gatehouse serve [--config PATH] [--bind HOST:PORT] [--insecure]   run the gateway
   gatehouse check [--config PATH]                                   validate a configuration
+  gatehouse reload [--config PATH]                                  reload a running server's configuration
   gatehouse hash-token [TOKEN]                                      print a sha256: key for bearer.tokens
   gatehouse clients list|show ID|revoke ID [--config PATH] [--json] manage registered OAuth clients
   gatehouse keys rotate [--config PATH]                             start signing with a new key
@@ -24,7 +25,7 @@ Env-only mode (one backend, tokens from your identity provider; mcp-oauth-proxy'
   (\`gatehouse check\` prints the equivalent servers.json)
 
 Environment:
-    LOG_LEVEL / MCP_LOG_LEVEL    debug | info | warn | error (default info; trace and fatal are accepted)
+  LOG_LEVEL / MCP_LOG_LEVEL    debug | info | warn | error (default info; trace and fatal are accepted)
   MCP_LOG_FORMAT               text | json (default text)
 `;
 
@@ -43,7 +44,23 @@ HTTP+SSE transport at /mcp/sse, forward auth at /authenticate, health at /health
   --log-format FMT    text | json (default: $MCP_LOG_FORMAT, text)
 
 SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (up to gateway.shutdownGrace,
-default 10s), stops every backend process and exits 0.
+default 10s), stops every backend process and exits 0. SIGHUP reloads the configuration (see gatehouse reload
+--help); it never stops the process. Every answer carries X-Request-Id (the caller's, or a new one), which the
+log lines and audit records of that request carry too.
+
+Health: GET /health (summary; "degraded" naming a failing backend or the state store), /livez (alive), /readyz
+(503 until the state store can write).
+`;
+
+export const RELOAD_HELP = `Usage: gatehouse reload [--config PATH]
+
+Asks the running server that uses this configuration (through its admin socket beside the state file) to reload
+servers.json, as SIGHUP (systemctl reload gatehouse) and gateway.watchConfig do. The new configuration is checked
+completely first: with any problem nothing changes, and the problems are printed (exit 1). Otherwise backends
+added start, removed ones stop once their calls finish, changed ones restart; the ACL, tokens, route policy,
+scopes, sign-in methods and limits apply from the next request; open sessions and streams stay, and are told the
+lists changed. Keys and state are untouched. Settings that need a restart (state) keep their running value and
+are named. Exit 0 when reloaded.
 `;
 
 export const CHECK_HELP = `Usage: gatehouse check [--config PATH]

@@ -92,6 +92,7 @@ export const DEFAULTS = {
     eventBufferSize: 256,
     sseKeepaliveMs: 25_000,
     shutdownGraceMs: 10_000,
+    watchConfig: false,
     serverRoutes: true,
     paths: ["/mcp"],
     rateLimitPerMinute: 0,

@@ -34,6 +34,7 @@ export function gatewaySection(x: GatewayInput | undefined, p: Problems): Gatewa
     eventBufferSize: g.eventBufferSize ?? d.eventBufferSize,
     sseKeepaliveMs: p.duration(g.sseKeepalive, "gateway.sseKeepalive", d.sseKeepaliveMs),
     shutdownGraceMs: p.duration(g.shutdownGrace, "gateway.shutdownGrace", d.shutdownGraceMs),
+    watchConfig: g.watchConfig ?? d.watchConfig,
     route: routePolicy(g.route),
     serverRoutes: g.serverRoutes ?? d.serverRoutes,
     hosts: g.hosts ?? {},

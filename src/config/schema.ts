@@ -455,6 +455,8 @@ export const Gateway = T.Object(
     eventBufferSize: T.Optional(T.Integer({ minimum: 1, maximum: 100_000 })),
     sseKeepalive: T.Optional(Duration),
     shutdownGrace: T.Optional(Duration),
+    /** Reload when servers.json changes (as SIGHUP and `gatehouse reload` do). */
+    watchConfig: T.Optional(T.Boolean()),
     /** Serve one backend at /mcp unchanged instead of the aggregate. */
     passthrough: T.Optional(T.String({ minLength: 1 })),
     /** Policy of /mcp. */

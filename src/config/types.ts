@@ -293,6 +293,8 @@ export interface GatewayConfig {
   eventBufferSize: number;
   sseKeepaliveMs: number;
   shutdownGraceMs: number;
+  /** Reload when the configuration file changes. */
+  watchConfig: boolean;
   /** /mcp passes this backend through instead of aggregating. */
   passthrough?: string;
   route: RoutePolicy;

@@ -75,6 +75,7 @@ export async function loginCallback(
   } catch (e) {
     if (!(e instanceof UpstreamError)) throw e;
     as.log.warn("login failed", { method: methodId, reason: e.message });
+    as.audit.event({ event: "sign_in_failed", success: false, method: methodId, reason: e.message });
     return page(502, `Could not sign you in with ${method.config.label}`, `${e.message}.`);
   }
 }
@@ -112,6 +113,13 @@ export async function passwordSubmit(
       username: username.slice(0, 64),
       reason: outcome.reason,
     });
+    as.audit.event({
+      event: "sign_in_failed",
+      success: false,
+      method: methodId,
+      username: username.slice(0, 64),
+      reason: outcome.reason,
+    });
     const error =
       outcome.reason === "locked"
         ? `Too many failed attempts for this username. Try again in ${Math.ceil((outcome.retryAfterMs ?? 0) / 1000)} seconds.`
@@ -130,5 +138,6 @@ export async function logout(as: AuthorizationServer, headers: Headers): Promise
   if (!s) return undefined;
   await as.sessions.revoke(s.id);
   as.log.info("logout", { subject: s.subject, method: s.method });
+  as.audit.event({ event: "browser_session_revoked", success: true, subject: s.subject, reason: "logout" });
   return s.subject;
 }

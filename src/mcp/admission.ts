@@ -232,6 +232,8 @@ export function checkAnonymous(route: AdmissionRoute, caller: Caller, incoming: 
 /** What resolves a request's target: the route's gateway. */
 export interface Resolver {
   resolve(identity: Identity, request: JsonRpcRequest): Target | Promise<Target> | undefined;
+  /** A call refused here, before it reaches the gateway: audited like any other call. */
+  refused?(identity: Identity, request: JsonRpcRequest, target: Target): void;
 }
 
 /**
@@ -255,7 +257,10 @@ export async function admitRequest(
       subject: caller.identity.subject,
       tool,
     });
-    if (!inBatch) return { refusal: { kind: "auth", failure: stepUp(caller.identity, target.scopes, tool) } };
+    if (!inBatch) {
+      resolver.refused?.(caller.identity, request, target);
+      return { refusal: { kind: "auth", failure: stepUp(caller.identity, target.scopes, tool) } };
+    }
   }
   return { target };
 }

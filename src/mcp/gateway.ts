@@ -47,6 +47,14 @@ export interface GatewayDeps {
   passthrough?: string;
   /** Sessions shared with other replicas (state.redis). */
   backplane?: SessionBackplane;
+  /** What the route's previous gateway held, when the configuration was reloaded: its subscriptions and tasks. */
+  carried?: RouteState;
+}
+
+/** What a route keeps across a reload besides its sessions (which live in the registry). */
+export interface RouteState {
+  subscriptions: Subscriptions;
+  tasks: TaskOwners;
 }
 
 export class Gateway implements RouteCore {
@@ -71,8 +79,10 @@ export class Gateway implements RouteCore {
     const naming = deps.passthrough ? passthroughNaming(deps.passthrough) : prefixedNaming(() => this.backends.keys());
     this.catalog = new Catalog(this.backends, deps.acl, deps.log, naming, deps.toolScopes);
     this.forwarder = new Forwarder(naming);
-    this.tasks = new TaskOwners(() => deps.clock.now());
-    this.subscriptions = new Subscriptions((uri) => this.catalog.splitUri(uri));
+    const split = (uri: string) => this.catalog.splitUri(uri);
+    this.tasks = deps.carried?.tasks ?? new TaskOwners(() => deps.clock.now());
+    this.subscriptions = deps.carried?.subscriptions ?? new Subscriptions(split);
+    this.subscriptions.rebind(split);
     this.sessions.register(this.id, {
       answer: (s, r) => this.answer(s, r),
       unsubscribe: (s, uri) => this.subscriptions.unsubscribe(s, uri),
@@ -186,6 +196,27 @@ export class Gateway implements RouteCore {
     }
   }
 
+  /** A call admission refused (insufficient scope, answered with a 403 step-up): its audit record. */
+  refused(identity: Identity, request: JsonRpcRequest, target: Target): void {
+    const name = request.params?.name;
+    const entry: AuditEntry = {
+      method: request.method,
+      name: typeof name === "string" ? name : "(none)",
+      subject: identity.subject,
+      provider: identity.provider,
+      success: false,
+      duration_ms: 0,
+    };
+    if (target.kind === "refused") {
+      if (target.backend) entry.server = target.backend;
+      if (target.rule) entry.acl_rule = target.rule;
+      if (target.scopes) entry.scope = target.scopes.join(" ");
+      entry.error = target.error.message;
+    }
+    if (identity.clientId) entry.client_id = identity.clientId;
+    this.deps.audit.record(entry);
+  }
+
   /** One audit record for a call, answered or refused (audit.ts). */
   private audit(call: Call, error?: Error): void {
     const { identity, session, request, target } = call;
@@ -203,6 +234,7 @@ export class Gateway implements RouteCore {
     const server = target?.kind === "refused" ? target.backend : target?.backend.config.name;
     if (server) entry.server = server;
     if (target?.rule) entry.acl_rule = target.rule;
+    if (target?.kind === "refused" && target.scopes) entry.scope = target.scopes.join(" ");
     if (identity.clientId) entry.client_id = identity.clientId;
     if (error) entry.error = error.message;
     if (this.deps.audit.logArguments && request.method === "tools/call" && params.arguments !== undefined) {
@@ -262,6 +294,11 @@ export class Gateway implements RouteCore {
         this.sessions.get(id)?.send(STANDALONE_STREAM, { ...n, params: { ...n.params, uri } });
       }
     }
+  }
+
+  /** What a reloaded configuration's gateway for this route takes over. */
+  get state(): RouteState {
+    return { subscriptions: this.subscriptions, tasks: this.tasks };
   }
 
   /** Whether a client of this route is subscribed to a resource of the backend (it must not be reaped then). */

@@ -12,7 +12,7 @@ import type { Logger } from "../log.ts";
 import type { Clock, TimerHandle } from "../platform/types.ts";
 import type { BackplaneMessage, SessionBackplane, SharedSessionMeta } from "./backplane.ts";
 import { ErrorCode, type JsonRpcId, type JsonRpcResponse, RpcError } from "./jsonrpc.ts";
-import { ClientSession } from "./session.ts";
+import { ClientSession, STANDALONE_STREAM } from "./session.ts";
 
 /** Newest first. 2024-11-05 is only spoken on the HTTP+SSE transport at /mcp/sse. */
 export const SUPPORTED_PROTOCOL_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"] as const;
@@ -31,6 +31,7 @@ export interface RouteHooks {
 export interface SessionRegistryDeps {
   clock: Clock;
   log: Logger;
+  /** Replaced by `configure` on reload. */
   config: GatewayConfig;
   backplane?: SessionBackplane;
 }
@@ -45,6 +46,21 @@ export class SessionRegistry {
 
   constructor(private readonly deps: SessionRegistryDeps) {
     deps.backplane?.onMessage((m) => this.onBackplane(m));
+  }
+
+  /** A reloaded configuration's limits and timings (sessions stay open). */
+  configure(config: GatewayConfig): void {
+    const keepaliveChanged = config.sseKeepaliveMs !== this.deps.config.sseKeepaliveMs;
+    this.deps.config = config;
+    if (keepaliveChanged && this.timers.length > 0) {
+      this.stopTimers();
+      this.start();
+    }
+  }
+
+  /** Tells every session something changed for all (a reload: `notifications/tools/list_changed` and the like). */
+  announce(method: string): void {
+    for (const s of this.sessions.values()) s.send(STANDALONE_STREAM, { jsonrpc: "2.0", method });
   }
 
   /** A route's gateway registers what it does for its sessions. */
@@ -295,9 +311,13 @@ export class SessionRegistry {
   }
 
   /** Ends every session this replica holds (with replicas, only this copy: the sessions go on elsewhere). */
-  shutdown(): void {
+  private stopTimers(): void {
     for (const t of this.timers) this.deps.clock.clearInterval(t);
     this.timers = [];
+  }
+
+  shutdown(): void {
+    this.stopTimers();
     for (const id of [...this.sessions.keys()]) {
       if (this.deps.backplane) this.drop(id);
       else this.close(id, "shutdown");

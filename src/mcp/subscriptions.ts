@@ -9,9 +9,14 @@ export class Subscriptions {
   private readonly subscribers = new Map<string, Set<string>>();
 
   constructor(
-    /** The backend and its own URI for a prefixed one. */
-    private readonly split: (uri: string) => { backend: Backend; rest: string } | undefined,
+    /** The backend and its own URI for a prefixed one (the route's current catalog: see `rebind`). */
+    private split: (uri: string) => { backend: Backend; rest: string } | undefined,
   ) {}
+
+  /** After a reload the route's subscriptions live on; names are resolved by the new catalog. */
+  rebind(split: (uri: string) => { backend: Backend; rest: string } | undefined): void {
+    this.split = split;
+  }
 
   async subscribe(session: ClientSession, uri: string, target: { backend: Backend; uri: string }): Promise<void> {
     if (session.subscriptions.has(uri)) return;

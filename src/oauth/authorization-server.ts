@@ -2,6 +2,7 @@
 // client lookup (registered or metadata document), codes, grants and token issuance. The endpoint flows live in
 // authorize.ts, token.ts and revocation.ts; HTTP plugins in src/http/oauth/.
 
+import { type Auditor, noAudit } from "../audit.ts";
 import type { OAuthAsConfig } from "../config/types.ts";
 import { randomId, sha256Hex } from "../crypto.ts";
 import type { Logger } from "../log.ts";
@@ -62,6 +63,8 @@ export class AuthorizationServer {
    * stored, see grants/refresh-token.ts).
    */
   readonly recentRefreshes = new Map<string, { response: Promise<TokenResponse>; until: number }>();
+  /** Where security decisions are recorded (set by the app; replaced when a reload changes `audit`). */
+  audit: Auditor = noAudit;
 
   constructor(deps: AuthorizationServerDeps) {
     this.config = deps.config;
@@ -95,6 +98,8 @@ export class AuthorizationServer {
   }
 
   async init(): Promise<void> {
+    this.keys.onRotated = (kid, reason) =>
+      this.audit.event({ event: "signing_key_rotated", success: true, kid, reason });
     await this.keys.init(this.clock.now());
     this.sessions = await BrowserSessions.open(
       this.store,

@@ -361,6 +361,13 @@ export async function decideConsent(
   const decision = d.form.get("decision") ?? "";
   if (decision !== "approve" && !decision.startsWith("approve:")) {
     as.log.info("consent denied", { client_id: pending.client.client_id, subject: pending.user?.subject });
+    as.audit.event({
+      event: "authorization_denied",
+      success: false,
+      client_id: pending.client.client_id,
+      ...(pending.user ? { subject: pending.user.subject } : {}),
+      reason: "the user denied access on the consent page",
+    });
     return {
       kind: "redirect",
       status: 303,
@@ -435,6 +442,14 @@ async function rememberConsent(as: AuthorizationServer, pending: PendingAuthoriz
     subject: user.subject,
     scopes: pending.scopes.join(" "),
   });
+  as.audit.event({
+    event: "authorization_granted",
+    success: true,
+    client_id: pending.client.client_id,
+    subject: user.subject,
+    scope: pending.scopes.join(" "),
+    ...(pending.resource ? { resource: pending.resource } : {}),
+  });
 }
 
 /**
@@ -454,6 +469,13 @@ export async function completeLogin(
       method: method.config.id,
       subject: upstream.subject,
       email: upstream.email,
+    });
+    as.audit.event({
+      event: "sign_in_failed",
+      success: false,
+      method: method.config.id,
+      subject: upstream.subject,
+      reason: "not allowed by the allow rules",
     });
     return page(
       403,
@@ -477,6 +499,13 @@ export async function completeLogin(
     method: method.config.id,
     subject: user.subject,
     groups: user.groups.join(","),
+    client_id: pending.client.client_id,
+  });
+  as.audit.event({
+    event: "sign_in",
+    success: true,
+    method: method.config.id,
+    subject: user.subject,
     client_id: pending.client.client_id,
   });
   await rememberConsent(as, pending, user);

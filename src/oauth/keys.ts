@@ -56,6 +56,9 @@ export class KeyRing {
     if (after !== before) this.log.info("signing key changed by another process", { kid: after });
   }
 
+  /** Told of each rotation this process makes (the audit log). */
+  onRotated?: (kid: string, reason: string) => void;
+
   /**
    * Retires the current key (kept for verification until its tokens expire) and starts signing with a new one. If
    * another process sharing the store rotated in the meantime, its key is adopted instead of adding a second one.
@@ -80,6 +83,7 @@ export class KeyRing {
       return active?.kid ?? kid;
     }
     this.log.info("signing key rotated", { kid, reason, verifying_keys: this.records.length });
+    this.onRotated?.(kid, reason);
     return kid;
   }
 

@@ -47,6 +47,13 @@ export async function revoke(as: AuthorizationServer, headers: Headers, form: UR
   const found =
     hint === "access_token" ? (await tryAccess()) || (await tryRefresh()) : (await tryRefresh()) || (await tryAccess());
   as.log.info("revoke", { client_id: client.client_id, found, hint: hint ?? undefined });
+  as.audit.event({
+    event: "token_revoked",
+    success: true,
+    client_id: client.client_id,
+    found,
+    ...(hint ? { token_type_hint: hint } : {}),
+  });
 }
 
 export async function introspect(
@@ -83,6 +90,7 @@ export async function introspect(
   if (claims) {
     if (!visible(claims.client_id)) return inactive;
     as.log.info("introspect", { caller: creds.clientId, active: true, token_type: "access_token" });
+    introspected(as, creds.clientId, true, claims.sub, claims.client_id);
     return {
       active: true,
       token_type: "Bearer",
@@ -104,6 +112,7 @@ export async function introspect(
     const grant = await as.store.getGrant(record.grant_id);
     if (grant && grant.revoked_at === undefined && visible(grant.client_id)) {
       as.log.info("introspect", { caller: creds.clientId, active: true, token_type: "refresh_token" });
+      introspected(as, creds.clientId, true, grant.subject, grant.client_id);
       return {
         active: true,
         token_type: "refresh_token",
@@ -118,5 +127,18 @@ export async function introspect(
     }
   }
   as.log.info("introspect", { caller: creds.clientId, active: false });
+  introspected(as, creds.clientId, false);
   return inactive;
+}
+
+/** The audit record of an introspection: which resource server asked, and about whose token. */
+function introspected(as: AuthorizationServer, caller: string, active: boolean, subject?: string, client?: string) {
+  as.audit.event({
+    event: "token_introspected",
+    success: true,
+    resource_server: caller,
+    active,
+    ...(subject ? { subject } : {}),
+    ...(client ? { client_id: client } : {}),
+  });
 }

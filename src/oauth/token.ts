@@ -35,16 +35,36 @@ export async function requestingClient(
 }
 
 export async function token(as: AuthorizationServer, headers: Headers, form: URLSearchParams): Promise<TokenResponse> {
-  const grantType = required(form, "grant_type");
-  if (!isGrantType(grantType)) {
-    throw new OAuthError(
-      "unsupported_grant_type",
-      `grant_type ${grantType} is not supported (use ${GRANT_TYPES.join(" or ")})`,
-    );
+  const outcome = { logged: false };
+  try {
+    const grantType = required(form, "grant_type");
+    if (!isGrantType(grantType)) {
+      throw new OAuthError(
+        "unsupported_grant_type",
+        `grant_type ${grantType} is not supported (use ${GRANT_TYPES.join(" or ")})`,
+      );
+    }
+    const client = await requestingClient(as, headers, form);
+    if (!client.grant_types.includes(grantType)) {
+      throw new OAuthError("unauthorized_client", `this client did not register the ${grantType} grant`);
+    }
+    return await GRANTS[grantType]({ as, client, form, outcome });
+  } catch (e) {
+    if (e instanceof OAuthError && !outcome.logged) tokenRefused(as, e, form);
+    throw e;
   }
-  const client = await requestingClient(as, headers, form);
-  if (!client.grant_types.includes(grantType)) {
-    throw new OAuthError("unauthorized_client", `this client did not register the ${grantType} grant`);
-  }
-  return GRANTS[grantType]({ as, client, form });
+}
+
+/** Every refusal at /token gets one log line and one audit record, whatever refused it (people debug from them). */
+export function tokenRefused(as: AuthorizationServer, e: OAuthError, form?: URLSearchParams): void {
+  const grantType = form?.get("grant_type") ?? undefined;
+  const clientId = form?.get("client_id") ?? undefined;
+  as.log.info("token refused", { grant_type: grantType, client_id: clientId, error: e.error, reason: e.description });
+  as.audit.event({
+    event: "token_refused",
+    success: false,
+    ...(grantType ? { grant_type: grantType } : {}),
+    ...(clientId ? { client_id: clientId } : {}),
+    reason: `${e.error}: ${e.description}`,
+  });
 }

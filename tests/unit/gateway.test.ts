@@ -59,7 +59,7 @@ function setup(o: Setup = {}) {
     });
   });
   const audits: AuditEntry[] = [];
-  const audit: Auditor = { logArguments: true, record: (e) => audits.push(e) };
+  const audit: Auditor = { logArguments: true, record: (e) => audits.push(e), event() {} };
   const sessions = new SessionRegistry({ clock, log, config: config.gateway });
   const gateway = new Gateway({
     id: "/mcp",

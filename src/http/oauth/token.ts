@@ -1,8 +1,9 @@
 // POST /token (RFC 6749 §3.2), /revoke (RFC 7009 §2) and /introspect (RFC 7662 §2): form in, JSON out, never cached.
 
 import { Elysia } from "elysia";
+import { OAuthError } from "../../oauth/errors.ts";
 import { introspect, revoke } from "../../oauth/revocation.ts";
-import { token } from "../../oauth/token.ts";
+import { token, tokenRefused } from "../../oauth/token.ts";
 import { preflight, withCors } from "../cors.ts";
 import { noStoreJson, type OAuthHttpDeps, readForm, refuseForeignOrigin, routes } from "./common.ts";
 
@@ -10,7 +11,19 @@ export const tokenEndpoints = (deps: OAuthHttpDeps) => {
   const { as, origins } = deps;
   const app = new Elysia({ name: "token" });
   const endpoints: [string, (request: Request) => Promise<Response>][] = [
-    ["/token", async (request) => noStoreJson(await token(as, request.headers, await readForm(request)))],
+    [
+      "/token",
+      async (request) => {
+        let form: URLSearchParams;
+        try {
+          form = await readForm(request);
+        } catch (e) {
+          if (e instanceof OAuthError) tokenRefused(as, e);
+          throw e;
+        }
+        return noStoreJson(await token(as, request.headers, form));
+      },
+    ],
     [
       "/revoke",
       async (request) => {

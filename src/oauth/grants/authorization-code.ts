@@ -10,7 +10,7 @@ import { OAuthError } from "../errors.ts";
 import { verifyS256 } from "../pkce.ts";
 import { type GrantRequest, optional, required } from "./common.ts";
 
-export async function authorizationCode({ as, client, form }: GrantRequest): Promise<TokenResponse> {
+export async function authorizationCode({ as, client, form, outcome: told }: GrantRequest): Promise<TokenResponse> {
   const code = required(form, "code");
   // Required below unless the authorization request omitted it (RFC 6749 §4.1.3); never twice (RFC 6749 §3.2).
   const redirectUri = optional(form, "redirect_uri");
@@ -18,13 +18,21 @@ export async function authorizationCode({ as, client, form }: GrantRequest): Pro
   const grantId = randomId(18);
   const codeHash = sha256Hex(code);
   const consumed = await as.store.consumeCode(codeHash, grantId);
-  const log = (outcome: string, reason?: string) =>
-    as.log.info("token: authorization_code", {
+  const log = (outcome: "issued" | "refused", reason?: string) => {
+    const subject = consumed?.record.subject;
+    as.log.info("token: authorization_code", { client_id: client.client_id, outcome, reason, subject });
+    const record = consumed?.record;
+    if (told && outcome === "refused") told.logged = true;
+    as.audit.event({
+      event: outcome === "issued" ? "token_issued" : "token_refused",
+      success: outcome === "issued",
+      grant_type: "authorization_code",
       client_id: client.client_id,
-      outcome,
-      reason,
-      subject: consumed?.record.subject,
+      ...(subject ? { subject } : {}),
+      ...(reason ? { reason } : {}),
+      ...(outcome === "issued" && record ? { scope: record.scopes.join(" "), resource: record.resource } : {}),
     });
+  };
   if (!consumed) {
     log("refused", "unknown or expired code");
     throw new OAuthError("invalid_grant", "the authorization code is invalid or has expired");
@@ -32,11 +40,21 @@ export async function authorizationCode({ as, client, form }: GrantRequest): Pro
   const c = consumed.record;
   if (consumed.replay) {
     // RFC 6749 §4.1.2: a code used twice is stolen or replayed; what it produced is revoked.
+    // What is said depends on whether anything had been issued: a first exchange that failed (a wrong verifier)
+    // spent the code without issuing tokens, and then nothing is "revoked".
+    const issued = c.grant_id ? await as.store.getGrant(c.grant_id) : undefined;
     if (c.grant_id) await as.store.revokeGrant(c.grant_id, as.clock.now(), "authorization code replayed");
-    log("refused", "code replayed: its grant is revoked");
+    if (issued && issued.revoked_at === undefined) {
+      log("refused", "code replayed: the grant issued from it is revoked");
+      throw new OAuthError(
+        "invalid_grant",
+        "the authorization code was already used; the tokens issued from it are revoked",
+      );
+    }
+    log("refused", "code already used (no tokens had been issued from it)");
     throw new OAuthError(
       "invalid_grant",
-      "the authorization code was already used; the tokens issued from it are revoked",
+      "the authorization code was already used (an earlier exchange with it failed); start the authorization again",
     );
   }
   if (c.expires_at < as.clock.now()) {

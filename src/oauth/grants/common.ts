@@ -9,6 +9,8 @@ export interface GrantRequest {
   as: AuthorizationServer;
   client: ClientRecord;
   form: URLSearchParams;
+  /** Set by a handler once it logged (and audited) its refusal, so the token endpoint does not do it twice. */
+  outcome?: { logged: boolean };
 }
 
 export type GrantHandler = (r: GrantRequest) => Promise<TokenResponse>;

@@ -13,13 +13,24 @@ import { OAuthError } from "../errors.ts";
 import { parseScope } from "../scopes.ts";
 import { type GrantRequest, optional, required } from "./common.ts";
 
-export async function refreshToken({ as, client, form }: GrantRequest): Promise<TokenResponse> {
+export async function refreshToken({ as, client, form, outcome: told }: GrantRequest): Promise<TokenResponse> {
   const presented = required(form, "refresh_token");
   const scopeParam = optional(form, "scope"); // RFC 6749 §3.2: never twice
   const hash = sha256Hex(presented);
   const now = as.clock.now();
-  const log = (outcome: string, reason?: string, subject?: string) =>
+  const log = (outcome: "issued" | "refused", reason?: string, subject?: string) => {
     as.log.info("token: refresh_token", { client_id: client.client_id, outcome, reason, subject });
+    if (told && outcome === "refused") told.logged = true;
+    as.audit.event({
+      event: outcome === "issued" ? "token_issued" : "token_refused",
+      success: outcome === "issued",
+      grant_type: "refresh_token",
+      client_id: client.client_id,
+      ...(subject ? { subject } : {}),
+      ...(reason ? { reason } : {}),
+      ...(outcome === "issued" && scopeParam ? { scope: scopeParam } : {}),
+    });
+  };
   const invalid = () => new OAuthError("invalid_grant", "the refresh token is invalid, expired or revoked");
 
   // The same request presented again while its refresh is in flight, or within the grace window: the same answer.
@@ -99,6 +110,14 @@ export async function refreshToken({ as, client, form }: GrantRequest): Promise<
       }
       // RFC 9700 §4.14.2: a used refresh token presented again means one copy is stolen; the grant ends.
       await as.store.revokeGrant(grant.id, now, "refresh token reused after rotation");
+      as.audit.event({
+        event: "refresh_reuse_detected",
+        success: false,
+        client_id: client.client_id,
+        subject: grant.subject,
+        grant_id: grant.id,
+        reason: "a rotated refresh token was presented again: the grant and every token under it are revoked",
+      });
       log("refused", "refresh token reused after rotation: the grant is revoked", grant.subject);
       throw new OAuthError("invalid_grant", "the refresh token was already used; the grant is revoked (sign in again)");
     };
