@@ -198,10 +198,12 @@ export class Catalog {
    */
   async resolveTool(identity: Identity, name: unknown): Promise<Target> {
     const shown = typeof name === "string" ? name : "(none)";
-    const unknown = (rule?: string): Target => ({
+    // The backend and rule are for the audit record only: the caller gets the same error as for no such tool.
+    const unknown = (rule?: string, backend?: string): Target => ({
       kind: "refused",
       error: new RpcError(ErrorCode.InvalidParams, `Unknown tool: ${shown}`),
       ...(rule ? { rule } : {}),
+      ...(backend ? { backend } : {}),
     });
     const target = this.split(name);
     if (!target) return unknown();
@@ -222,7 +224,7 @@ export class Catalog {
         rule: decision.rule,
         access: tool.class.kind,
       });
-      return unknown(decision.rule);
+      return unknown(decision.rule, tool.backend);
     }
     if (!grants(identity, tool.scopes)) {
       const error = insufficientScopeError(shown, tool.scopes);
