@@ -244,6 +244,30 @@ async function main() {
     note: "bearer + ACL + names",
   });
 
+  // The same with metrics off (metrics.enabled: false), to show what counting costs.
+  const quiet = await gatehouse(
+    "gatehouse no metrics",
+    writeConfig({
+      mcpServers: { fast: { url: backend.url, idle_timeout: "never" } },
+      serverAuth: {
+        providers: ["bearer"],
+        bearer: { tokens: { [TOKEN]: { subject: "bench", roles: ["caller"] } } },
+        acl: ACL,
+      },
+      metrics: { enabled: false },
+    }),
+    await freePort(),
+  );
+  const gq = `${quiet.base}/mcp`;
+  paths.push({
+    name: "gatehouse no metrics",
+    url: gq,
+    tool: "fast__echo",
+    session: (await openSession(gq, TOKEN)) as string,
+    middlePids: () => [quiet.pid],
+    note: "bearer, metrics.enabled: false",
+  });
+
   // Gatehouse, external ES256 JWT.
   const jwtPort = await freePort();
   const jwtResource = `http://127.0.0.1:${jwtPort}/mcp`;
@@ -381,6 +405,8 @@ async function main() {
   console.log(
     `target: gatehouse bearer ≤ 1.1× bare forwarder CPU/call: ${ratio("gatehouse bearer").toFixed(2)}× ${verdict(ratio("gatehouse bearer") <= 1.1)}`,
   );
+  const metricsCost = ratio("gatehouse bearer") / ratio("gatehouse no metrics");
+  console.log(`target: metrics on ≤ 1.05× metrics off: ${metricsCost.toFixed(2)}× ${verdict(metricsCost <= 1.05)}`);
   console.log(
     `target: gatehouse stdio ≤ 1.0× bare forwarder CPU/call: ${ratio("gatehouse stdio").toFixed(2)}× ${verdict(ratio("gatehouse stdio") <= 1.0)}`,
   );

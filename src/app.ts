@@ -6,6 +6,7 @@ import { Elysia } from "elysia";
 import { createAuditor } from "./audit.ts";
 import type { Config } from "./config/types.ts";
 import { Deadlines } from "./deadlines.ts";
+import type { GatehouseMetrics } from "./gatehouse-metrics.ts";
 import { errors } from "./http/errors.ts";
 import { externalDiscovery } from "./http/external-discovery.ts";
 import { forwardAuth } from "./http/forward-auth.ts";
@@ -13,6 +14,7 @@ import { health } from "./http/health.ts";
 import { defaultAllowedHosts, hostCheck } from "./http/host-check.ts";
 import { type McpDeps, mcp } from "./http/mcp.ts";
 import { mcpSse } from "./http/mcp-sse.ts";
+import { metricsEndpoint } from "./http/metrics.ts";
 import { authorization } from "./http/oauth/authorization.ts";
 import type { OAuthHttpDeps } from "./http/oauth/common.ts";
 import { discovery } from "./http/oauth/discovery.ts";
@@ -31,6 +33,7 @@ import { PendingAuthorizations } from "./oauth/authorize.ts";
 import type { Clock, PasswordHasher, Spawner } from "./platform/types.ts";
 import { Acl } from "./policy/acl.ts";
 import { ToolScopes } from "./policy/tool-scopes.ts";
+import { inRequest } from "./request-context.ts";
 import { buildRoutes, type McpRoute, reapIdleBackends } from "./routing.ts";
 import { MemoryStore } from "./store/memory.ts";
 import { localServices, type SharedServices } from "./store/shared.ts";
@@ -61,6 +64,8 @@ export interface AppDeps {
   shared?: SharedServices;
   /** What the app of the previous configuration hands on when the configuration is reloaded. */
   carry?: Carry;
+  /** The process's metrics (GET /metrics); none: nothing is counted. */
+  metrics?: GatehouseMetrics;
 }
 
 /**
@@ -97,6 +102,7 @@ export async function createApp(config: Config, deps: AppDeps) {
       for (const g of gateways) g.onBackendBroadcast(name, n);
     },
     onReady: (name) => {
+      deps.metrics?.backendStarted(name);
       for (const g of gateways) g.catalog.invalidate(name);
     },
   };
@@ -111,7 +117,8 @@ export async function createApp(config: Config, deps: AppDeps) {
   if (deps.carry) sessions.configure(config.gateway);
   const toolScopes = new ToolScopes(config.auth.toolScopes);
   const acl = new Acl(config.auth.acl);
-  const audit = createAuditor(config.audit, log, deps.appendAudit);
+  const metrics = deps.metrics;
+  const audit = createAuditor(config.audit, log, deps.appendAudit, metrics && ((r) => metrics.audit(r)));
   const newGateway = (members: Backend[], id: string, passthrough?: string): Gateway => {
     const g = new Gateway({
       id,
@@ -126,6 +133,7 @@ export async function createApp(config: Config, deps: AppDeps) {
       toolScopes,
       ...(passthrough ? { passthrough } : {}),
       ...(deps.carry?.routes.has(id) ? { carried: deps.carry.routes.get(id) as RouteState } : {}),
+      ...(metrics ? { metrics } : {}),
     });
     gateways.push(g);
     return g;
@@ -160,6 +168,7 @@ export async function createApp(config: Config, deps: AppDeps) {
   if (as) {
     const server = as;
     server.audit = audit;
+    if (metrics) server.onTokenRefused = (error) => metrics.tokenRefused(error);
     server.extraScopes = () => toolScopes.all();
     server.describeScope = (scope) => toolScopes.describe(scope);
   }
@@ -187,6 +196,7 @@ export async function createApp(config: Config, deps: AppDeps) {
     maxBodyBytes: config.gateway.maxBodyBytes,
     ...(limiter ? { limiter } : {}),
     log: log.child("http"),
+    ...(metrics ? { onRateLimited: () => metrics.rateLimit("mcp") } : {}),
   };
   const deadlines = new Deadlines(deps.clock);
   const mcpDeps = (route: (request: Request) => McpRoute): McpDeps => ({
@@ -233,6 +243,22 @@ export async function createApp(config: Config, deps: AppDeps) {
         },
       }),
     );
+  if (metrics) {
+    app.use(
+      metricsEndpoint({
+        config: config.metrics,
+        render: () => metrics.render(),
+        peerAddress: deps.peerAddress,
+        log: log.child("http"),
+      }),
+    );
+    metrics.attach({
+      backends: () =>
+        backends.map((b) => ({ name: b.config.name, connected: b.client.connected, inFlight: b.client.inFlight })),
+      sessions: () => ({ count: sessions.count, streams: sessions.streams }),
+      stateStoreOk: () => (as?.store.health() ?? deps.backplane?.health())?.ok,
+    });
+  }
   for (const path of config.gateway.paths) {
     app.use(mcp(path, mcpDeps(routes.mcpRoute))).use(mcpSse(path, mcpDeps(routes.mcpRoute)));
   }
@@ -311,8 +337,19 @@ export async function createApp(config: Config, deps: AppDeps) {
   if (as) timers.push(deps.clock.setInterval(() => void as.maintain().catch(() => {}), 60_000));
 
   const main = routes.main;
+  /** One request, as the listener hands it over: its id and peer in the request context, counted in the metrics. */
+  const handle = async (request: Request): Promise<Response> => {
+    const response = await inRequest(
+      request,
+      () => deps.peerAddress(request),
+      () => app.fetch(request),
+    );
+    metrics?.http(pathOf(request.url), response.status);
+    return response;
+  };
   return Object.assign(app, {
     gatehouse: {
+      handle,
       /** The gateway of /mcp. */
       gateway: main.gateway,
       /** The MCP sessions of every route (what a graceful shutdown drains). */
@@ -345,6 +382,14 @@ export async function createApp(config: Config, deps: AppDeps) {
       },
     },
   });
+}
+
+/** The path of a request URL, without parsing all of it. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const q = url.indexOf("?", start);
+  return q < 0 ? url.slice(start) : url.slice(start, q);
 }
 
 export type GatehouseApp = Awaited<ReturnType<typeof createApp>>;

@@ -72,7 +72,13 @@ const CALL_EVENTS: Record<string, AuditEvent> = {
   "prompts/get": "prompt_get",
 };
 
-export function createAuditor(config: AuditConfig, log: Logger, appendLine?: (line: string) => void): Auditor {
+export function createAuditor(
+  config: AuditConfig,
+  log: Logger,
+  appendLine?: (line: string) => void,
+  /** Sees every event, audit on or off (metrics count them). */
+  observe?: (record: AuditRecord) => void,
+): Auditor {
   const audit = log.child("audit");
   const write = (record: Record<string, unknown>) => {
     if (!config.enabled) return;
@@ -100,6 +106,7 @@ export function createAuditor(config: AuditConfig, log: Logger, appendLine?: (li
       write({ event: CALL_EVENTS[entry.method] ?? "tool_call", ...entry });
     },
     event(record) {
+      observe?.(record);
       write({ ...record });
     },
   };

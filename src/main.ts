@@ -25,12 +25,12 @@ import { ENV_MODE_SOURCE, envModeConfig } from "./config/env-mode.ts";
 import { ConfigError, loadConfig, locateConfig } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
 import { randomId, sha256Hex } from "./crypto.ts";
+import { GatehouseMetrics } from "./gatehouse-metrics.ts";
 import { createLogger, isLogLevel, type Logger, type LogLevel } from "./log.ts";
 import { isLoopbackHost } from "./net/cidr.ts";
 import { bufferedAppender } from "./platform/files.ts";
 import { currentRuntime, type HttpServer, type Runtime, systemClock } from "./platform/types.ts";
 import { configWatcher, type ReloadResult, reloader } from "./reload.ts";
-import { inRequest } from "./request-context.ts";
 import { stateLocation, stateLocationIn } from "./store/location.ts";
 import { openState } from "./store/open.ts";
 import { describeRedisUrl } from "./store/redis/connection.ts";
@@ -132,6 +132,8 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   const auditFile = config.audit.file ? bufferedAppender(config.audit.file) : undefined;
   let app: GatehouseApp;
   let running = config;
+  const metrics = new GatehouseMetrics(VERSION, runtime.name);
+  if (store) store.writeObserver = (seconds, ok) => metrics.storeWrite(seconds, ok);
   const appDeps: AppDeps = {
     log,
     clock: systemClock,
@@ -144,6 +146,7 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
     ...(store ? { store } : {}),
     ...(state.backplane ? { backplane: state.backplane } : {}),
     ...(state.shared ? { shared: state.shared } : {}),
+    metrics,
   };
   try {
     app = await createApp(config, appDeps);
@@ -154,12 +157,7 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   try {
     server = runtime.serve(
       { hostname: host, port, maxRequestBodySize: Math.max(config.gateway.maxBodyBytes * 2, 1024 * 1024) },
-      (request) =>
-        inRequest(
-          request,
-          () => server?.peerAddress(request),
-          () => app.fetch(request),
-        ),
+      (request) => app.gatehouse.handle(request),
     );
   } catch (e) {
     await app.gatehouse.shutdown();
@@ -188,6 +186,7 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
     },
     log: log.child("config"),
     audit: { event: (r) => app.gatehouse.audit.event(r) },
+    observe: (ok) => metrics.reload(ok),
   });
   // gateway.watchConfig: a change of the file reloads it (editors write in several steps: one reload per burst).
   const watch = configWatcher(location.path, () => void reload("file changed"), log);

@@ -42,6 +42,8 @@ export interface ReloaderDeps<A extends Reloadable> {
   current(): A;
   log: Logger;
   audit?: Pick<Auditor, "event">;
+  /** Told each reload's outcome (metrics). */
+  observe?: (ok: boolean) => void;
 }
 
 /** Settings read once at start: a reload that changes them says a restart is needed, and keeps the running ones. */
@@ -76,6 +78,7 @@ export function reloader<A extends Reloadable>(deps: ReloaderDeps<A>) {
       });
       for (const p of problems) log.error(`  ${p}`);
       deps.audit?.event({ event: "config_reload_refused", success: false, reason: problems.join("; ") });
+      deps.observe?.(false);
       return { ok: false, problems };
     }
     const { names, config } = restartOnly(deps.config(), next);
@@ -86,6 +89,7 @@ export function reloader<A extends Reloadable>(deps: ReloaderDeps<A>) {
       const problem = (e as Error).message;
       log.error("configuration reload failed while starting it; the running configuration stays", { trigger, problem });
       deps.audit?.event({ event: "config_reload_refused", success: false, reason: problem });
+      deps.observe?.(false);
       return { ok: false, problems: [problem] };
     }
     const old = deps.current();
@@ -106,6 +110,7 @@ export function reloader<A extends Reloadable>(deps: ReloaderDeps<A>) {
       });
     }
     deps.audit?.event({ event: "config_reloaded", success: true, reason: trigger });
+    deps.observe?.(true);
     return { ok: true, added, changed, removed, ...(names.length > 0 ? { restartNeeded: names } : {}) };
   };
 

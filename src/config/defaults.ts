@@ -98,4 +98,5 @@ export const DEFAULTS = {
     rateLimitPerMinute: 0,
   },
   state: { keyPrefix: "gatehouse:", redisTimeoutMs: 2_000 },
+  metrics: { enabled: true, allowFrom: ["127.0.0.0/8", "::1/128"] },
 } as const;

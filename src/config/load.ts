@@ -8,6 +8,7 @@ import { substituteEnv } from "./env.ts";
 import { ENV_MODE_SOURCE, envModeConfig, envModeRequested } from "./env-mode.ts";
 import { auditSection, gatewaySection } from "./gateway.ts";
 import { describeJsonError, stripJsonComments } from "./jsonc.ts";
+import { type MetricsInput, metricsSection } from "./metrics.ts";
 import { ConfigError, Problems } from "./problems.ts";
 import { routeProblems } from "./routes.ts";
 import { type AuditInput, type GatewayInput, ServersFile } from "./schema.ts";
@@ -48,6 +49,7 @@ export function parseConfig(
     audit: auditSection(root.audit as AuditInput | undefined, dir, env),
     gateway: gatewaySection(root.gateway as GatewayInput | undefined, p),
     state: stateSection(root.state as StateInput | undefined, p),
+    metrics: metricsSection(root.metrics as MetricsInput | undefined, p),
   };
   routeProblems(config.gateway, backends, auth, p);
   p.throwIfAny(source);

@@ -497,6 +497,18 @@ export const State = T.Object(
   closed,
 );
 
+/** `metrics` (Gatehouse only): GET /metrics in the Prometheus text format. */
+export const Metrics = T.Object(
+  {
+    enabled: T.Optional(T.Boolean()),
+    /** Sources allowed to scrape (CIDRs); default loopback only. */
+    allowFrom: T.Optional(T.Array(T.String())),
+    /** A token a scraper sends as `Authorization: Bearer …`, from anywhere (≥ 16 characters; ${VAR} allowed). */
+    bearerToken: T.Optional(T.String({ minLength: 16 })),
+  },
+  closed,
+);
+
 export const ServersFile = T.Object(
   {
     $schema: T.Optional(T.String()),
@@ -505,6 +517,7 @@ export const ServersFile = T.Object(
     audit: T.Optional(Audit),
     gateway: T.Optional(Gateway),
     state: T.Optional(State),
+    metrics: T.Optional(Metrics),
   },
   closed,
 );

@@ -315,6 +315,13 @@ export interface StateConfig {
   redis?: { url: string; keyPrefix: string; timeoutMs: number };
 }
 
+/** GET /metrics (`metrics`). */
+export interface MetricsConfig {
+  enabled: boolean;
+  allowFrom: Cidr[];
+  bearerToken?: string;
+}
+
 export interface Config {
   /** The file it came from, or "MCP_SERVERS_CONFIG". */
   source: string;
@@ -325,4 +332,5 @@ export interface Config {
   audit: AuditConfig;
   gateway: GatewayConfig;
   state: StateConfig;
+  metrics: MetricsConfig;
 }

@@ -39,6 +39,8 @@ export interface AdmissionDeps {
   /** Requests per minute per caller (gateway.rateLimitPerMinute). */
   limiter?: RateLimit;
   log: Logger;
+  /** Told of each request the rate limit refused (metrics). */
+  onRateLimited?: () => void;
 }
 
 /** Why a request is not let in: an authentication refusal (401/403 with its challenge), or an HTTP-level error. */
@@ -107,6 +109,7 @@ export async function checkRateLimit(caller: Caller, deps: AdmissionDeps): Promi
   const allowance = await limiter.take(principalKey(caller.identity));
   if (allowance.ok) return undefined;
   deps.log.warn("request refused: rate limit", { subject: caller.identity.subject, per_minute: limiter.perMinute });
+  deps.onRateLimited?.();
   const message = `rate limit exceeded: ${limiter.perMinute} requests per minute (gateway.rateLimitPerMinute)`;
   return {
     refusal: {

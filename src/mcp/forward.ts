@@ -14,7 +14,11 @@ import { relayToClient } from "./relay.ts";
 export class Forwarder {
   private nextProgressToken = 1;
 
-  constructor(private readonly naming: Naming) {}
+  constructor(
+    private readonly naming: Naming,
+    /** Told how long each backend took (metrics). */
+    private readonly observe?: (server: string, seconds: number) => void,
+  ) {}
 
   async forward(call: Call, backend: Backend, params: Record<string, unknown>): Promise<Record<string, unknown>> {
     const { session, identity, request, channel } = call;
@@ -40,7 +44,9 @@ export class Forwarder {
       if (fi.rolesHeader) headers[fi.rolesHeader] = headerValue(identity.roles.join(","));
       options.headers = headers;
     }
+    const started = this.observe ? performance.now() : 0;
     const result = await backend.client.request(request.method, upstream, options);
+    this.observe?.(server, (performance.now() - started) / 1000);
     return request.method === "tools/call" || request.method === "resources/read"
       ? outwardResourceUris(this.naming, server, result)
       : result;

@@ -5,6 +5,7 @@
 
 import type { AuditEntry, Auditor } from "../audit.ts";
 import type { Identity } from "../auth/identity.ts";
+import type { GatehouseMetrics } from "../gatehouse-metrics.ts";
 import type { Logger } from "../log.ts";
 import { AGGREGATE_INSTRUCTIONS, passthroughNaming, prefixedNaming } from "../naming.ts";
 import type { Clock } from "../platform/types.ts";
@@ -49,6 +50,7 @@ export interface GatewayDeps {
   backplane?: SessionBackplane;
   /** What the route's previous gateway held, when the configuration was reloaded: its subscriptions and tasks. */
   carried?: RouteState;
+  metrics?: GatehouseMetrics;
 }
 
 /** What a route keeps across a reload besides its sessions (which live in the registry). */
@@ -78,7 +80,8 @@ export class Gateway implements RouteCore {
     if (deps.passthrough) this.only = this.backends.get(deps.passthrough);
     const naming = deps.passthrough ? passthroughNaming(deps.passthrough) : prefixedNaming(() => this.backends.keys());
     this.catalog = new Catalog(this.backends, deps.acl, deps.log, naming, deps.toolScopes);
-    this.forwarder = new Forwarder(naming);
+    const metrics = deps.metrics;
+    this.forwarder = new Forwarder(naming, metrics && ((server, s) => metrics.backend(server, s)));
     const split = (uri: string) => this.catalog.splitUri(uri);
     this.tasks = deps.carried?.tasks ?? new TaskOwners(() => deps.clock.now());
     this.subscriptions = deps.carried?.subscriptions ?? new Subscriptions(split);
@@ -182,9 +185,12 @@ export class Gateway implements RouteCore {
       }
       const result = await run(this, call);
       if (isAudited(request.method)) this.audit(call);
+      this.count(call, "allowed");
       return successResponse(request.id, result);
     } catch (e) {
       if (isAudited(request.method)) this.audit(call, e as Error);
+      const timeout = e instanceof RpcError && e.rpcCode === ErrorCode.RequestTimeout;
+      this.count(call, call.target?.kind === "refused" ? "denied" : timeout ? "timeout" : "error");
       if (e instanceof RpcError) return e.toJsonRpc(request.id);
       this.log.error("unexpected error while handling a request", {
         method: request.method,
@@ -196,8 +202,20 @@ export class Gateway implements RouteCore {
     }
   }
 
+  /** The call in the metrics: server and tool as the catalog named them, never as the request did. */
+  private count(call: Call, outcome: "allowed" | "denied" | "error" | "timeout"): void {
+    const m = this.deps.metrics;
+    if (!m) return;
+    const t = call.target;
+    const server = t ? (t.kind === "refused" ? (t.backend ?? "") : t.backend.config.name) : "";
+    const tool = t?.kind === "tool" ? t.tool.name : "";
+    m.mcp(call.request.method, server, tool, outcome, (this.deps.clock.now() - call.started) / 1000);
+  }
+
   /** A call admission refused (insufficient scope, answered with a 403 step-up): its audit record. */
   refused(identity: Identity, request: JsonRpcRequest, target: Target): void {
+    const m = this.deps.metrics;
+    if (m && target.kind === "refused") m.mcp(request.method, target.backend ?? "", "", "denied", 0);
     const name = request.params?.name;
     const entry: AuditEntry = {
       method: request.method,

@@ -72,6 +72,13 @@ export class SessionRegistry {
     return this.sessions.size;
   }
 
+  /** SSE streams open to clients, every session's (metrics). */
+  get streams(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) for (const _ of s.openSinks()) n++;
+    return n;
+  }
+
   /** Requests in flight in every session (what a graceful shutdown waits for). */
   get inFlight(): number {
     let n = 0;

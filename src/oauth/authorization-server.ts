@@ -65,6 +65,8 @@ export class AuthorizationServer {
   readonly recentRefreshes = new Map<string, { response: Promise<TokenResponse>; until: number }>();
   /** Where security decisions are recorded (set by the app; replaced when a reload changes `audit`). */
   audit: Auditor = noAudit;
+  /** Told the error code of every refused token request (metrics). */
+  onTokenRefused?: (error: string) => void;
 
   constructor(deps: AuthorizationServerDeps) {
     this.config = deps.config;

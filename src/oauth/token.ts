@@ -50,7 +50,10 @@ export async function token(as: AuthorizationServer, headers: Headers, form: URL
     }
     return await GRANTS[grantType]({ as, client, form, outcome });
   } catch (e) {
-    if (e instanceof OAuthError && !outcome.logged) tokenRefused(as, e, form);
+    if (e instanceof OAuthError) {
+      as.onTokenRefused?.(e.error);
+      if (!outcome.logged) tokenRefused(as, e, form);
+    }
     throw e;
   }
 }

@@ -291,10 +291,13 @@ export class JsonFileStore extends MemoryStore {
       for (const op of b.ops) ops.push(op);
       mutations += b.ops.length;
     }
+    const started = performance.now();
     try {
       this.checkOwnership();
       this.journal.append(`${JSON.stringify(ops)}\n`, mutations);
+      this.writeObserver?.((performance.now() - started) / 1000, true);
     } catch (e) {
+      this.writeObserver?.((performance.now() - started) / 1000, false);
       // Undo newest first, so every key gets back the value it had before the batch.
       for (let i = batch.length - 1; i >= 0; i--) for (const op of (batch[i] as PendingBatch).undo) this.apply(op);
       const err = e instanceof StoreUnavailableError ? e : new StoreUnavailableError((e as Error).message);

@@ -36,6 +36,7 @@ const ANSWERS_MAX = 10_000;
 
 export class MemoryStore implements Store {
   description = "memory";
+  writeObserver?: (seconds: number, ok: boolean) => void;
   protected clients = new Map<string, ClientRecord>();
   protected consents = new Map<string, ConsentRecord>();
   protected grants = new Map<string, GrantRecord>();

@@ -167,6 +167,8 @@ export interface Store {
   /** A short name for logs: "memory", "json-file /var/lib/gatehouse/auth_server.json", "redis 127.0.0.1:6379/0". */
   readonly description: string;
   health(): StoreHealth;
+  /** Told how long each durable write took, or that it failed (metrics); set by whoever watches. */
+  writeObserver?: (seconds: number, ok: boolean) => void;
 
   getClient(clientId: string): Promise<ClientRecord | undefined>;
   putClient(client: ClientRecord): Promise<void>;

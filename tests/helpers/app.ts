@@ -43,7 +43,7 @@ export async function testApp(config: unknown, options: TestAppOptions = {}): Pr
     const { peer, ...rest } = init;
     const req = new Request(`http://127.0.0.1:8080${path}`, rest);
     peers.set(req, peer ?? "127.0.0.1");
-    return app.handle(req);
+    return app.gatehouse.handle(req);
   };
   const rpc = (body: unknown, headers: Record<string, string> = {}) =>
     request("/mcp", {

@@ -159,8 +159,23 @@ export class RedisConnection {
     }
   }
 
+  /** Told how long each script took, or that it failed (metrics). */
+  writeObserver?: (seconds: number, ok: boolean) => void;
+
   /** Runs a script (EVALSHA, EVAL the first time); its deadline is put first in ARGV. "late" is a failure. */
   async run(s: Script, args: (string | number)[]): Promise<unknown> {
+    const started = performance.now();
+    try {
+      const result = await this.runScript(s, args);
+      this.writeObserver?.((performance.now() - started) / 1000, true);
+      return result;
+    } catch (e) {
+      this.writeObserver?.((performance.now() - started) / 1000, false);
+      throw e;
+    }
+  }
+
+  private async runScript(s: Script, args: (string | number)[]): Promise<unknown> {
     const deadline = Date.now() + this.offsetMs + Math.floor(this.options.timeoutMs / 2);
     const argv = [String(deadline), this.prefix, ...args.map(String)];
     let result: unknown;

@@ -60,6 +60,15 @@ export class RedisStore implements Store {
     this.description = redis.description;
   }
 
+  /** Every script this replica runs on Redis (the store's, the sessions', the limits'): their durations. */
+  set writeObserver(fn: ((seconds: number, ok: boolean) => void) | undefined) {
+    this.redis.writeObserver = fn;
+  }
+
+  get writeObserver(): ((seconds: number, ok: boolean) => void) | undefined {
+    return this.redis.writeObserver;
+  }
+
   /** Connects and opens the store (tests, CLI). */
   static async open(options: RedisOptions, factory: RedisFactory, log: Logger): Promise<RedisStore> {
     const redis = await RedisConnection.open(options, factory, log);
