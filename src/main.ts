@@ -7,6 +7,7 @@ import pkg from "../package.json" with { type: "json" };
 import { adminApi, reloadApi } from "./admin.ts";
 import { type AppDeps, createApp, type GatehouseApp } from "./app.ts";
 import { parseArgs, parseBind, UsageError } from "./cli/args.ts";
+import { doctor } from "./cli/doctor.ts";
 import {
   CHECK_HELP,
   CLIENTS_HELP,
@@ -410,6 +411,11 @@ export async function main(argv: string[]): Promise<number> {
         return await check(runtime, rest);
       case "reload":
         return await reloadCommand(runtime, rest);
+      case "doctor":
+        return await doctor(rest, {
+          out: (s) => void process.stdout.write(s),
+          err: (s) => void process.stderr.write(s),
+        });
       case "hash-token":
         return await hashToken(runtime, rest);
       case "clients":

@@ -6,6 +6,7 @@ Usage:
   gatehouse serve [--config PATH] [--bind HOST:PORT] [--insecure]   run the gateway
   gatehouse check [--config PATH]                                   validate a configuration
   gatehouse reload [--config PATH]                                  reload a running server's configuration
+  gatehouse doctor https://mcp.example.com/mcp                      check discovery as Claude.ai, ChatGPT… do
   gatehouse hash-token [TOKEN]                                      print a sha256: key for bearer.tokens
   gatehouse clients list|show ID|revoke ID [--config PATH] [--json] manage registered OAuth clients
   gatehouse keys rotate [--config PATH]                             start signing with a new key

@@ -27,6 +27,25 @@ describe("gatehouse CLI", () => {
     expect(serve.code).toBe(0);
     expect(serve.out).toContain("--bind HOST:PORT");
     expect(run(["check", "--help"]).out).toContain("Exits 0");
+    for (const c of ["reload", "doctor"]) {
+      expect(main.out).toContain(`gatehouse ${c}`);
+      const help = run([c, "--help"]);
+      expect(help.code).toBe(0);
+      expect(help.out).toContain(`Usage: gatehouse ${c}`);
+    }
+  });
+
+  test("doctor against nothing listening: exit 1, a FAIL line with the reason, no stack", () => {
+    const r = run(["doctor", "http://127.0.0.1:9/mcp", "--timeout", "2"]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("FAIL");
+    expect(`${r.out}${r.err}`).not.toContain("    at ");
+  });
+
+  test("reload without a running server says how else to reload, exit 2", () => {
+    const r = run(["reload", "--config", "/nonexistent/servers.json"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("SIGHUP");
   });
 
   test("unknown flags and commands are errors", () => {
