@@ -642,9 +642,9 @@ function gatehouseResourceFix(used: URL, published: string, issuer: string | und
     return `set gateway.publicUrl to "${base}" (the base /servers/<name>/mcp hang from)${orPublished}`;
   }
   if (issuer && sameUrl(published, `${issuer.replace(/\/+$/, "")}/mcp`)) {
-    return `set serverAuth.oauthAs.issuerUrl to "${base}" (the /mcp resource is serverAuth.oauthAs.resourceUrl, which defaults to issuerUrl + "/mcp"; set gateway.publicUrl to the same base if it is set)${orPublished}`;
+    return `set serverAuth.oauthAs.issuerUrl to "${base}" (the /mcp resource is serverAuth.oauthAs.resourceUrl, which defaults to gateway.publicUrl + "/mcp", else issuerUrl + "/mcp")${orPublished}`;
   }
-  return `set the resource of /mcp to "${used.href.replace(/\/+$/, "")}": serverAuth.oauthAs.resourceUrl, or for tokens from another issuer serverAuth.jwt.discovery.resourceUrl (serverAuth.introspection.discovery.resourceUrl)${orPublished}`;
+  return `set the resource of /mcp to "${used.href.replace(/\/+$/, "")}": gateway.publicUrl (its base) or serverAuth.oauthAs.resourceUrl, or for tokens from another issuer serverAuth.jwt.discovery.resourceUrl (serverAuth.introspection.discovery.resourceUrl)${orPublished}`;
 }
 
 export async function checkResourceMetadata(ctx: DoctorContext): Promise<void> {

@@ -43,6 +43,8 @@ export const DEFAULTS = {
       "https://chatgpt.com/connector/oauth/*",
       "https://vscode.dev/redirect",
       "https://insiders.vscode.dev/redirect",
+      // Cursor registers dynamically with its private-use scheme (RFC 8252 §7.1).
+      "cursor://anysphere.cursor-mcp/oauth/callback",
       "http://127.0.0.1/*",
       "http://localhost/*",
       "http://[::1]/*",

@@ -51,6 +51,11 @@ export function parseConfig(
     state: stateSection(root.state as StateInput | undefined, p),
     metrics: metricsSection(root.metrics as MetricsInput | undefined, p),
   };
+  // /mcp's resource follows gateway.publicUrl, as every other route's does, unless oauthAs.resourceUrl says otherwise.
+  const asInput = (root.serverAuth as { oauthAs?: { resourceUrl?: unknown } } | undefined)?.oauthAs;
+  if (auth.oauthAs && config.gateway.publicUrl && asInput?.resourceUrl === undefined) {
+    auth.oauthAs.resourceUrl = `${config.gateway.publicUrl.replace(/\/+$/, "")}/mcp`;
+  }
   routeProblems(config.gateway, backends, auth, p);
   p.throwIfAny(source);
   return config;

@@ -300,21 +300,23 @@ describe("gatehouse doctor against misconfigured Gatehouses", () => {
     // The listed origin still works.
     expect(check(r, "cors.mcp.localhost:6274").status).toBe("PASS");
     expect(check(r, "cors.token.localhost:6274").status).toBe("PASS");
-    expect(check(r, "prm.resource").status).toBe("PASS");
+    // /mcp's resource follows gateway.publicUrl too: reached elsewhere, it does not match.
+    expect(check(r, "prm.resource").status).toBe("FAIL");
+    expect(check(r, "prm.resource").fix).toContain("gateway.publicUrl");
   });
 
-  test("the default oauthAs.redirectUriAllowlist refuses Cursor's callback (and accepts the others)", async () => {
+  test("the default oauthAs.redirectUriAllowlist accepts every known client's callback, Cursor's included", async () => {
     const r = await report(`${misnamed.url}/mcp`);
-    const cursor = check(r, "client.cursor");
-    expect(cursor.status).toBe("FAIL");
-    expect(cursor.detail).toContain(
-      `registration refused: 400 invalid_redirect_uri: redirect_uri "${CURSOR}" is not allowed by oauthAs.redirectUriAllowlist`,
-    );
-    expect(cursor.fix).toStartWith(`add "${CURSOR}" to serverAuth.oauthAs.redirectUriAllowlist`);
-    for (const id of ["client.claude-ai", "client.chatgpt", "client.vscode", "client.claude-code"]) {
+    for (const id of ["client.claude-ai", "client.chatgpt", "client.vscode", "client.cursor", "client.claude-code"]) {
       expect(`${id} ${check(r, id).status}`).toBe(`${id} PASS`);
     }
-    expect(r.registeredClients.map((c) => c.client)).toEqual(["Claude.ai", "ChatGPT", "VS Code", "Claude Code"]);
+    expect(r.registeredClients.map((c) => c.client)).toEqual([
+      "Claude.ai",
+      "ChatGPT",
+      "VS Code",
+      "Cursor",
+      "Claude Code",
+    ]);
   });
 
   test("oauthAs.redirectUriAllowlist without the hosted callbacks: each refusal shown with the entry to add", async () => {

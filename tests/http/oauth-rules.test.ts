@@ -165,7 +165,7 @@ describe("registration (RFC 7591)", () => {
     ["encoded traversal", ["https://chatgpt.com/connector/oauth/%2e%2e/%2e%2e/evil"]],
     ["http on a public host", ["http://claude.ai/api/mcp/auth_callback"]],
     ["a host not on the allowlist", ["https://evil.example/callback"]],
-    ["a custom scheme not on the allowlist", ["cursor://anysphere.cursor-mcp/oauth/callback"]],
+    ["a custom scheme not on the allowlist", ["someapp://callback"]],
     ["javascript:", ["javascript:alert(1)"]],
   ];
   for (const [name, uris] of bad) {

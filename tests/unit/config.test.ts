@@ -37,6 +37,19 @@ describe("the mcp serve documentation's examples", () => {
 });
 
 describe("servers.json loading", () => {
+  test("/mcp's resource follows gateway.publicUrl unless oauthAs.resourceUrl is set", () => {
+    const as = {
+      providers: ["oauth_as"],
+      oauthAs: { issuerUrl: "https://auth.example.com", trustedSourceCidrs: ["10.0.0.1/32"] },
+    };
+    const c = load({ ...server, serverAuth: as, gateway: { publicUrl: "https://mcp.example.com" } });
+    expect(c.auth.oauthAs?.resourceUrl).toBe("https://mcp.example.com/mcp");
+    expect(load({ ...server, serverAuth: as }).auth.oauthAs?.resourceUrl).toBe("https://auth.example.com/mcp");
+    const explicit = { ...as, oauthAs: { ...as.oauthAs, resourceUrl: "https://x.example.com/mcp" } };
+    const e = load({ ...server, serverAuth: explicit, gateway: { publicUrl: "https://mcp.example.com" } });
+    expect(e.auth.oauthAs?.resourceUrl).toBe("https://x.example.com/mcp");
+  });
+
   test("normalises stdio and HTTP servers with their defaults", () => {
     const c = load({
       mcpServers: {
