@@ -277,8 +277,14 @@ function startAdminSocket(
 }
 
 async function stateAdmin(runtime: Runtime, command: "clients" | "keys" | "sessions", argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { config: { value: true }, json: {}, help: {} }, 2);
+  const { flags, positionals } = parseArgs(
+    argv,
+    { config: { value: true }, state: { value: true }, json: {}, help: {} },
+    2,
+  );
   if (flags.help) return print(command === "keys" ? KEYS_HELP : command === "sessions" ? SESSIONS_HELP : CLIENTS_HELP);
+  // --state PATH: the state file the server uses, when it is not beside servers.json (as MCP_AUTH_SERVER_PATH).
+  if (typeof flags.state === "string") process.env.MCP_AUTH_SERVER_PATH = flags.state;
   const config = await readConfig(runtime, flags.config as string | undefined);
   return stateCommand(command, positionals[0], positionals[1], {
     config,
@@ -289,8 +295,9 @@ async function stateAdmin(runtime: Runtime, command: "clients" | "keys" | "sessi
 }
 
 async function state(runtime: Runtime, argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { config: { value: true }, help: {} }, 1);
+  const { flags, positionals } = parseArgs(argv, { config: { value: true }, state: { value: true }, help: {} }, 1);
   if (flags.help || positionals[0] === undefined) return print(STATE_HELP);
+  if (typeof flags.state === "string") process.env.MCP_AUTH_SERVER_PATH = flags.state;
   const config = await readConfig(runtime, flags.config as string | undefined);
   return stateTransfer(positionals[0], {
     config,

@@ -83,13 +83,14 @@ a new random token is generated and printed together with its key.
 export const CLIENTS_HELP = `Usage: gatehouse clients list [--json]
        gatehouse clients show CLIENT_ID
        gatehouse clients revoke CLIENT_ID
-       (each takes --config PATH, as serve does)
+       (each takes --config PATH, as serve does, and --state PATH: the state file, as $MCP_AUTH_SERVER_PATH)
 
 Lists, shows or revokes the OAuth clients registered with the authorization server (oauthAs). Revoking deletes the
 registration with its consents and revokes every grant: its refresh and access tokens stop working at once.
 While Gatehouse runs the commands go through its admin socket (<state file>.sock); otherwise they edit the state
 file (auth_server.json beside the config, or $MCP_AUTH_SERVER_PATH) directly. With state.redis they work on the
-shared state in Redis, and every replica sees the change at once.
+shared state in Redis, and every replica sees the change at once. A command that finds no state file where it looks
+says where it looked, and changes nothing (it never starts an empty state).
 `;
 
 export const KEYS_HELP = `Usage: gatehouse keys rotate [--config PATH]

@@ -43,6 +43,14 @@ async function viaSocket(
 
 /** The state opened by this command itself: the file (taking its lock, so it never races a server) or Redis. */
 async function direct<T>(config: Config, runtime: Runtime, fn: (d: AdminDeps) => Promise<T>): Promise<T> {
+  // Never a new, empty state: a command that finds none where it looked says where, and how to point it elsewhere.
+  const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
+  if (!config.state.redis && where.kind === "file" && !existsSync(where.path) && !existsSync(`${where.path}.journal`)) {
+    throw new UsageError(
+      `no state file at ${where.path} (looked beside ${config.source}, or at MCP_AUTH_SERVER_PATH): point to the one ` +
+        "the server uses with --state PATH or MCP_AUTH_SERVER_PATH",
+    );
+  }
   const state = await openState(config, {
     log: createLogger({ level: "warn" }),
     env: process.env as Record<string, string | undefined>,

@@ -1,9 +1,11 @@
 // `gatehouse state export` and `gatehouse state import`: every durable record between the stores a configuration
 // names (the JSON file, Redis), in the state file's format.
 
+import { existsSync } from "node:fs";
 import type { Config } from "../config/types.ts";
 import { createLogger } from "../log.ts";
 import type { RedisFactory } from "../platform/types.ts";
+import { stateLocation } from "../store/location.ts";
 import { openState } from "../store/open.ts";
 import { parseSnapshot } from "../store/snapshot.ts";
 import type { Store } from "../store/types.ts";
@@ -24,6 +26,14 @@ export async function stateTransfer(
   const { config } = options;
   if (!config.auth.oauthAs) {
     throw new UsageError("this configuration has no serverAuth.oauthAs block: there is no authorization server state");
+  }
+  const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
+  const exists = (p: string) => existsSync(p) || existsSync(`${p}.journal`);
+  if (sub === "export" && !config.state.redis && where.kind === "file" && !exists(where.path)) {
+    throw new UsageError(
+      `no state file at ${where.path} (looked beside ${config.source}, or at MCP_AUTH_SERVER_PATH): point to the one ` +
+        "the server uses with --state PATH or MCP_AUTH_SERVER_PATH",
+    );
   }
   let snapshot: ReturnType<typeof parseSnapshot> | undefined;
   if (sub === "import") {

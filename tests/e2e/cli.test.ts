@@ -2,9 +2,11 @@
 // set-ups before it listens.
 
 import { describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { sha256Hex } from "../../src/crypto.ts";
 import { BUN, MAIN, ROOT } from "../helpers/paths.ts";
-import { writeConfig } from "../helpers/temp.ts";
+import { tempDir, writeConfig } from "../helpers/temp.ts";
 
 function run(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) {
   const p = Bun.spawnSync([BUN, MAIN, ...args], {
@@ -40,6 +42,28 @@ describe("gatehouse CLI", () => {
     expect(r.code).toBe(1);
     expect(r.out).toContain("FAIL");
     expect(`${r.out}${r.err}`).not.toContain("    at ");
+  });
+
+  test("an admin command that finds no state never starts an empty one: it says where it looked; --state points it", () => {
+    const config = writeConfig({
+      mcpServers: { s: { command: "x" } },
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: "https://gh.example", trustedSourceCidrs: ["127.0.0.1/32"] },
+      },
+    });
+    const missing = run(["clients", "list", "--config", config]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain("no state file at");
+    expect(missing.err).toContain("--state PATH");
+    expect(existsSync(join(dirname(config), "auth_server.json"))).toBe(false);
+    expect(run(["state", "export", "--config", config]).err).toContain("no state file at");
+    // Pointed at a state that exists, it works.
+    const elsewhere = join(tempDir(), "auth_server.json");
+    writeFileSync(elsewhere, JSON.stringify({ version: 1, clients: {} }));
+    const found = run(["clients", "list", "--config", config, "--state", elsewhere]);
+    expect(found.err).toBe("");
+    expect(found.code).toBe(0);
   });
 
   test("reload without a running server says how else to reload, exit 2", () => {
