@@ -39,12 +39,12 @@ export class Counter {
     let key = labels.join("\u0000");
     let entry = this.values.get(key);
     if (!entry) {
-      if (this.values.size >= MAX_SERIES) {
-        const other = this.names.map(() => "other");
-        key = other.join("\u0000");
-        entry = this.values.get(key);
-        if (!entry) this.values.set(key, (entry = { labels: other, value: 0 }));
-      } else this.values.set(key, (entry = { labels: [...labels], value: 0 }));
+      // Past the bound, a new combination is counted under "other" in every label.
+      const full = this.values.size >= MAX_SERIES;
+      const values = full ? this.names.map(() => "other") : [...labels];
+      key = values.join("\u0000");
+      entry = this.values.get(key) ?? { labels: values, value: 0 };
+      this.values.set(key, entry);
     }
     entry.value += by;
   }
