@@ -95,6 +95,7 @@ export async function createApp(config: Config, deps: AppDeps) {
       ...(deps.childEnv ? { childEnv: deps.childEnv } : {}),
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
+  pool.setChildEnv(deps.childEnv && withoutSecrets(deps.childEnv, config.secretEnv));
   const change = pool.update(config.backends);
   const backends = change.backends;
   pool.listener = {
@@ -382,6 +383,13 @@ export async function createApp(config: Config, deps: AppDeps) {
       },
     },
   });
+}
+
+/** Gatehouse's environment as a backend process inherits it: without the variables that hold its own secrets. */
+function withoutSecrets(env: Record<string, string>, secret: readonly string[]): Record<string, string> {
+  const out = { ...env };
+  for (const name of secret) delete out[name];
+  return out;
 }
 
 /** The path of a request URL, without parsing all of it. */

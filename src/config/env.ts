@@ -11,9 +11,11 @@ export function substituteString(
   env: Record<string, string | undefined>,
   path: string,
   problems: { push(p: ConfigProblem): void },
+  seen?: (name: string, path: string) => void,
 ): string {
   if (!value.includes("${")) return value;
   return value.replace(PATTERN, (whole: string, name: string, fallback: string | undefined) => {
+    seen?.(name, path);
     const v = env[name];
     if (v !== undefined && (v !== "" || fallback === undefined)) return v;
     if (fallback !== undefined) return fallback;
@@ -32,17 +34,33 @@ export function substituteEnv(
   env: Record<string, string | undefined>,
   problems: { push(p: ConfigProblem): void },
   path = "",
+  /** Told every variable referenced, with where (secretEnv below). */
+  seen?: (name: string, path: string) => void,
 ): unknown {
-  if (typeof value === "string") return substituteString(value, env, path || "(root)", problems);
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, problems, `${path}[${i}]`));
+  if (typeof value === "string") return substituteString(value, env, path || "(root)", problems, seen);
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, problems, `${path}[${i}]`, seen));
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
       const childPath = joinPath(path, k);
-      const key = substituteString(k, env, childPath, problems);
-      out[key] = substituteEnv(v, env, problems, childPath);
+      const key = substituteString(k, env, childPath, problems, seen);
+      out[key] = substituteEnv(v, env, problems, childPath, seen);
     }
     return out;
   }
   return value;
+}
+
+/** Gatehouse's own variables that hold secrets: never in a backend's environment. */
+const OWN_SECRETS = ["MCP_SERVERS_CONFIG", "MCP_AUTH_SERVER_CONFIG", "STATIC_CLIENT_SECRET"];
+
+/**
+ * The variables a backend process must not inherit: Gatehouse's own secrets, and every variable servers.json uses
+ * outside mcpServers (a client secret, a Redis password, a bearer token, a metrics token). A backend gets a variable
+ * of those only through its own `env`.
+ */
+export function secretEnvNames(referenced: Iterable<[string, string]>): string[] {
+  const out = new Set(OWN_SECRETS);
+  for (const [name, path] of referenced) if (!path.startsWith("mcpServers")) out.add(name);
+  return [...out];
 }

@@ -4,7 +4,7 @@
 // nothing starts unless the list is empty.
 
 import { dirname, resolve } from "node:path";
-import { substituteEnv } from "./env.ts";
+import { secretEnvNames, substituteEnv } from "./env.ts";
 import { ENV_MODE_SOURCE, envModeConfig, envModeRequested } from "./env-mode.ts";
 import { auditSection, gatewaySection } from "./gateway.ts";
 import { describeJsonError, stripJsonComments } from "./jsonc.ts";
@@ -35,7 +35,8 @@ export function parseConfig(
       { path: "", message: `not valid JSON: ${describeJsonError(stripped, e as Error)}` },
     ]);
   }
-  const value = substituteEnv(parsed, env, p);
+  const referenced: [string, string][] = [];
+  const value = substituteEnv(parsed, env, p, "", (name, path) => referenced.push([name, path]));
   p.check(ServersFile, value, "");
   if (!value || typeof value !== "object" || Array.isArray(value)) p.throwIfAny(source);
   const root = p.prune(value as Record<string, unknown>, "");
@@ -50,6 +51,7 @@ export function parseConfig(
     gateway: gatewaySection(root.gateway as GatewayInput | undefined, p),
     state: stateSection(root.state as StateInput | undefined, p),
     metrics: metricsSection(root.metrics as MetricsInput | undefined, p),
+    secretEnv: secretEnvNames(referenced),
   };
   // /mcp's resource follows gateway.publicUrl, as every other route's does, unless oauthAs.resourceUrl says otherwise.
   const asInput = (root.serverAuth as { oauthAs?: { resourceUrl?: unknown } } | undefined)?.oauthAs;

@@ -333,4 +333,6 @@ export interface Config {
   gateway: GatewayConfig;
   state: StateConfig;
   metrics: MetricsConfig;
+  /** Environment variables backend processes do not inherit (config/env.ts secretEnvNames). */
+  secretEnv: string[];
 }

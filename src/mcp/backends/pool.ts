@@ -30,7 +30,13 @@ export class BackendPool {
     onReady() {},
   };
 
-  constructor(private readonly deps: Omit<BackendDeps, "onBroadcast" | "onReady">) {}
+  constructor(private deps: Omit<BackendDeps, "onBroadcast" | "onReady">) {}
+
+  /** The environment backends started from now on inherit (the configuration's secrets taken out: config/env.ts). */
+  setChildEnv(env: Record<string, string> | undefined): void {
+    const { childEnv: _old, ...rest } = this.deps;
+    this.deps = env ? { ...rest, childEnv: env } : rest;
+  }
 
   get all(): Backend[] {
     return [...this.live.values()].map((x) => x.backend);
