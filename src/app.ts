@@ -18,6 +18,7 @@ import { metricsEndpoint } from "./http/metrics.ts";
 import { authorization } from "./http/oauth/authorization.ts";
 import type { OAuthHttpDeps } from "./http/oauth/common.ts";
 import { discovery } from "./http/oauth/discovery.ts";
+import { AuthLimits } from "./http/oauth/limits.ts";
 import { REGISTRATIONS_PER_MINUTE, registration } from "./http/oauth/registration.ts";
 import { tokenEndpoints } from "./http/oauth/token.ts";
 import { resourceMetadata } from "./http/resource-metadata.ts";
@@ -28,6 +29,7 @@ import type { SessionBackplane } from "./mcp/backplane.ts";
 import type { Backend } from "./mcp/catalog.ts";
 import { Gateway, type RouteState } from "./mcp/gateway.ts";
 import { SessionRegistry } from "./mcp/sessions.ts";
+import { clientAddress } from "./net/forwarded.ts";
 import { AuthorizationServer } from "./oauth/authorization-server.ts";
 import { PendingAuthorizations } from "./oauth/authorize.ts";
 import type { Clock, PasswordHasher, Spawner } from "./platform/types.ts";
@@ -190,14 +192,20 @@ export async function createApp(config: Config, deps: AppDeps) {
     }
   }
 
-  const limiter =
-    config.gateway.rateLimitPerMinute > 0 ? shared.rateLimit("mcp", config.gateway.rateLimitPerMinute) : undefined;
+  const rl = config.gateway.rateLimit;
+  const limiter = rl?.maxRequests
+    ? { limit: shared.rateLimit("mcp", rl.maxRequests, rl.windowMs), setting: "gateway.rateLimit.maxRequests" }
+    : config.gateway.rateLimitPerMinute > 0
+      ? { limit: shared.rateLimit("mcp", config.gateway.rateLimitPerMinute), setting: "gateway.rateLimitPerMinute" }
+      : undefined;
+  const toolCalls = rl?.maxToolCalls ? shared.rateLimit("mcp-tool-calls", rl.maxToolCalls, rl.windowMs) : undefined;
   const admission = {
     allowedOrigins: config.gateway.allowedOrigins,
     maxBodyBytes: config.gateway.maxBodyBytes,
-    ...(limiter ? { limiter } : {}),
+    ...(limiter ? { limiter: limiter.limit, limiterSetting: limiter.setting } : {}),
+    ...(toolCalls ? { toolCallLimiter: toolCalls } : {}),
     log: log.child("http"),
-    ...(metrics ? { onRateLimited: () => metrics.rateLimit("mcp") } : {}),
+    ...(metrics ? { onRateLimited: (which: string) => metrics.rateLimit(which) } : {}),
   };
   const deadlines = new Deadlines(deps.clock);
   const mcpDeps = (route: (request: Request) => McpRoute): McpDeps => ({
@@ -299,6 +307,13 @@ export async function createApp(config: Config, deps: AppDeps) {
       as,
       pendings: new PendingAuthorizations(as.store),
       registrations: shared.rateLimit("register", REGISTRATIONS_PER_MINUTE),
+      limits: new AuthLimits(
+        as.config.rateLimits,
+        shared,
+        () => deps.clock.now(),
+        log.child("oauth"),
+        (l) => metrics?.rateLimit(l),
+      ),
       log: log.child("oauth"),
       origins: config.gateway.allowedOrigins,
       peerAddress: deps.peerAddress,
@@ -342,7 +357,7 @@ export async function createApp(config: Config, deps: AppDeps) {
   const handle = async (request: Request): Promise<Response> => {
     const response = await inRequest(
       request,
-      () => deps.peerAddress(request),
+      () => clientAddress(request.headers, deps.peerAddress(request), config.gateway.trustedProxies),
       () => app.fetch(request),
     );
     metrics?.http(pathOf(request.url), response.status);

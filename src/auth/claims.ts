@@ -8,10 +8,18 @@ import { protectedResourceMetadataUrl } from "../oauth/metadata.ts";
 import { bearerChallenge } from "./challenge.ts";
 import type { AuthFailure, Identity, ProviderKind } from "./identity.ts";
 
+/**
+ * The token's scopes: `scope` (RFC 9068 §2.2.3, RFC 8693 §4.2: space-separated), else `scp` (Entra, Okta: a list or a
+ * string), else `scopes` (a list — the format simple-rpc-ai-backend's service tokens carry).
+ */
 export function scopesOf(claims: Record<string, unknown>): string[] {
-  if (typeof claims.scope === "string") return claims.scope.split(" ").filter((s) => s.length > 0);
-  if (Array.isArray(claims.scp)) return claims.scp.map(String);
-  if (typeof claims.scp === "string") return claims.scp.split(" ").filter((s) => s.length > 0);
+  const words = (s: string) => s.split(" ").filter((w) => w.length > 0);
+  if (typeof claims.scope === "string") return words(claims.scope);
+  for (const key of ["scp", "scopes"]) {
+    const v = claims[key];
+    if (Array.isArray(v)) return v.filter((x) => typeof x === "string" && x !== "").map(String);
+    if (typeof v === "string") return words(v);
+  }
   return [];
 }
 

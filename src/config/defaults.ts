@@ -33,6 +33,7 @@ export const DEFAULTS = {
     refreshReuseGraceSeconds: 30,
     signingKeyRotationDays: 30,
     registrationEnabled: true,
+    rateLimits: { tokenFailuresPerMinute: 30, authorizePerMinute: 120, registerPerMinute: 30 },
     cimd: { enabled: true, allowPrivateNetwork: false, timeoutMs: 3000 },
     sessionLifetimeMs: 12 * 3_600_000,
     /** Redirect URIs accepted when oauthAs.redirectUriAllowlist is not set (a trailing "*" matches any suffix). */

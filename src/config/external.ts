@@ -35,7 +35,19 @@ function discovery(d: Static<typeof Jwt>["discovery"], path: string, problems: P
 const list = (v: string | string[] | undefined) => (v === undefined ? undefined : typeof v === "string" ? [v] : v);
 
 export function jwtSection(j: Static<typeof Jwt>, path: string, problems: Problems): JwtConfig {
-  problems.httpsUrl(j.issuer, `${path}.issuer`);
+  // RFC 7519 §4.1.1: `iss` is a StringOrURI. A service token's issuer may be a plain name ("your-service") when the
+  // keys are a shared secret and nothing is discovered from it; otherwise it must be the issuer's https URL.
+  const plainName = j.issuer !== undefined && !/^[a-z][a-z0-9+.-]*:/i.test(j.issuer);
+  if (plainName && j.secret !== undefined && j.discovery?.mode === "none") {
+    if (!/^[\x21-\x7e]+$/.test(j.issuer as string)) {
+      problems.push({ path: `${path}.issuer`, message: "expected a URL, or a name without spaces (with secret)" });
+    }
+  } else if (plainName) {
+    problems.push({
+      path: `${path}.issuer`,
+      message: `found ${JSON.stringify(j.issuer)}, a name: an issuer that is not a URL is accepted only with "secret" (HS256) and "discovery": {"mode": "none"} — keys and metadata cannot be found from a name`,
+    });
+  } else problems.httpsUrl(j.issuer, `${path}.issuer`);
   problems.httpsUrl(j.jwksUri, `${path}.jwksUri`);
   if (j.allow) {
     problems.check(AllowRulesSchema, j.allow, `${path}.allow`);

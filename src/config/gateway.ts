@@ -45,6 +45,15 @@ export function gatewaySection(x: GatewayInput | undefined, p: Problems): Gatewa
   if (g.allowedHosts !== undefined) out.allowedHosts = g.allowedHosts.map((h) => h.toLowerCase());
   const publicUrl = publicUrlProblems(g.publicUrl, p);
   if (publicUrl) out.publicUrl = publicUrl;
+  if (g.rateLimit) {
+    const r = g.rateLimit;
+    if (g.rateLimitPerMinute !== undefined && r.maxRequests !== undefined) {
+      p.add("gateway.rateLimit.maxRequests", "gateway.rateLimitPerMinute says the same: keep one of the two");
+    }
+    out.rateLimit = { windowMs: p.duration(r.window, "gateway.rateLimit.window", 60_000) };
+    if (r.maxRequests !== undefined) out.rateLimit.maxRequests = r.maxRequests;
+    if (r.maxToolCalls !== undefined) out.rateLimit.maxToolCalls = r.maxToolCalls;
+  }
   const proxies = p.cidrs(g.trustedProxies, "gateway.trustedProxies");
   if (proxies) out.trustedProxies = proxies;
   return out;

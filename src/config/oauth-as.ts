@@ -124,6 +124,7 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
     signingKeyRotationDays: o.signingKeyRotationDays ?? d.signingKeyRotationDays,
     introspectionClients,
     registrationEnabled: o.registrationEnabled ?? d.registrationEnabled,
+    rateLimits: { ...d.rateLimits, ...o.rateLimits },
     cimd: {
       enabled: o.clientIdMetadataDocuments?.enabled ?? d.cimd.enabled,
       allowPrivateNetwork: o.clientIdMetadataDocuments?.allowPrivateNetwork ?? d.cimd.allowPrivateNetwork,

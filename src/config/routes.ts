@@ -18,6 +18,7 @@ export function routePolicy(input: RoutePolicyInput | undefined): RoutePolicy {
     publicTools: input?.publicTools ?? [...DEFAULT_ROUTE_POLICY.publicTools],
   };
   if (input?.audience) p.audience = input.audience;
+  if (input?.methodScopes) p.methodScopes = input.methodScopes as Record<string, string[]>;
   return p;
 }
 

@@ -34,6 +34,8 @@ export const RoutePolicy = T.Object(
     publicTools: T.Optional(StringList),
     /** jwt / introspection tokens on this route must carry one of these audiences (default: the route's URL). */
     audience: T.Optional(StringList),
+    /** Scopes a token needs for an MCP method on this route ("tools/call": ["mcp:call"]; "*": every other method). */
+    methodScopes: T.Optional(T.Record(T.String(), StringList)),
   },
   closed,
 );
@@ -353,6 +355,17 @@ export const OAuthAs = T.Object(
       T.Record(T.String(), T.String(), { description: "an object of client id → secret (or sha256:<hex>)" }),
     ),
     registrationEnabled: T.Optional(T.Boolean()),
+    /** Per source address and client; 0 turns one off. */
+    rateLimits: T.Optional(
+      T.Object(
+        {
+          tokenFailuresPerMinute: T.Optional(T.Integer({ minimum: 0 })),
+          authorizePerMinute: T.Optional(T.Integer({ minimum: 0 })),
+          registerPerMinute: T.Optional(T.Integer({ minimum: 0 })),
+        },
+        closed,
+      ),
+    ),
     logins: T.Optional(T.Array(T.Unknown(), { description: "an array of login methods" })),
     allow: T.Optional(AllowRules),
     sessionLifetime: T.Optional(Duration),
@@ -469,6 +482,17 @@ export const Gateway = T.Object(
     hosts: T.Optional(StringMap),
     /** Peers whose X-Forwarded-Host is believed (CIDRs). */
     trustedProxies: T.Optional(StringList),
+    /** Per caller: requests and tool calls in a window (simple-rpc-ai-backend's rateLimiting). */
+    rateLimit: T.Optional(
+      T.Object(
+        {
+          window: T.Optional(Duration),
+          maxRequests: T.Optional(T.Integer({ minimum: 1 })),
+          maxToolCalls: T.Optional(T.Integer({ minimum: 1 })),
+        },
+        closed,
+      ),
+    ),
     /** Paths the /mcp route is served at (default ["/mcp"]; env-only mode adds "/"). */
     paths: T.Optional(T.Array(T.String({ pattern: "^/" }), { minItems: 1 })),
     /** Host header values served (DNS-rebinding defence); default: the configured URLs' hosts and loopback. */

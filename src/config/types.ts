@@ -138,6 +138,8 @@ export interface RoutePolicy {
   publicTools: string[];
   /** Audiences jwt / introspection tokens must carry on this route. */
   audience?: string[];
+  /** Scopes a token needs per MCP method on this route ("*": any method not listed). */
+  methodScopes?: Record<string, string[]>;
 }
 
 export interface BackendConfig {
@@ -207,6 +209,8 @@ export interface OAuthAsConfig {
   /** Resource servers (and other parties) allowed to call /introspect, by client id with the SHA-256 of a secret. */
   introspectionClients: { clientId: string; secretSha256: string }[];
   registrationEnabled: boolean;
+  /** Failed token requests per source and per client, browser requests to /authorize and sign-in, registrations per source (per minute). */
+  rateLimits: { tokenFailuresPerMinute: number; authorizePerMinute: number; registerPerMinute: number };
   cimd: { enabled: boolean; allowPrivateNetwork: boolean; timeoutMs: number };
   /** The login methods Gatehouse runs itself, in chooser order. */
   logins: LoginConfig[];
@@ -302,6 +306,8 @@ export interface GatewayConfig {
   publicUrl?: string;
   hosts: Record<string, string>;
   trustedProxies?: Cidr[];
+  /** Per caller in a window: MCP requests, and tool calls apart (`rateLimitPerMinute` is the one-minute shorthand). */
+  rateLimit?: { windowMs: number; maxRequests?: number; maxToolCalls?: number };
   /** Where /mcp's route is served. */
   paths: string[];
   /** 0: no limit. */

@@ -45,7 +45,7 @@ async function message(request: Request, route: McpRoute, caller: Caller, deps: 
   else if (kind === "response") await gateway.answer(session, message as JsonRpcResponse);
   else {
     const rpcRequest = message as JsonRpcRequest;
-    const admitted = await admitRequest(gateway, caller, rpcRequest, false, deps.log);
+    const admitted = await admitRequest(gateway, caller, rpcRequest, false, deps.log, route.policy, deps.admission);
     if (refused(admitted)) return refuse(admitted.refusal);
     const channel = gateway.standaloneChannel(session);
     void gateway

@@ -121,7 +121,7 @@ async function batch(
     else if (kind === "response") await gateway.answer(session, message as JsonRpcResponse);
     else {
       const request = message as JsonRpcRequest;
-      const admitted = await admitRequest(gateway, caller, request, true, deps.log);
+      const admitted = await admitRequest(gateway, caller, request, true, deps.log, route.policy, deps.admission);
       if (refused(admitted)) return refuse(admitted.refusal);
       const channel = gateway.standaloneChannel(session);
       answers.push(gateway.handle({ session, identity: caller.identity, request, channel, ...admitted }));
@@ -183,7 +183,7 @@ async function post(request: Request, route: McpRoute, caller: Caller, deps: Mcp
     return new Response(null, { status: 202 });
   }
   const rpcRequest = message as JsonRpcRequest;
-  const admitted = await admitRequest(gateway, caller, rpcRequest, false, deps.log);
+  const admitted = await admitRequest(gateway, caller, rpcRequest, false, deps.log, route.policy, deps.admission);
   if (refused(admitted)) return refuse(admitted.refusal);
   const call = { session, identity: caller.identity, request: rpcRequest, ...admitted };
   return respond(deps, gateway, call, acceptsSse(request));

@@ -16,11 +16,13 @@ import type { RoutePolicy } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { readLimited } from "../net/body.ts";
 import { originAllowed, selfOrigins } from "../net/origin.ts";
-import type { RateLimit } from "../policy/rate-limit.ts";
+import { hasAll } from "../oauth/scopes.ts";
+import { describeLimit, type RateLimit } from "../policy/rate-limit.ts";
 import { admitsAnonymous, anonymousMayCall } from "../policy/route.ts";
 import { StoreUnavailableError } from "../store/types.ts";
 import type { Target } from "./call.ts";
-import { classify, ErrorCode, type JsonRpcRequest, type MessageKind } from "./jsonrpc.ts";
+import { insufficientScopeError } from "./catalog.ts";
+import { classify, ErrorCode, type JsonRpcRequest, type MessageKind, RpcError } from "./jsonrpc.ts";
 import { SUPPORTED_PROTOCOL_VERSIONS } from "./sessions.ts";
 
 /** A route as admission sees it (routing.ts McpRoute). */
@@ -36,11 +38,14 @@ export interface AdmissionDeps {
   allowedOrigins: readonly string[];
   /** gateway.maxBodyBytes. */
   maxBodyBytes: number;
-  /** Requests per minute per caller (gateway.rateLimitPerMinute). */
+  /** Requests per caller (gateway.rateLimitPerMinute or gateway.rateLimit.maxRequests), and which setting it is. */
   limiter?: RateLimit;
+  limiterSetting?: string;
+  /** Tool calls per caller (gateway.rateLimit.maxToolCalls), counted apart from requests. */
+  toolCallLimiter?: RateLimit;
   log: Logger;
-  /** Told of each request the rate limit refused (metrics). */
-  onRateLimited?: () => void;
+  /** Told of each request a rate limit refused, and which ("mcp", "mcp_tool_calls"): metrics. */
+  onRateLimited?: (limit: string) => void;
 }
 
 /** Why a request is not let in: an authentication refusal (401/403 with its challenge), or an HTTP-level error. */
@@ -108,9 +113,10 @@ export async function checkRateLimit(caller: Caller, deps: AdmissionDeps): Promi
   if (!limiter) return undefined;
   const allowance = await limiter.take(principalKey(caller.identity));
   if (allowance.ok) return undefined;
-  deps.log.warn("request refused: rate limit", { subject: caller.identity.subject, per_minute: limiter.perMinute });
-  deps.onRateLimited?.();
-  const message = `rate limit exceeded: ${limiter.perMinute} requests per minute (gateway.rateLimitPerMinute)`;
+  deps.log.warn("request refused: rate limit", { subject: caller.identity.subject, limit: describeLimit(limiter) });
+  deps.onRateLimited?.("mcp");
+  const setting = deps.limiterSetting ?? "gateway.rateLimitPerMinute";
+  const message = `rate limit exceeded: ${describeLimit(limiter)} requests (${setting})`;
   return {
     refusal: {
       kind: "rpc",
@@ -251,7 +257,46 @@ export async function admitRequest(
   request: JsonRpcRequest,
   inBatch: boolean,
   log: Logger,
+  policy?: Pick<RoutePolicy, "methodScopes">,
+  limits?: Pick<AdmissionDeps, "toolCallLimiter" | "onRateLimited">,
 ): Promise<{ target?: Target } | Refused> {
+  // gateway.rateLimit.maxToolCalls: tool calls per caller, apart from requests (a batch's items count one by one).
+  const toolLimit = limits?.toolCallLimiter;
+  if (toolLimit && request.method === "tools/call") {
+    const allowance = await toolLimit.take(principalKey(caller.identity));
+    if (!allowance.ok) {
+      log.warn("tool call refused: rate limit", { subject: caller.identity.subject, limit: describeLimit(toolLimit) });
+      limits.onRateLimited?.("mcp_tool_calls");
+      const message = `rate limit exceeded: ${describeLimit(toolLimit)} tool calls (gateway.rateLimit.maxToolCalls)`;
+      if (inBatch) {
+        return { target: { kind: "refused", error: new RpcError(ErrorCode.InvalidRequest, message) } };
+      }
+      return {
+        refusal: {
+          kind: "rpc",
+          status: 429,
+          code: ErrorCode.InvalidRequest,
+          message,
+          retryAfter: allowance.retryAfterSeconds,
+        },
+      };
+    }
+  }
+  // route.methodScopes: the scopes a method needs on this route (simple-rpc-ai-backend's "mcp:call"). A token
+  // without a notion of scope (bearer table, forwarded headers) is not limited by them, as with tool scopes.
+  const needed = policy?.methodScopes?.[request.method] ?? policy?.methodScopes?.["*"];
+  const { identity } = caller;
+  if (needed && needed.length > 0 && identity.scopes !== undefined && !hasAll(identity.scopes, needed)) {
+    log.info("request refused: insufficient scope for the method", {
+      subject: identity.subject,
+      method: request.method,
+    });
+    if (inBatch) {
+      const error = insufficientScopeError(request.method, needed);
+      return { target: { kind: "refused", error, scopes: needed } };
+    }
+    return { refusal: { kind: "auth", failure: stepUp(identity, needed, request.method) } };
+  }
   const target = await resolver.resolve(caller.identity, request);
   if (!target) return {};
   if (target.kind === "refused" && target.scopes) {

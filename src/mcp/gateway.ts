@@ -183,6 +183,8 @@ export class Gateway implements RouteCore {
         const target = await this.resolve(call.identity, request);
         if (target) call.target = target;
       }
+      // A refused target is answered with its error, whatever the method (a method scope refuses lists too).
+      if (call.target?.kind === "refused") throw call.target.error;
       const result = await run(this, call);
       if (isAudited(request.method)) this.audit(call);
       this.count(call, "allowed");

@@ -10,9 +10,18 @@ const MAX_BUCKETS = 10_000;
 export type Allowance = { ok: true } | { ok: false; retryAfterSeconds: number };
 
 export interface RateLimit {
-  readonly perMinute: number;
+  /** At most this many at once (the bucket), refilled at `max` per `windowMs`. */
+  readonly max: number;
+  readonly windowMs: number;
   /** Takes one request's worth for `key`; when none is left, the seconds until one is available. */
   take(key: string): Allowance | Promise<Allowance>;
+}
+
+/** "100 per minute", "50 per 15 minutes": a limit in words, for refusals and logs. */
+export function describeLimit(l: Pick<RateLimit, "max" | "windowMs">): string {
+  const m = l.windowMs / 60_000;
+  const per = l.windowMs % 60_000 === 0 ? (m === 1 ? "minute" : `${m} minutes`) : `${l.windowMs / 1000} s`;
+  return `${l.max} per ${per}`;
 }
 
 interface Bucket {
@@ -20,35 +29,36 @@ interface Bucket {
   at: number;
 }
 
-/** The seconds until a bucket holding `tokens` has one again, refilling `perMinute` a minute. */
-export function retryAfter(tokens: number, perMinute: number): number {
-  return Math.max(1, Math.ceil(((1 - tokens) * 60_000) / perMinute / 1000));
+/** The seconds until a bucket holding `tokens` has one again, refilling `max` per `windowMs`. */
+export function retryAfter(tokens: number, max: number, windowMs = 60_000): number {
+  return Math.max(1, Math.ceil(((1 - tokens) * windowMs) / max / 1000));
 }
 
 export class RateLimiter implements RateLimit {
   private readonly buckets = new BoundedMap<string, Bucket>(MAX_BUCKETS);
 
   constructor(
-    readonly perMinute: number,
+    readonly max: number,
     private readonly now: () => number,
+    readonly windowMs = 60_000,
   ) {}
 
   take(key: string): Allowance {
     const now = this.now();
-    const rate = this.perMinute / 60_000;
+    const rate = this.max / this.windowMs;
     let b = this.buckets.get(key);
     if (b) {
-      b.tokens = Math.min(this.perMinute, b.tokens + (now - b.at) * rate);
+      b.tokens = Math.min(this.max, b.tokens + (now - b.at) * rate);
       b.at = now;
       this.buckets.touch(key); // least-recently-used order
     } else {
-      b = { tokens: this.perMinute, at: now };
+      b = { tokens: this.max, at: now };
       this.buckets.set(key, b);
     }
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return { ok: true };
     }
-    return { ok: false, retryAfterSeconds: retryAfter(b.tokens, this.perMinute) };
+    return { ok: false, retryAfterSeconds: retryAfter(b.tokens, this.max, this.windowMs) };
   }
 }

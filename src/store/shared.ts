@@ -13,14 +13,14 @@ export interface SharedCache {
 
 export interface SharedServices {
   /** A rate limit named `name` (its buckets are kept apart from other limits'). */
-  rateLimit(name: string, perMinute: number): RateLimit;
+  rateLimit(name: string, max: number, windowMs?: number): RateLimit;
   /** A cache named `name`, holding at most `maxEntries` in one process. */
   cache(name: string, maxEntries: number): SharedCache;
 }
 
 export function localServices(now: () => number): SharedServices {
   return {
-    rateLimit: (_name, perMinute) => new RateLimiter(perMinute, now),
+    rateLimit: (_name, max, windowMs = 60_000) => new RateLimiter(max, now, windowMs),
     cache(_name, maxEntries) {
       const m = new BoundedMap<string, { value: string; until: number }>(Math.max(1, maxEntries));
       return {

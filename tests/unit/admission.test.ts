@@ -2,6 +2,7 @@
 // with its status and a message naming the setting at fault.
 
 import { describe, expect, test } from "bun:test";
+import { scopesOf } from "../../src/auth/claims.ts";
 import type { AuthFailure, AuthResult, Identity } from "../../src/auth/identity.ts";
 import { DEFAULTS } from "../../src/config/defaults.ts";
 import type { RoutePolicy } from "../../src/config/types.ts";
@@ -11,12 +12,14 @@ import {
   type AdmissionRoute,
   admitCaller,
   admitForwarded,
+  admitRequest,
   checkAnonymous,
   type Incoming,
   type Refused,
   readMessages,
   refused,
 } from "../../src/mcp/admission.ts";
+import type { JsonRpcRequest } from "../../src/mcp/jsonrpc.ts";
 import { RateLimiter } from "../../src/policy/rate-limit.ts";
 
 const noCredentials: AuthFailure = { status: 401, description: "no credentials", challenge: 'Bearer realm="x"' };
@@ -183,4 +186,42 @@ describe("the messages", () => {
     // A caller with credentials is not checked against the anonymous policy.
     expect(checkAnonymous(r, { identity: alice }, mixed, memoryLogger())).toBeUndefined();
   });
+});
+
+describe("per-method scopes (route.methodScopes)", () => {
+  const resolver = { resolve: () => undefined };
+  const req = (method: string): JsonRpcRequest => ({ jsonrpc: "2.0", id: 1, method });
+  const policy = { methodScopes: { "tools/call": ["mcp:call"], "*": ["mcp"] } };
+
+  test("a method's scopes are required of scoped tokens; '*' covers the others; unscoped tokens pass", async () => {
+    const lister: Identity = { ...alice, provider: "jwt", scopes: ["mcp"] };
+    expect(
+      refused(await admitRequest(resolver, { identity: lister }, req("tools/list"), false, memoryLogger(), policy)),
+    ).toBe(false);
+    const call = await admitRequest(resolver, { identity: lister }, req("tools/call"), false, memoryLogger(), policy);
+    const r = refusal(call);
+    if (r.kind !== "auth") throw new Error("expected a step-up");
+    expect(r.failure).toMatchObject({ status: 403, error: "insufficient_scope" });
+    expect(r.failure.challenge).toContain("mcp:call");
+    const none: Identity = { ...alice, provider: "jwt", scopes: [] };
+    expect(
+      refused(await admitRequest(resolver, { identity: none }, req("tools/list"), false, memoryLogger(), policy)),
+    ).toBe(true);
+    // In a batch: the item's JSON-RPC error, not a 403 for the whole batch.
+    const inBatch = await admitRequest(resolver, { identity: lister }, req("tools/call"), true, memoryLogger(), policy);
+    expect(refused(inBatch)).toBe(false);
+    if (!refused(inBatch)) expect(inBatch.target).toMatchObject({ kind: "refused", scopes: ["mcp:call"] });
+    // Bearer-table and forwarded identities have no notion of scope.
+    expect(
+      refused(await admitRequest(resolver, { identity: alice }, req("tools/call"), false, memoryLogger(), policy)),
+    ).toBe(false);
+  });
+});
+
+test("a token's scopes come from scope, scp or scopes (simple-rpc-ai-backend's array)", () => {
+  expect(scopesOf({ scope: "a b" })).toEqual(["a", "b"]);
+  expect(scopesOf({ scp: ["a", "b"] })).toEqual(["a", "b"]);
+  expect(scopesOf({ scopes: ["mcp", "mcp:call", 3] })).toEqual(["mcp", "mcp:call"]);
+  expect(scopesOf({ scopes: "mcp mcp:call" })).toEqual(["mcp", "mcp:call"]);
+  expect(scopesOf({})).toEqual([]);
 });

@@ -11,6 +11,7 @@ import { type AuthorizeOutcome, authorize, decideConsent, type PendingAuthorizat
 import { isLoopback } from "../../oauth/redirect-uri.ts";
 import { StoreUnavailableError } from "../../store/types.ts";
 import { type OAuthHttpDeps, routes } from "./common.ts";
+import { AuthLimits } from "./limits.ts";
 import { consentPage, errorPage, logoutPage, pageHeaders, passwordPage } from "./pages.ts";
 
 const SCOPE_DESCRIPTIONS: Record<string, string> = {
@@ -128,7 +129,14 @@ export const authorization = (deps: OAuthHttpDeps) => {
     session: Cookies.read(request.headers, as.cookies.sessionName),
   });
 
-  const app = new Elysia({ name: "authorization" });
+  // /authorize, the sign-in pages and their callbacks, per source (oauthAs.rateLimits.authorizePerMinute).
+  const app = new Elysia({ name: "authorization" }).onBeforeHandle(async ({ request }) => {
+    const wait = await deps.limits.authorize(AuthLimits.source(request, deps.peerAddress));
+    if (wait === undefined) return undefined;
+    const headers = new Headers(pageHeaders());
+    headers.set("retry-after", String(wait));
+    return new Response(errorPage("Too many requests", `Try again in ${wait} seconds.`), { status: 429, headers });
+  });
   for (const path of routes(issuer, "/authorize")) {
     app.get(
       path,

@@ -8,6 +8,7 @@ import type { AuthorizationServer } from "../../oauth/authorization-server.ts";
 import type { PendingAuthorizations } from "../../oauth/authorize.ts";
 import { OAuthError } from "../../oauth/errors.ts";
 import type { RateLimit } from "../../policy/rate-limit.ts";
+import type { AuthLimits } from "./limits.ts";
 
 export interface OAuthHttpDeps {
   as: AuthorizationServer;
@@ -18,6 +19,8 @@ export interface OAuthHttpDeps {
   /** Browser origins allowed to call registration, token and /mcp (gateway.allowedOrigins). */
   origins: readonly string[];
   peerAddress(request: Request): string | undefined;
+  /** Per source and per client (oauthAs.rateLimits). */
+  limits: AuthLimits;
 }
 
 const FORM_LIMIT = 64 * 1024;

@@ -7,6 +7,7 @@ import { OAuthError } from "../../oauth/errors.ts";
 import { registerClient } from "../../oauth/registration.ts";
 import { preflight, withCors } from "../cors.ts";
 import { noStoreJson, type OAuthHttpDeps, refuseForeignOrigin, routes } from "./common.ts";
+import { AuthLimits } from "./limits.ts";
 
 const BODY_LIMIT = 16 * 1024;
 /** Registrations accepted per minute, all clients together. */
@@ -29,6 +30,22 @@ export const registration = (deps: OAuthHttpDeps) => {
     const type = request.headers.get("content-type");
     if (type !== null && !type.toLowerCase().startsWith("application/json")) {
       throw new OAuthError("invalid_client_metadata", `Content-Type must be application/json (got ${type})`);
+    }
+    const wait = await deps.limits.register(AuthLimits.source(request, deps.peerAddress));
+    if (wait !== undefined) {
+      as.audit.event({ event: "client_registration_refused", success: false, reason: "rate limit (per source)" });
+      return withCors(
+        noStoreJson(
+          {
+            error: "temporarily_unavailable",
+            error_description: `too many registrations from here; retry in ${wait} s`,
+          },
+          429,
+          { "retry-after": String(wait) },
+        ),
+        request,
+        origins,
+      );
     }
     const allowance = await deps.registrations.take("all");
     if (!allowance.ok) {

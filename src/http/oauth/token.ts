@@ -6,6 +6,32 @@ import { introspect, revoke } from "../../oauth/revocation.ts";
 import { token, tokenRefused } from "../../oauth/token.ts";
 import { preflight, withCors } from "../cors.ts";
 import { noStoreJson, type OAuthHttpDeps, readForm, refuseForeignOrigin, routes } from "./common.ts";
+import { AuthLimits } from "./limits.ts";
+
+/** The client id of Basic credentials, if any (the form's client_id is read by the endpoint itself). */
+function basicClientId(headers: Headers): string | undefined {
+  const auth = headers.get("authorization");
+  if (!auth?.toLowerCase().startsWith("basic ")) return undefined;
+  try {
+    const decoded = atob(auth.slice(6).trim());
+    const id = decoded.slice(0, Math.max(0, decoded.indexOf(":")));
+    return id ? decodeURIComponent(id.replace(/\+/g, " ")).slice(0, 200) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The form's client_id, read from a copy of the request (the endpoint reads the original). */
+async function formClientId(request: Request): Promise<string | undefined> {
+  if (!(request.headers.get("content-type") ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded")) {
+    return undefined;
+  }
+  try {
+    return (await readForm(request.clone() as Request)).get("client_id")?.slice(0, 200) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export const tokenEndpoints = (deps: OAuthHttpDeps) => {
   const { as, origins } = deps;
@@ -39,7 +65,29 @@ export const tokenEndpoints = (deps: OAuthHttpDeps) => {
         path,
         async ({ request }) => {
           refuseForeignOrigin(request, deps);
-          return withCors(await handle(request), request, origins);
+          // Failures are counted per source and per client (oauthAs.rateLimits.tokenFailuresPerMinute): past the
+          // limit both are refused for a while, so a secret or a refresh token cannot be guessed at full speed.
+          const source = AuthLimits.source(request, deps.peerAddress);
+          const clientId = basicClientId(request.headers) ?? (await formClientId(request));
+          const wait = deps.limits.tokenBlocked(source, clientId);
+          if (wait !== undefined) {
+            deps.log.info(`${name} refused: too many failed requests`, { source, client_id: clientId });
+            return withCors(
+              noStoreJson(
+                { error: "slow_down", error_description: `too many failed requests; retry in ${wait} s` },
+                429,
+                { "retry-after": String(wait) },
+              ),
+              request,
+              origins,
+            );
+          }
+          try {
+            return withCors(await handle(request), request, origins);
+          } catch (e) {
+            if (e instanceof OAuthError && e.status !== 503) await deps.limits.tokenFailed(source, clientId);
+            throw e;
+          }
         },
         { parse: "none" },
       );

@@ -11,31 +11,35 @@ const TAKE = script(
   "rate_take",
   `local k = ARGV[2] .. 'rl:' .. ARGV[3]
 local per = tonumber(ARGV[4])
+local window = tonumber(ARGV[5]) or 60000
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local h = redis.call('HMGET', k, 't', 'a')
 local tokens = tonumber(h[1]) or per
 local at = tonumber(h[2]) or now
-tokens = math.min(per, tokens + (now - at) * per / 60000)
+tokens = math.min(per, tokens + (now - at) * per / window)
 local ok = 0
 if tokens >= 1 then
   tokens = tokens - 1
   ok = 1
 end
 redis.call('HSET', k, 't', tostring(tokens), 'a', tostring(now))
-redis.call('PEXPIRE', k, 120000)
+redis.call('PEXPIRE', k, window * 2)
 return {ok, tostring(tokens)}`,
 );
 
 export function redisServices(redis: RedisConnection): SharedServices {
   return {
-    rateLimit(name, perMinute): RateLimit {
+    rateLimit(name, max, windowMs = 60_000): RateLimit {
       return {
-        perMinute,
+        max,
+        windowMs,
         async take(key): Promise<Allowance> {
           try {
-            const r = (await redis.run(TAKE, [`${name}:${key}`, perMinute])) as [number, string];
-            return r[0] === 1 ? { ok: true } : { ok: false, retryAfterSeconds: retryAfter(Number(r[1]), perMinute) };
+            const r = (await redis.run(TAKE, [`${name}:${key}`, max, windowMs])) as [number, string];
+            return r[0] === 1
+              ? { ok: true }
+              : { ok: false, retryAfterSeconds: retryAfter(Number(r[1]), max, windowMs) };
           } catch {
             return { ok: true };
           }
