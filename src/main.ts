@@ -195,7 +195,12 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
 
   const admin = startAdminSocket(runtime, () => app, config, log, reload);
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
-  log.info(`Gatehouse ${VERSION} listening`, { url: `${url}/mcp`, config: config.source, runtime: runtime.name });
+  log.info(`Gatehouse ${VERSION} listening`, {
+    url: `${url}/mcp`,
+    config: config.source,
+    config_from: config.via,
+    runtime: runtime.name,
+  });
   log.info("backends", { names: config.backends.map((b) => b.name).join(",") });
   log.info("authentication", { providers: config.auth.providers.join(",") || "none (anonymous)" });
   if (config.auth.providers.length === 0 || config.auth.providers.includes("none")) {
@@ -349,6 +354,7 @@ async function check(runtime: Runtime, argv: string[]): Promise<number> {
   const config = await readConfig(runtime, flags.config as string | undefined);
   refuseMissing(runtime, config);
   const providers = config.auth.providers.join(", ") || "none (anonymous)";
+  process.stdout.write(`configuration: ${config.source}${config.via ? ` (found through ${config.via})` : ""}\n`);
   process.stdout.write(
     `${config.source}: ok — ${config.backends.length} server${config.backends.length === 1 ? "" : "s"} ` +
       `(${config.backends.map((b) => b.name).join(", ")}), providers: ${providers}` +

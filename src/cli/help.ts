@@ -17,7 +17,9 @@ Usage:
   gatehouse <command> --help                                        help for one command
 
 Configuration is servers.json (the format of \`mcp serve\`): --config, else $MCP_SERVERS_CONFIG (inline JSON),
-else $MCP_CONFIG_PATH, else env-only mode when $OIDC_ISSUER_URL is set, else ./servers.json. See README.md.
+else $MCP_CONFIG_PATH, else $MCP_CONFIG_DIR/servers.json, else env-only mode when $OIDC_ISSUER_URL is set, else
+~/.config/mcp/servers.json (where mcp serve looks), else ./servers.json (both at once: refused, say which).
+serve logs the file it used (config=…), check prints it. See README.md.
 
 Env-only mode (one backend, tokens from your identity provider; mcp-oauth-proxy's variables):
   OIDC_ISSUER_URL, OIDC_AUDIENCE, RESOURCE_URL, ALLOW_SUBS | ALLOW_EMAILS | ALLOW_GROUPS,
@@ -35,8 +37,9 @@ export const SERVE_HELP = `Usage: gatehouse serve [--config PATH] [--bind HOST:P
 Runs the gateway: MCP Streamable HTTP at /mcp (every backend also at /servers/<name>/mcp), the 2024-11-05
 HTTP+SSE transport at /mcp/sse, forward auth at /authenticate, health at /health.
 
-  --config PATH       servers.json to load (default: $MCP_SERVERS_CONFIG, $MCP_CONFIG_PATH, env-only mode when
-                      $OIDC_ISSUER_URL is set, ./servers.json)
+  --config PATH       servers.json to load (default: $MCP_SERVERS_CONFIG, $MCP_CONFIG_PATH,
+                      $MCP_CONFIG_DIR/servers.json, env-only mode when $OIDC_ISSUER_URL is set,
+                      ~/.config/mcp/servers.json, ./servers.json); the "listening" line names it (config=…)
   --bind HOST:PORT    address to listen on (default 127.0.0.1:8080, in env-only mode 0.0.0.0:$PORT; ":8080"
                       means every interface)
   --insecure          allow a non-loopback address. Gatehouse speaks plain HTTP: in production put a TLS reverse
@@ -67,6 +70,7 @@ are named. Exit 0 when reloaded.
 export const CHECK_HELP = `Usage: gatehouse check [--config PATH]
 
 Validates the configuration and prints every problem with its JSON path, what was found and what was expected.
+Prints which file it read and how it found it (the same search as serve: see gatehouse --help), and any warning.
 Exits 0 when the configuration is valid, 1 otherwise. Nothing is started.
 `;
 

@@ -3,7 +3,8 @@
 // collected (problems.ts) and reported together, each with its JSON path, what was found and what was expected;
 // nothing starts unless the list is empty.
 
-import { dirname, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { secretEnvNames, substituteEnv } from "./env.ts";
 import { ENV_MODE_SOURCE, envModeConfig, envModeRequested } from "./env-mode.ts";
 import { auditSection, gatewaySection } from "./gateway.ts";
@@ -69,23 +70,60 @@ export interface ConfigLocation {
   inline?: string;
   /** Env-only quick mode: built from allardy/mcp-oauth-proxy's variables (env-mode.ts). */
   fromEnv?: boolean;
+  /** How it was found, for the log and `gatehouse check` ("--config", "MCP_CONFIG_PATH", …). */
+  via: string;
+  /** The other places looked at, when it does not exist (the error names them). */
+  lookedAt?: string[];
+}
+
+/** mcp serve's configuration directory: $MCP_CONFIG_DIR, else ~/.config/mcp (avelino/mcp src/config.rs config_dir). */
+export function mcpServeConfigDir(env: Record<string, string | undefined>): string | undefined {
+  const dir = env.MCP_CONFIG_DIR?.trim();
+  if (dir) return dir;
+  // mcp serve falls back to /tmp/mcp without a home directory: a world-writable place anyone could plant a
+  // servers.json in, so Gatehouse does not look there.
+  const home = env.HOME?.trim();
+  return home ? join(home, ".config", "mcp") : undefined;
 }
 
 /**
- * Where the config comes from: --config, then MCP_SERVERS_CONFIG (inline JSON), MCP_CONFIG_PATH, then env-only mode
- * when OIDC_ISSUER_URL is set, then ./servers.json.
+ * Where the config comes from: --config, then MCP_SERVERS_CONFIG (inline JSON), MCP_CONFIG_PATH,
+ * MCP_CONFIG_DIR/servers.json, then env-only mode when OIDC_ISSUER_URL is set, then ~/.config/mcp/servers.json (where
+ * `mcp serve` looks by default: avelino/mcp docs/reference/config-file.md "Location"), then ./servers.json. When both
+ * of the last two exist, it is refused: which one was meant cannot be guessed.
  */
 export function locateConfig(
   flag: string | undefined,
   env: Record<string, string | undefined>,
   cwd: string,
+  exists: (path: string) => boolean = existsSync,
 ): ConfigLocation {
-  if (flag) return { path: resolve(cwd, flag) };
+  if (flag) return { path: resolve(cwd, flag), via: "--config" };
   const inline = env.MCP_SERVERS_CONFIG;
-  if (inline !== undefined && inline.trim() !== "") return { path: "MCP_SERVERS_CONFIG", inline };
-  if (env.MCP_CONFIG_PATH?.trim()) return { path: resolve(cwd, env.MCP_CONFIG_PATH.trim()) };
-  if (envModeRequested(env)) return { path: ENV_MODE_SOURCE, fromEnv: true };
-  return { path: resolve(cwd, "servers.json") };
+  if (inline !== undefined && inline.trim() !== "")
+    return { path: "MCP_SERVERS_CONFIG", inline, via: "MCP_SERVERS_CONFIG" };
+  if (env.MCP_CONFIG_PATH?.trim()) return { path: resolve(cwd, env.MCP_CONFIG_PATH.trim()), via: "MCP_CONFIG_PATH" };
+  if (env.MCP_CONFIG_DIR?.trim()) {
+    return { path: resolve(cwd, env.MCP_CONFIG_DIR.trim(), "servers.json"), via: "MCP_CONFIG_DIR" };
+  }
+  if (envModeRequested(env)) return { path: ENV_MODE_SOURCE, fromEnv: true, via: "OIDC_ISSUER_URL (env-only mode)" };
+  const local = resolve(cwd, "servers.json");
+  const dir = mcpServeConfigDir(env);
+  const home = dir ? resolve(cwd, dir, "servers.json") : undefined;
+  if (home && home !== local && exists(home)) {
+    if (exists(local)) {
+      throw new ConfigError(home, [
+        {
+          path: "",
+          message:
+            `two configurations found: ${home} (where mcp serve looks) and ${local} (the working directory); ` +
+            "say which one with --config PATH or MCP_CONFIG_PATH",
+        },
+      ]);
+    }
+    return { path: home, via: "~/.config/mcp/servers.json (mcp serve's default)" };
+  }
+  return { path: local, via: "./servers.json", ...(home && home !== local ? { lookedAt: [home] } : {}) };
 }
 
 export async function loadConfig(
@@ -94,14 +132,15 @@ export async function loadConfig(
   readText: (path: string) => Promise<string>,
   cwd: string,
 ): Promise<Config> {
+  const found = (config: Config): Config => Object.assign(config, { via: location.via });
   if (location.inline !== undefined) {
-    return parseConfig(location.inline, { source: location.path, dir: cwd, env });
+    return found(parseConfig(location.inline, { source: location.path, dir: cwd, env }));
   }
   if (location.fromEnv) {
     const p = new Problems();
     const built = envModeConfig(env, p);
     p.throwIfAny(location.path);
-    return parseConfig(JSON.stringify(built), { source: location.path, dir: cwd, env });
+    return found(parseConfig(JSON.stringify(built), { source: location.path, dir: cwd, env }));
   }
   let text: string;
   try {
@@ -109,9 +148,13 @@ export async function loadConfig(
   } catch (e) {
     const code = (e as { code?: string }).code;
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (e as Error).message;
+    const also = location.lookedAt?.length ? `, nor at ${location.lookedAt.join(", ")}` : "";
     throw new ConfigError(location.path, [
-      { path: "", message: `cannot read the configuration (${why}); pass --config PATH or set MCP_CONFIG_PATH` },
+      {
+        path: "",
+        message: `cannot read the configuration (${why})${also} — looked for it through ${location.via}; pass --config PATH or set MCP_CONFIG_PATH`,
+      },
     ]);
   }
-  return parseConfig(text, { source: location.path, dir: dirname(location.path), env });
+  return found(parseConfig(text, { source: location.path, dir: dirname(location.path), env }));
 }

@@ -331,6 +331,8 @@ export interface MetricsConfig {
 export interface Config {
   /** The file it came from, or "MCP_SERVERS_CONFIG". */
   source: string;
+  /** How `source` was found ("--config", "MCP_CONFIG_PATH", "MCP_CONFIG_DIR", mcp serve's default …), when loaded by locateConfig. */
+  via?: string;
   /** Directory that relative paths in the config are resolved against. */
   dir: string;
   backends: BackendConfig[];

@@ -1,6 +1,9 @@
 // Opens the state a configuration names, for `serve` and the admin commands: Redis when `state.redis` is set (with
 // the MCP session backplane), else the JSON file (or MCP_AUTH_SERVER_CONFIG, read-only) where location.ts says.
 
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { mcpServeConfigDir } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { RedisFactory } from "../platform/types.ts";
@@ -22,6 +25,24 @@ export interface OpenedState {
   shared?: SharedServices;
   /** Closes what was opened (the store first). */
   close(): Promise<void>;
+}
+
+/**
+ * `mcp serve` keeps auth_server.json in its configuration directory ($MCP_CONFIG_DIR, else ~/.config/mcp: avelino/mcp
+ * src/server_auth/oauth_as/store.rs state_path), Gatehouse beside servers.json: they differ when servers.json is at
+ * $MCP_CONFIG_PATH. Starting with an empty state there would log out everyone mcp serve signed in, without a word:
+ * when Gatehouse has no state yet and mcp serve's file exists, it stops and says which file to use.
+ */
+function refuseStateElsewhere(path: string, env: Record<string, string | undefined>, cwd: string): void {
+  if (env.MCP_AUTH_SERVER_PATH?.trim() || existsSync(path) || existsSync(`${path}.journal`)) return;
+  const dir = mcpServeConfigDir(env);
+  const theirs = dir ? resolve(cwd, dir, "auth_server.json") : undefined;
+  if (!theirs || theirs === path || !existsSync(theirs)) return;
+  throw new StateOpenError(
+    `there is no state at ${path} (beside servers.json, where Gatehouse keeps it), but mcp serve's state is at ` +
+      `${theirs}: set MCP_AUTH_SERVER_PATH=${theirs} to take it over (its clients and refresh tokens keep working), ` +
+      `or MCP_AUTH_SERVER_PATH=${path} to start with an empty state (everyone signs in again)`,
+  );
 }
 
 export async function openState(
@@ -72,6 +93,7 @@ export async function openState(
   }
   if (!wantStore) return { close: async () => {} };
   const where = stateLocation(config, deps.env, deps.cwd);
+  if (where.kind === "file") refuseStateElsewhere(where.path, deps.env, deps.cwd);
   const store =
     where.kind === "inline"
       ? inlineStore(where.json, () =>

@@ -80,8 +80,10 @@ describe("gatehouse CLI", () => {
   });
 
   test("check: a valid config exits 0 and summarises it", () => {
-    const r = run(["check", "--config", writeConfig(good)]);
+    const path = writeConfig(good);
+    const r = run(["check", "--config", path]);
     expect(r.code).toBe(0);
+    expect(r.out).toContain(`configuration: ${path} (found through --config)`);
     expect(r.out).toContain("ok — 1 server (s)");
   });
 

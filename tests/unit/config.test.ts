@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, parseConfig } from "../../src/config/load.ts";
+import { ConfigError, loadConfig, locateConfig, parseConfig } from "../../src/config/load.ts";
 import { DOC_EXAMPLES } from "../fixtures/mcp-serve-docs.ts";
 
 function load(text: string | object, env: Record<string, string> = {}) {
@@ -335,5 +335,67 @@ describe("a setting of the wrong type (found from outside)", () => {
     expect(problems({ ...server, gateway: { zzz: 1 } })[0]?.message).toBe(
       "unknown key (check its spelling; unknown keys are not ignored)",
     );
+  });
+});
+
+describe("where the configuration is found (as mcp serve finds it, avelino/mcp docs/reference/config-file.md)", () => {
+  const at =
+    (...present: string[]) =>
+    (p: string) =>
+      present.includes(p);
+  const home = { HOME: "/home/u" };
+  const mine = "/home/u/.config/mcp/servers.json";
+
+  test("--config, MCP_SERVERS_CONFIG, MCP_CONFIG_PATH, MCP_CONFIG_DIR, env-only mode, in that order", () => {
+    const all = {
+      ...home,
+      MCP_SERVERS_CONFIG: '{"mcpServers": {}}',
+      MCP_CONFIG_PATH: "/etc/p.json",
+      MCP_CONFIG_DIR: "/etc/mcp",
+      OIDC_ISSUER_URL: "https://idp.example",
+    };
+    const exists = at(mine, "/w/servers.json");
+    expect(locateConfig("x.json", all, "/w", exists)).toEqual({ path: "/w/x.json", via: "--config" });
+    expect(locateConfig(undefined, all, "/w", exists)).toMatchObject({ inline: all.MCP_SERVERS_CONFIG });
+    const { MCP_SERVERS_CONFIG: _, ...noInline } = all;
+    expect(locateConfig(undefined, noInline, "/w", exists)).toEqual({ path: "/etc/p.json", via: "MCP_CONFIG_PATH" });
+    const { MCP_CONFIG_PATH: __, ...noPath } = noInline;
+    expect(locateConfig(undefined, noPath, "/w", exists)).toEqual({
+      path: "/etc/mcp/servers.json",
+      via: "MCP_CONFIG_DIR",
+    });
+    const { MCP_CONFIG_DIR: ___, ...noDir } = noPath;
+    expect(locateConfig(undefined, noDir, "/w", exists)).toMatchObject({ fromEnv: true });
+  });
+
+  test("then ~/.config/mcp/servers.json when it exists, else ./servers.json; both at once is refused", () => {
+    expect(locateConfig(undefined, home, "/w", at(mine))).toEqual({
+      path: mine,
+      via: "~/.config/mcp/servers.json (mcp serve's default)",
+    });
+    expect(locateConfig(undefined, home, "/w", at("/w/servers.json"))).toEqual({
+      path: "/w/servers.json",
+      via: "./servers.json",
+      lookedAt: [mine],
+    });
+    expect(() => locateConfig(undefined, home, "/w", at(mine, "/w/servers.json"))).toThrow(ConfigError);
+    try {
+      locateConfig(undefined, home, "/w", at(mine, "/w/servers.json"));
+    } catch (e) {
+      expect((e as ConfigError).problems[0]?.message).toContain("say which one with --config PATH or MCP_CONFIG_PATH");
+    }
+    // Run from ~/.config/mcp itself: one file, no ambiguity.
+    expect(locateConfig(undefined, home, "/home/u/.config/mcp", at(mine)).path).toBe(mine);
+    // No home directory: mcp serve would read /tmp/mcp (world-writable); Gatehouse does not look there.
+    expect(locateConfig(undefined, {}, "/w", () => true)).toEqual({ path: "/w/servers.json", via: "./servers.json" });
+  });
+
+  test("a missing file names every place looked at and how it was found", async () => {
+    const where = locateConfig(undefined, home, "/w", () => false);
+    const e = await loadConfig(where, home, () => Promise.reject(Object.assign(new Error(), { code: "ENOENT" })), "/w")
+      .then(() => undefined)
+      .catch((x: unknown) => x as ConfigError);
+    expect(e?.problems[0]?.message).toContain(`cannot read the configuration (no such file), nor at ${mine}`);
+    expect(e?.problems[0]?.message).toContain("looked for it through ./servers.json");
   });
 });
