@@ -1,6 +1,7 @@
 // The `serverAuth` section: which identity providers run, in order (`providers`), and each one's block — bearer
 // tokens, a trusted proxy's headers, the authorization server, tokens of another issuer — plus tool scopes and the
-// ACL. A provider listed without its block, or the old single `provider` string, is refused with what to write.
+// ACL. A provider listed without its block (but `forwarded`, whose headers have defaults, as in mcp serve), or the
+// old single `provider` string, is refused with what to write.
 
 import { sha256Hex } from "../crypto.ts";
 import { aclSection } from "./acl.ts";
@@ -110,7 +111,9 @@ export function serverAuthSection(input: unknown, p: Problems): AuthConfig {
     auth.providers.push(kind as ProviderKind);
   }
   for (const kind of new Set(auth.providers)) {
-    if (kind === "none") continue;
+    // mcp serve: the forwarded block is optional, its headers default (avelino/mcp docs/reference/config-file.md
+    // "Forwarded config": "Optional when "forwarded" is in providers").
+    if (kind === "none" || kind === "forwarded") continue;
     const name = BLOCK_OF[kind];
     if ((raw as Record<string, unknown>)[name] === undefined) {
       p.add(`${path}.${name}`, `is required because "providers" lists "${kind}"`);
@@ -118,7 +121,7 @@ export function serverAuthSection(input: unknown, p: Problems): AuthConfig {
   }
 
   if (s.bearer !== undefined) auth.bearer = { tokens: bearerTokens(s.bearer, `${path}.bearer`, p) };
-  const f = block<ForwardedInput>(Forwarded, "forwarded");
+  const f = block<ForwardedInput>(Forwarded, "forwarded") ?? (auth.providers.includes("forwarded") ? {} : undefined);
   if (f) {
     auth.forwarded = {
       header: (f.header ?? DEFAULTS.forwarded.header).toLowerCase(),

@@ -156,9 +156,15 @@ describe("servers.json loading", () => {
     });
   });
 
-  test("every provider but none needs its block", () => {
-    const found = problems({ ...server, serverAuth: { providers: ["forwarded", "oauth_as", "none"] } });
-    expect(found.map((p) => p.path).sort()).toEqual(["serverAuth.forwarded", "serverAuth.oauthAs"]);
+  test("every provider but none and forwarded needs its block", () => {
+    const found = problems({ ...server, serverAuth: { providers: ["forwarded", "oauth_as", "bearer", "none"] } });
+    expect(found.map((p) => p.path).sort()).toEqual(["serverAuth.bearer", "serverAuth.oauthAs"]);
+  });
+
+  test("forwarded listed without its block uses mcp serve's default headers (config-file.md › Forwarded config)", () => {
+    const c = load({ ...server, serverAuth: { providers: ["forwarded"] } });
+    expect(c.auth.forwarded).toEqual({ header: "x-forwarded-user", groupsHeader: "x-forwarded-groups" });
+    expect(load(server).auth.forwarded).toBeUndefined();
   });
 
   test("the single provider string fails with a migration hint instead of booting anonymous", () => {
