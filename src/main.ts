@@ -203,6 +203,7 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   });
   log.info("backends", { names: config.backends.map((b) => b.name).join(",") });
   log.info("authentication", { providers: config.auth.providers.join(",") || "none (anonymous)" });
+  for (const w of config.warnings) log.warn(`configuration: ${w.path}: ${w.message}`, { config: config.source });
   if (config.auth.providers.length === 0 || config.auth.providers.includes("none")) {
     log.warn("anonymous access is enabled: anyone who reaches this address can use every allowed tool");
   }
@@ -357,10 +358,11 @@ async function check(runtime: Runtime, argv: string[]): Promise<number> {
   process.stdout.write(`configuration: ${config.source}${config.via ? ` (found through ${config.via})` : ""}\n`);
   process.stdout.write(
     `${config.source}: ok — ${config.backends.length} server${config.backends.length === 1 ? "" : "s"} ` +
-      `(${config.backends.map((b) => b.name).join(", ")}), providers: ${providers}` +
+      `${config.backends.length > 0 ? `(${config.backends.map((b) => b.name).join(", ")})` : ""}, providers: ${providers}` +
       `${config.auth.acl ? `, ACL: ${config.auth.acl.kind === "legacy" ? "legacy rules" : "role-based"}` : ""}` +
       `${config.state.redis ? `, shared state: ${describeRedisUrl(config.state.redis.url)}` : ""}\n`,
   );
+  for (const w of config.warnings) process.stdout.write(`warning: ${w.path}: ${w.message}\n`);
   if (config.source === ENV_MODE_SOURCE) {
     // What the variables amount to, to copy into a servers.json when outgrowing env-only mode.
     const built = envModeConfig(process.env as Record<string, string | undefined>, []);

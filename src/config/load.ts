@@ -53,6 +53,7 @@ export function parseConfig(
     state: stateSection(root.state as StateInput | undefined, p),
     metrics: metricsSection(root.metrics as MetricsInput | undefined, p),
     secretEnv: secretEnvNames(referenced),
+    warnings: p.warnings,
   };
   // /mcp's resource follows gateway.publicUrl, as every other route's does, unless oauthAs.resourceUrl says otherwise.
   const asInput = (root.serverAuth as { oauthAs?: { resourceUrl?: unknown } } | undefined)?.oauthAs;

@@ -101,6 +101,8 @@ function expected(schema: TSchema, fallback: string): string {
 
 export class Problems {
   private readonly list: ConfigProblem[] = [];
+  /** What boots but deserves a word (logged by serve, printed by check): never a reason to refuse. */
+  readonly warnings: ConfigProblem[] = [];
   private readonly seen = new Set<string>();
   /** Paths a schema refused (the rules after it must not read them). */
   private readonly refused = new Set<string>();
@@ -117,6 +119,10 @@ export class Problems {
 
   add(path: string, message: string): void {
     this.push({ path, message });
+  }
+
+  warn(path: string, message: string): void {
+    this.warnings.push({ path, message });
   }
 
   get all(): readonly ConfigProblem[] {

@@ -536,7 +536,7 @@ export const Metrics = T.Object(
 export const ServersFile = T.Object(
   {
     $schema: T.Optional(T.String()),
-    mcpServers: T.Record(T.String(), T.Unknown(), { description: "an object of server name → server" }),
+    mcpServers: T.Optional(T.Record(T.String(), T.Unknown(), { description: "an object of server name → server" })),
     serverAuth: T.Optional(T.Unknown()),
     audit: T.Optional(Audit),
     gateway: T.Optional(Gateway),

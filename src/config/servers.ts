@@ -189,11 +189,16 @@ export function serversSection(
   p: Problems,
 ): BackendConfig[] {
   const out: BackendConfig[] = [];
+  // mcp serve boots with no servers (avelino/mcp src/config.rs: an absent mcpServers is an empty map): so does
+  // Gatehouse, saying so.
+  if (raw === undefined || (raw && typeof raw === "object" && !Array.isArray(raw) && Object.keys(raw).length === 0)) {
+    p.warn("mcpServers", `${raw === undefined ? "is absent" : "is empty"}: no server is served (tools/list is empty)`);
+    return out;
+  }
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) return out;
   for (const [name, entry] of Object.entries(raw)) {
     const b = server(name, entry, dir, env, p);
     if (b) out.push(b);
   }
-  if (Object.keys(raw).length === 0) p.add("mcpServers", "is empty: configure at least one server");
   return out;
 }

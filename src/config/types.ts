@@ -343,4 +343,6 @@ export interface Config {
   metrics: MetricsConfig;
   /** Environment variables backend processes do not inherit (config/env.ts secretEnvNames). */
   secretEnv: string[];
+  /** What boots but is worth a word (serve logs them, check prints them). */
+  warnings: { path: string; message: string }[];
 }

@@ -107,9 +107,9 @@ describe("gatehouse CLI", () => {
   });
 
   test("serve: a broken config exits 1 before listening", () => {
-    const r = run(["serve", "--config", writeConfig({ mcpServers: {} }), "--bind", "127.0.0.1:0"]);
+    const r = run(["serve", "--config", writeConfig({ mcpServers: { a: { command: 1 } } }), "--bind", "127.0.0.1:0"]);
     expect(r.code).toBe(1);
-    expect(r.err).toContain("mcpServers: is empty");
+    expect(r.err).toContain("mcpServers.a.command: found 1, expected string");
   });
 
   test("serve: a non-loopback bind without --insecure is refused, saying why", () => {

@@ -149,11 +149,17 @@ describe("servers.json loading", () => {
     expect(found[0]?.message).toMatch(/^not valid JSON: line 3/);
   });
 
-  test("an empty mcpServers is refused", () => {
-    expect(problems({ mcpServers: {} })[0]).toEqual({
-      path: "mcpServers",
-      message: expect.stringContaining("is empty"),
-    });
+  test("an empty or absent mcpServers boots with a warning, as mcp serve boots (src/config.rs)", () => {
+    for (const [text, word] of [
+      [{ mcpServers: {} }, "is empty"],
+      [{}, "is absent"],
+    ] as const) {
+      const c = load(text);
+      expect(c.backends).toEqual([]);
+      expect(c.warnings).toEqual([{ path: "mcpServers", message: expect.stringContaining(word) }]);
+    }
+    expect(load(server).warnings).toEqual([]);
+    expect(problems({ mcpServers: [] })[0]?.path).toBe("mcpServers");
   });
 
   test("every provider but none and forwarded needs its block", () => {
