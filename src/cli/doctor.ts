@@ -823,7 +823,8 @@ export async function checkResourceMetadata(ctx: DoctorContext): Promise<void> {
     sc.detail +=
       " — clients then ask for every scope the authorization server lists (Claude Desktop) or a fallback set (mcp-remote)";
     sc.fix = 'send scope="…" in the 401 challenge and list scopes_supported in the protected resource metadata';
-    sc.gatehouseFix = "set serverAuth.oauthAs.requiredScopes (published as scope and scopes_supported)";
+    sc.gatehouseFix =
+      "set serverAuth.oauthAs.requiredScopes (and scopesSupported): published as scope and scopes_supported";
   } else if ([...scopes, ...challenged].includes("offline_access")) {
     sc.status = "WARN";
     sc.detail += ' — "offline_access" SHOULD NOT be in the challenge or scopes_supported (MCP 2026-07-28)';
@@ -971,6 +972,20 @@ export async function checkAuthorizationServer(ctx: DoctorContext): Promise<void
   ctx.as = { url: chosen.url, doc };
   const where = ` (${chosen.url})`;
   const list = (k: string) => (Array.isArray(doc[k]) ? (doc[k] as unknown[]).map(String) : undefined);
+
+  // No scope in the challenge or the resource metadata is only a problem when the authorization server lists some:
+  // clients then ask for all of them. With none anywhere (mcp serve's default, and Gatehouse's), they ask for none.
+  const scopeCheck = ctx.checks.find((c) => c.id === "prm.scopes");
+  if (
+    scopeCheck?.status === "WARN" &&
+    scopeCheck.detail.includes("clients then ask") &&
+    !list("scopes_supported")?.length
+  ) {
+    scopeCheck.status = "PASS";
+    scopeCheck.detail = `${scopeCheck.detail.split(" — ")[0]} — no scopes anywhere (the authorization server lists none either): clients ask for none`;
+    delete scopeCheck.fix;
+    delete scopeCheck.gatehouseFix;
+  }
 
   const methods = list("code_challenge_methods_supported");
   add(ctx, {

@@ -29,7 +29,10 @@ export const DEFAULTS = {
     accessTokenTtlSeconds: 3600,
     refreshTokenTtlSeconds: 2_592_000,
     authorizationCodeTtlSeconds: 60,
-    scopesSupported: ["mcp"],
+    /** mcp serve's meaning: what metadata advertises (avelino/mcp docs/howto/oauth-as.md: default []). */
+    scopesSupported: [] as string[],
+    /** Gatehouse: what /mcp demands of a token; none by default, as in mcp serve. */
+    requiredScopes: [] as string[],
     refreshReuseGraceSeconds: 30,
     signingKeyRotationDays: 30,
     registrationEnabled: true,

@@ -74,11 +74,21 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
       if (v.trim() === "") p.add(`${path}.${key}[${i}]`, "must not be empty");
   }
   const issuerUrl = issuer ? o.issuerUrl.replace(/\/+$/, "") : o.issuerUrl;
-  const scopesSupported =
-    o.scopesSupported && o.scopesSupported.length > 0 ? o.scopesSupported : [...d.scopesSupported];
-  const requiredScopes = o.requiredScopes ?? scopesSupported.filter((x) => x !== "offline_access");
+  // scopesSupported keeps mcp serve's meaning: the scopes advertised, default none (avelino/mcp
+  // docs/howto/oauth-as.md "scopesSupported … [] … Advertised in metadata"); it never becomes a requirement. What a
+  // token needs for /mcp is requiredScopes, a key of its own, default none (RFC 6750 §3.1 insufficient_scope).
+  const scopesSupported = [...(o.scopesSupported ?? d.scopesSupported)];
+  const requiredScopes = [...(o.requiredScopes ?? d.requiredScopes)];
   for (const [i, sc] of requiredScopes.entries()) {
-    if (!scopesSupported.includes(sc)) p.add(`${path}.requiredScopes[${i}]`, `${found(sc)} is not in scopesSupported`);
+    if (!scopesSupported.includes(sc)) {
+      p.add(
+        `${path}.requiredScopes[${i}]`,
+        `${found(sc)} is not in scopesSupported: add it there too (a scope /mcp requires must be one clients are told of)`,
+      );
+    }
+  }
+  for (const [i, sc] of requiredScopes.entries()) {
+    if (sc.trim() === "") p.add(`${path}.requiredScopes[${i}]`, "must not be empty");
   }
   const resourceUrl = o.resourceUrl ?? `${issuerUrl}/mcp`;
   try {

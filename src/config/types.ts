@@ -200,7 +200,7 @@ export interface OAuthAsConfig {
   injectedRoles: string[];
   /** The protected resource: the /mcp endpoint's public URL (default: issuer + "/mcp"). */
   resourceUrl: string;
-  /** Scopes a token needs to use /mcp at all (default: scopesSupported without offline_access). */
+  /** Scopes a token needs to use /mcp at all (default: none). Always a subset of scopesSupported. */
   requiredScopes: string[];
   consentSkipClients: string[];
   refreshReuseGraceSeconds: number;

@@ -79,11 +79,18 @@ export function protectedResourceMetadata(
   resource: string,
   name = "Gatehouse MCP gateway",
 ): Record<string, unknown> {
+  // RFC 9728 §2: the scopes used to request access to this resource — what /mcp requires (oauthAs.requiredScopes,
+  // also the 401 challenge's scope) when it requires any, else what is advertised (oauthAs.scopesSupported), without
+  // offline_access, which is the authorization server's business (MCP 2026-07-28, as gatehouse doctor checks).
+  // Nothing to list: the field is left out (mcp serve's metadata has none).
+  const scopes = (c.requiredScopes.length > 0 ? c.requiredScopes : c.scopesSupported).filter(
+    (s) => s !== "offline_access",
+  );
   return {
     resource,
     // Byte-identical to the metadata `issuer` (the TypeScript SDK compares them exactly).
     authorization_servers: [c.issuerUrl],
-    scopes_supported: c.requiredScopes,
+    ...(scopes.length > 0 ? { scopes_supported: scopes } : {}),
     bearer_methods_supported: ["header"],
     resource_name: name,
   };

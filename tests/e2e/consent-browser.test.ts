@@ -78,7 +78,12 @@ describe.skipIf(!enabled)("the consent page in Chromium", () => {
       mcpServers: { web: { url: backend.url } },
       serverAuth: {
         providers: ["oauth_as"],
-        oauthAs: { issuerUrl: issuer, trustedSourceCidrs: ["127.0.0.1/32", "::1/128"] },
+        oauthAs: {
+          issuerUrl: issuer,
+          trustedSourceCidrs: ["127.0.0.1/32", "::1/128"],
+          scopesSupported: ["mcp"],
+          requiredScopes: ["mcp"],
+        },
         toolScopes: { "tools:write": ["web__admin_*"] },
       },
     });

@@ -27,6 +27,8 @@ beforeAll(async () => {
       oauthAs: {
         issuerUrl: `http://127.0.0.1:${port}`,
         trustedSourceCidrs: ["127.0.0.1/32"],
+        scopesSupported: ["mcp"],
+        requiredScopes: ["mcp"],
         injectedRoles: ["oauth-user"],
       },
       acl: { default: "deny", rules: [{ roles: ["oauth-user"], tools: ["web__*"], policy: "allow" }] },

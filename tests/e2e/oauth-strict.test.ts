@@ -50,6 +50,8 @@ beforeAll(async () => {
       oauthAs: {
         issuerUrl: `http://127.0.0.1:${port}`,
         trustedSourceCidrs: ["127.0.0.1/32"],
+        scopesSupported: ["mcp"],
+        requiredScopes: ["mcp"],
         introspectionClients: { "resource-server": "resource-server-secret" },
         clientIdMetadataDocuments: { allowPrivateNetwork: true },
       },

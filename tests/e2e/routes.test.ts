@@ -332,7 +332,12 @@ describe("each route its own protected resource (oauth_as), and route policies",
       gateway: { hosts: { "a.example": "a" } },
       serverAuth: {
         providers: ["oauth_as"],
-        oauthAs: { issuerUrl: `http://127.0.0.1:${port}`, trustedSourceCidrs: ["127.0.0.1/32"] },
+        oauthAs: {
+          issuerUrl: `http://127.0.0.1:${port}`,
+          trustedSourceCidrs: ["127.0.0.1/32"],
+          scopesSupported: ["mcp"],
+          requiredScopes: ["mcp"],
+        },
       },
     });
     gh = await startGatehouse({ config, port });

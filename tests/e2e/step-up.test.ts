@@ -26,7 +26,12 @@ beforeAll(async () => {
     mcpServers: { web: { url: backend.url } },
     serverAuth: {
       providers: ["oauth_as"],
-      oauthAs: { issuerUrl: `http://127.0.0.1:${port}`, trustedSourceCidrs: ["127.0.0.1/32"] },
+      oauthAs: {
+        issuerUrl: `http://127.0.0.1:${port}`,
+        trustedSourceCidrs: ["127.0.0.1/32"],
+        scopesSupported: ["mcp"],
+        requiredScopes: ["mcp"],
+      },
       toolScopes: { "tools:write": ["web__admin_*", "web__grow"] },
     },
   });

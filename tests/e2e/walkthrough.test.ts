@@ -123,7 +123,8 @@ async function connectLikeClaude(base: string, ca: string, gatehouse: Running): 
   const unauthenticated = await tlsFetch(mcpUrl, { method: "POST" });
   expect(unauthenticated.status).toBe(401);
   expect(unauthenticated.headers.get("www-authenticate")).toBe(
-    `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp", scope="mcp"`,
+    // No scope: the walkthrough's servers.json requires none (oauthAs.requiredScopes), as README says.
+    `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`,
   );
   const metadata = await (await tlsFetch(`${base}/.well-known/oauth-protected-resource/mcp`)).json();
   expect(metadata).toMatchObject({ resource: `${base}/mcp`, authorization_servers: [base] });

@@ -257,6 +257,30 @@ describe("servers.json loading", () => {
     expect(byPath["serverAuth.oauthAs.redirectUriAllowlist[0]"]).toContain('only a trailing "*"');
   });
 
+  test("scopesSupported keeps mcp serve's meaning (advertised, default []); requiredScopes is its own key", () => {
+    const as = (o: Record<string, unknown>) =>
+      load({
+        ...server,
+        serverAuth: {
+          providers: ["oauth_as"],
+          oauthAs: { issuerUrl: "https://mcp.example.com", trustedSourceCidrs: ["10.0.0.1/32"], ...o },
+        },
+      }).auth.oauthAs;
+    expect(as({})).toMatchObject({ scopesSupported: [], requiredScopes: [] });
+    expect(as({ scopesSupported: ["mcp"] })).toMatchObject({ scopesSupported: ["mcp"], requiredScopes: [] });
+    expect(as({ scopesSupported: ["mcp", "x"], requiredScopes: ["mcp"] })).toMatchObject({ requiredScopes: ["mcp"] });
+    const bad = problems({
+      ...server,
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: "https://mcp.example.com", trustedSourceCidrs: ["10.0.0.1/32"], requiredScopes: ["mcp"] },
+      },
+    });
+    expect(bad).toEqual([
+      { path: "serverAuth.oauthAs.requiredScopes[0]", message: expect.stringContaining("add it there too") },
+    ]);
+  });
+
   test("MCP_PROXY_REQUEST_TIMEOUT and MCP_TIMEOUT set the default deadlines", () => {
     const c = load(server, { MCP_PROXY_REQUEST_TIMEOUT: "5", MCP_TIMEOUT: "7" });
     expect(c.backends[0]?.requestTimeoutMs).toBe(5000);

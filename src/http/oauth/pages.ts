@@ -100,7 +100,7 @@ ${who}
   <dt>Client ID</dt><dd><code>${escapeHtml(v.clientId)}</code></dd>
   <dt>Returns to</dt><dd><strong>${escapeHtml(v.redirectHost)}</strong></dd>
 </dl>
-<p>It asks for${narrowable ? " (untick what you do not want to grant)" : ""}:</p><ul class="scopes">${scopes}</ul>
+${v.scopes.length > 0 ? `<p>It asks for${narrowable ? " (untick what you do not want to grant)" : ""}:</p><ul class="scopes">${scopes}</ul>` : ""}
 ${warnings.map((w) => `<p class="warning">${escapeHtml(w)}</p>`).join("")}
 <form method="post" action="${escapeHtml(v.action)}" id="consent">
   <input type="hidden" name="request_id" value="${escapeHtml(v.requestId)}">
