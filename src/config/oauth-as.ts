@@ -90,6 +90,14 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
   for (const [i, sc] of requiredScopes.entries()) {
     if (sc.trim() === "") p.add(`${path}.requiredScopes[${i}]`, "must not be empty");
   }
+  if (o.requiredScopes === undefined && scopesSupported.some((x) => x !== "offline_access")) {
+    // Gatehouse used to require these too: say it, since a token without them is no longer refused.
+    p.warn(
+      `${path}.scopesSupported`,
+      "is advertised only (as in mcp serve): /mcp requires no scope; set oauthAs.requiredScopes to require some " +
+        "(Gatehouse used to require scopesSupported itself)",
+    );
+  }
   const resourceUrl = o.resourceUrl ?? `${issuerUrl}/mcp`;
   try {
     const r = new URL(resourceUrl);

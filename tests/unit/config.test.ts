@@ -269,6 +269,17 @@ describe("servers.json loading", () => {
     expect(as({})).toMatchObject({ scopesSupported: [], requiredScopes: [] });
     expect(as({ scopesSupported: ["mcp"] })).toMatchObject({ scopesSupported: ["mcp"], requiredScopes: [] });
     expect(as({ scopesSupported: ["mcp", "x"], requiredScopes: ["mcp"] })).toMatchObject({ requiredScopes: ["mcp"] });
+    const warned = (o: Record<string, unknown>) =>
+      load({
+        ...server,
+        serverAuth: {
+          providers: ["oauth_as"],
+          oauthAs: { issuerUrl: "https://mcp.example.com", trustedSourceCidrs: ["10.0.0.1/32"], ...o },
+        },
+      }).warnings.map((w) => w.path);
+    expect(warned({ scopesSupported: ["mcp"] })).toEqual(["serverAuth.oauthAs.scopesSupported"]);
+    expect(warned({ scopesSupported: ["mcp"], requiredScopes: [] })).toEqual([]);
+    expect(warned({})).toEqual([]);
     const bad = problems({
       ...server,
       serverAuth: {
