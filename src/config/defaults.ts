@@ -37,6 +37,7 @@ export const DEFAULTS = {
     signingKeyRotationDays: 30,
     registrationEnabled: true,
     rateLimits: { tokenFailuresPerMinute: 30, authorizePerMinute: 120, registerPerMinute: 30 },
+    consent: "page" as "page" | "skip",
     cimd: { enabled: true, allowPrivateNetwork: false, timeoutMs: 3000 },
     sessionLifetimeMs: 12 * 3_600_000,
     /** Redirect URIs accepted when oauthAs.redirectUriAllowlist is not set (a trailing "*" matches any suffix). */

@@ -73,6 +73,14 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
     for (const [i, v] of (o[key] ?? []).entries())
       if (v.trim() === "") p.add(`${path}.${key}[${i}]`, "must not be empty");
   }
+  if (o.consent === "skip") {
+    // MCP security best practices ("Confused Deputy Problem"): a server that lets clients register themselves MUST
+    // obtain the user's consent for each one. mcp serve skips it; Gatehouse does only when asked to, and says why.
+    p.warn(
+      `${path}.consent`,
+      `is "skip": no consent page${o.registrationEnabled === false ? "" : ", for clients that registered themselves too"} — a malicious client can obtain a code for any signed-in user who follows its link. Use it only when every client is trusted (or list them in consentSkipClients instead${o.registrationEnabled === false ? "" : ", or set registrationEnabled: false"})`,
+    );
+  }
   const issuerUrl = issuer ? o.issuerUrl.replace(/\/+$/, "") : o.issuerUrl;
   // scopesSupported keeps mcp serve's meaning: the scopes advertised, default none (avelino/mcp
   // docs/howto/oauth-as.md "scopesSupported … [] … Advertised in metadata"); it never becomes a requirement. What a
@@ -138,6 +146,7 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
     resourceUrl: resourceUrl.replace(/\/+$/, ""),
     requiredScopes,
     consentSkipClients: o.consentSkipClients ?? [],
+    consent: o.consent ?? d.consent,
     refreshReuseGraceSeconds: o.refreshReuseGraceSeconds ?? d.refreshReuseGraceSeconds,
     signingKeyRotationDays: o.signingKeyRotationDays ?? d.signingKeyRotationDays,
     introspectionClients,

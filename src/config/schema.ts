@@ -349,6 +349,8 @@ export const OAuthAs = T.Object(
     resourceUrl: T.Optional(T.String({ minLength: 1 })),
     requiredScopes: T.Optional(StringList),
     consentSkipClients: T.Optional(StringList),
+    /** "page" (default): the consent page; "skip": none for a user already known, as mcp serve (trusted proxy set-ups). */
+    consent: T.Optional(T.Union([T.Literal("page"), T.Literal("skip")], { description: '"page" or "skip"' })),
     refreshReuseGraceSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 600 })),
     signingKeyRotationDays: T.Optional(T.Integer({ minimum: 0 })),
     introspectionClients: T.Optional(

@@ -203,6 +203,8 @@ export interface OAuthAsConfig {
   /** Scopes a token needs to use /mcp at all (default: none). Always a subset of scopesSupported. */
   requiredScopes: string[];
   consentSkipClients: string[];
+  /** "skip": no consent page for a user already known (trusted header, browser session) — mcp serve's flow. */
+  consent: "page" | "skip";
   refreshReuseGraceSeconds: number;
   /** 0: never rotate on a schedule. */
   signingKeyRotationDays: number;

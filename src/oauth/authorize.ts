@@ -248,8 +248,9 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
   const prompt = parseScope(p.get("prompt"));
   const user = who.user;
 
-  // 4. Consent: once per (user, client), remembered until revoked; some clients may be exempt by configuration.
-  const exempt = as.config.consentSkipClients.includes(client.client_id);
+  // 4. Consent: once per (user, client), remembered until revoked; some clients may be exempt by configuration, or
+  // every client with consent: "skip" (mcp serve's flow, for trusted-proxy set-ups; its risk: config/oauth-as.ts).
+  const exempt = as.config.consent === "skip" || as.config.consentSkipClients.includes(client.client_id);
   const omitted = redirectUriOmitted ? { redirectUriOmitted: true as const } : {};
   if (user) {
     const consent = await as.store.getConsent(user.subject, client.client_id);

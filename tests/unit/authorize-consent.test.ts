@@ -487,6 +487,18 @@ describe("consent: the pending authorization", () => {
     expect(params.get("code")).toBeString();
     expect(w.store.pendingsPut).toEqual([]);
   });
+
+  test('consent: "skip" (mcp serve\'s flow): every client gets a code for the user the proxy names, no page', async () => {
+    w = await server({ consent: "skip" });
+    const { params, status } = redirectOf(await ask(w));
+    expect(status).toBe(302);
+    expect(params.get("code")).toBeString();
+    expect(params.get("state")).toBe("st4te");
+    expect(w.store.pendingsPut).toEqual([]);
+    expect(w.store.consentsPut).toEqual([]);
+    // Without a user the proxy names, nothing is issued: the same page as ever.
+    expect((await ask(w, {}, { headers: new Headers() })).kind).toBe("page");
+  });
 });
 
 describe("redirect_uri at the token request: only when the authorization request sent it (RFC 6749 §4.1.3)", () => {

@@ -280,6 +280,18 @@ describe("servers.json loading", () => {
     expect(warned({ scopesSupported: ["mcp"] })).toEqual(["serverAuth.oauthAs.scopesSupported"]);
     expect(warned({ scopesSupported: ["mcp"], requiredScopes: [] })).toEqual([]);
     expect(warned({})).toEqual([]);
+    expect(as({})?.consent).toBe("page");
+    expect(as({ consent: "skip" })?.consent).toBe("skip");
+    expect(warned({ consent: "skip" })).toEqual(["serverAuth.oauthAs.consent"]);
+    expect(
+      problems({
+        ...server,
+        serverAuth: {
+          providers: ["oauth_as"],
+          oauthAs: { issuerUrl: "https://x.example", trustedSourceCidrs: ["10.0.0.1/32"], consent: "never" },
+        },
+      })[0]?.path,
+    ).toBe("serverAuth.oauthAs.consent");
     const bad = problems({
       ...server,
       serverAuth: {
