@@ -6,8 +6,9 @@ import type { Config } from "../config/types.ts";
 import { createLogger } from "../log.ts";
 import type { RedisFactory } from "../platform/types.ts";
 import { stateLocation } from "../store/location.ts";
-import { openState } from "../store/open.ts";
-import { parseSnapshot } from "../store/snapshot.ts";
+import { describeReport, parseState } from "../store/mcp-serve.ts";
+import { mcpServeContext, openState } from "../store/open.ts";
+import type { parseSnapshot } from "../store/snapshot.ts";
 import type { Store } from "../store/types.ts";
 import { UsageError } from "./args.ts";
 
@@ -39,7 +40,10 @@ export async function stateTransfer(
   if (sub === "import") {
     const text = await options.input();
     try {
-      snapshot = parseSnapshot(JSON.parse(text));
+      const read = parseState(JSON.parse(text), mcpServeContext(config));
+      snapshot = read.snapshot;
+      if (read.mcpServe)
+        options.err(`standard input is mcp serve's state: converted ${describeReport(read.mcpServe)}\n`);
     } catch (e) {
       throw new UsageError(`standard input is not a Gatehouse state (${(e as Error).message})`);
     }

@@ -11,6 +11,7 @@ import { BoundedMap } from "../bounded-map.ts";
 import { sha256Hex } from "../crypto.ts";
 import type { AccessTokenClaims } from "./access-tokens.ts";
 import type { AuthorizationServer } from "./authorization-server.ts";
+import { looksLikeMcpServeToken, type McpServeClaims, verifyMcpServeToken } from "./mcp-serve-tokens.ts";
 import { protectedResourceMetadataUrl } from "./metadata.ts";
 import { canonicalResource } from "./resource.ts";
 
@@ -44,6 +45,42 @@ export function oauthProvider(as: AuthorizationServer, resourceUrl = as.config.r
     if (presented) failure.error = "invalid_token";
     return { ok: false, failure };
   };
+  // mcp serve's tokens were for its one /mcp: they are accepted there only (mcp-serve-tokens.ts says when).
+  const main = resource === canonicalResource(as.config.resourceUrl);
+  const legacy = new BoundedMap<string, McpServeClaims>(CACHE_MAX);
+  const mcpServeToken = async (token: string, key: string, now: number, why: string): Promise<AuthResult> => {
+    let claims = legacy.get(key);
+    if (!claims || claims.exp * 1000 <= now) {
+      legacy.delete(key);
+      const v = await verifyMcpServeToken(as, token, now);
+      // The reason Gatehouse's own check gave comes first: that is what a token of Gatehouse's failed.
+      if (!v.ok)
+        return refuse(v.reason.startsWith("typ is not") ? v.reason : `${why}; as mcp serve's: ${v.reason}`, true);
+      claims = v.claims;
+      legacy.set(key, claims);
+      as.log.info("accepted an access token mcp serve issued (until it expires)", {
+        client_id: claims.client_id,
+        subject: claims.sub,
+        expires: new Date(claims.exp * 1000).toISOString(),
+      });
+    } else if (!(await as.store.getClient(claims.client_id)) || (await as.store.isAccessTokenRevoked(claims.jti))) {
+      return refuse("the token has been revoked", true);
+    }
+    return {
+      ok: true,
+      identity: {
+        subject: claims.sub,
+        // mcp serve made its groups claim the caller's roles (provider.rs: AuthIdentity::new(sub, groups)).
+        roles: claims.groups,
+        groups: claims.groups,
+        provider: "oauth_as",
+        scopes: [],
+        requiredScopes: as.config.requiredScopes,
+        resourceMetadata: protectedResourceMetadataUrl(resourceUrl),
+        clientId: claims.client_id,
+      },
+    };
+  };
   return {
     kind: "oauth_as",
     async authenticate(req: AuthRequest): Promise<AuthResult> {
@@ -64,7 +101,11 @@ export function oauthProvider(as: AuthorizationServer, resourceUrl = as.config.r
       }
       if (!claims) {
         const v = await as.tokens.verify(token, resource, now);
-        if (!v.ok) return refuse(v.reason, true);
+        if (!v.ok) {
+          if (main && as.config.jwtSecret && looksLikeMcpServeToken(token))
+            return mcpServeToken(token, key, now, v.reason);
+          return refuse(v.reason, true);
+        }
         claims = v.claims;
         cache.set(key, claims);
       }

@@ -8,6 +8,7 @@ import type { AccessTokenClaims } from "./access-tokens.ts";
 import type { AuthorizationServer } from "./authorization-server.ts";
 import { presentedCredentials } from "./client-auth.ts";
 import { OAuthError } from "./errors.ts";
+import { looksLikeMcpServeToken, verifyMcpServeToken } from "./mcp-serve-tokens.ts";
 import { requestingClient } from "./token.ts";
 
 /** Verifies an access token for any resource this server serves; revocation state included. */
@@ -21,6 +22,16 @@ async function liveAccessToken(as: AuthorizationServer, token: string): Promise<
     return v.claims;
   }
   return undefined;
+}
+
+/** An access token mcp serve issued, still accepted (mcp-serve-tokens.ts): revocable like Gatehouse's own. */
+async function mcpServeAccessToken(
+  as: AuthorizationServer,
+  token: string,
+): Promise<{ client_id: string; jti: string; exp: number } | undefined> {
+  if (!as.config.jwtSecret || !looksLikeMcpServeToken(token)) return undefined;
+  const v = await verifyMcpServeToken(as, token, as.clock.now());
+  return v.ok ? v.claims : undefined;
 }
 
 export async function revoke(as: AuthorizationServer, headers: Headers, form: URLSearchParams): Promise<void> {
@@ -39,7 +50,7 @@ export async function revoke(as: AuthorizationServer, headers: Headers, form: UR
     return true;
   };
   const tryAccess = async () => {
-    const claims = await liveAccessToken(as, token);
+    const claims = (await liveAccessToken(as, token)) ?? (await mcpServeAccessToken(as, token));
     if (!claims) return false;
     if (claims.client_id === client.client_id) await as.store.revokeAccessToken(claims.jti, claims.exp * 1000);
     return true;

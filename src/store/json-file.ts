@@ -13,9 +13,10 @@ import { createLogger, type Logger } from "../log.ts";
 import { nodeFiles } from "../platform/files.ts";
 import type { FileIdentity, StateFiles } from "../platform/types.ts";
 import { Journal, JournalError } from "./journal.ts";
+import { describeReport, type McpServeContext, type McpServeReport, parseState } from "./mcp-serve.ts";
 import { MemoryStore, type Mutation } from "./memory.ts";
 import { describeFault, OutageLog } from "./outage.ts";
-import { parseSnapshot, type Snapshot } from "./snapshot.ts";
+import type { Snapshot } from "./snapshot.ts";
 import { StateOpenError, type StoreHealth, StoreUnavailableError } from "./types.ts";
 
 export class StoreFileError extends StateOpenError {
@@ -65,6 +66,8 @@ export interface JsonFileOptions {
   readOnly?: boolean;
   /** How long writes must work before the end of an outage is logged (default 5 s). */
   recoveryQuietMs?: number;
+  /** What converting a state file of mcp serve needs from the configuration (its refresh tokens need it). */
+  mcpServe?: McpServeContext;
 }
 
 interface PendingBatch {
@@ -90,6 +93,7 @@ export class JsonFileStore extends MemoryStore {
   private snapshotIno: number | undefined;
   private lostLock: string | undefined;
   private nextCompactAt = MIN_COMPACT_ENTRIES;
+  private readonly mcpServe: McpServeContext | undefined;
 
   private constructor(
     private readonly path: string,
@@ -102,6 +106,7 @@ export class JsonFileStore extends MemoryStore {
     this.lockPath = `${path}.lock`;
     this.readOnly = options.readOnly === true;
     this.log = options.log;
+    this.mcpServe = options.mcpServe;
     this.outage = new OutageLog(
       options.log ?? createLogger({ sink: () => {} }),
       `state store ${path}`,
@@ -174,7 +179,7 @@ export class JsonFileStore extends MemoryStore {
     }
   }
 
-  private readSnapshot(): Snapshot | undefined {
+  private readSnapshot(): { snapshot: Snapshot; text: string; mcpServe?: McpServeReport } | undefined {
     if (!this.files.exists(this.path)) return undefined;
     let text: string;
     try {
@@ -183,7 +188,7 @@ export class JsonFileStore extends MemoryStore {
       throw new StoreFileError(`cannot read ${this.path}: ${describeFault(e)}`);
     }
     try {
-      return parseSnapshot(JSON.parse(text));
+      return { ...parseState(JSON.parse(text), this.mcpServe), text };
     } catch (e) {
       throw new StoreFileError(
         `${this.path} is not a valid Gatehouse state file (${(e as Error).message}); it was left untouched — fix or move it`,
@@ -191,9 +196,49 @@ export class JsonFileStore extends MemoryStore {
     }
   }
 
+  /**
+   * Keeps mcp serve's file as it was, beside the state (auth_server.json.mcp-serve.bak, or with the time when that
+   * exists), written and fsync'd before anything replaces it.
+   */
+  private keepOriginal(text: string): string {
+    const f = this.files;
+    const bytes = Buffer.from(text);
+    const write = (path: string) => {
+      const fd = f.openWrite(path, 0o600, true);
+      try {
+        let written = 0;
+        while (written < bytes.length) {
+          const n = f.write(fd, bytes, written, bytes.length - written);
+          if (n <= 0) throw Object.assign(new Error("a write made no progress"), { code: "EIO" });
+          written += n;
+        }
+        f.fsync(fd);
+      } finally {
+        f.close(fd);
+      }
+    };
+    let backup = `${this.path}.mcp-serve.bak`;
+    try {
+      try {
+        write(backup);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EEXIST") throw e;
+        backup = `${this.path}.mcp-serve.${Date.now()}.bak`;
+        write(backup);
+      }
+      f.syncDir(dirname(this.path));
+    } catch (e) {
+      throw new StoreFileError(
+        `${this.path} is mcp serve's state; a copy of it could not be kept (${describeFault(e)}), so it was not ` +
+          "converted and is untouched",
+      );
+    }
+    return backup;
+  }
+
   private load(): void {
-    const snapshot = this.readSnapshot();
-    if (snapshot) this.restore(snapshot);
+    const read = this.readSnapshot();
+    if (read) this.restore(read.snapshot);
     this.snapshotIno = this.files.stat(this.path)?.ino;
     try {
       this.journal.open((op) => this.apply(op));
@@ -201,12 +246,32 @@ export class JsonFileStore extends MemoryStore {
       if (e instanceof JournalError) throw new StoreFileError(e.message);
       throw new StoreFileError(`cannot read ${this.journal.path}: ${describeFault(e)}`);
     }
+    if (read?.mcpServe) this.convert(read.text, read.mcpServe);
+  }
+
+  /**
+   * mcp serve's state, read into memory: kept as it was beside the file, which is then replaced by the same records
+   * in Gatehouse's format (temp file, fsync, rename). Either step failing stops the start with mcp serve's file
+   * untouched.
+   */
+  private convert(original: string, report: McpServeReport): void {
+    const backup = this.keepOriginal(original);
+    if (!this.compact()) {
+      throw new StoreFileError(
+        `${this.path} is mcp serve's state and could not be rewritten in Gatehouse's format; it is untouched ` +
+          `(a copy is at ${backup})`,
+      );
+    }
+    this.log?.warn(`converted mcp serve's state: ${describeReport(report)}; the original is kept at ${backup}`, {
+      file: this.path,
+      backup,
+    });
   }
 
   /** The snapshot and every complete journal line, without touching either (a torn last line is ignored). */
   private loadReadOnly(): void {
-    const snapshot = this.readSnapshot();
-    if (snapshot) this.restore(snapshot);
+    const read = this.readSnapshot();
+    if (read) this.restore(read.snapshot);
     if (!this.files.exists(this.journal.path)) return;
     const lines = this.files.readText(this.journal.path).split("\n");
     lines.pop(); // the last piece has no newline: empty, or a record still being written
@@ -373,10 +438,16 @@ export class JsonFileStore extends MemoryStore {
 }
 
 /** A store loaded from MCP_AUTH_SERVER_CONFIG (inline JSON, e.g. a Kubernetes secret): changes live in memory only. */
-export function inlineStore(json: string, onFirstChange: () => void): MemoryStore {
+export function inlineStore(
+  json: string,
+  onFirstChange: () => void,
+  mcpServe?: { context: McpServeContext; converted: (report: string) => void },
+): MemoryStore {
   let snapshot: Snapshot;
   try {
-    snapshot = parseSnapshot(JSON.parse(json));
+    const read = parseState(JSON.parse(json), mcpServe?.context);
+    snapshot = read.snapshot;
+    if (read.mcpServe) mcpServe?.converted(describeReport(read.mcpServe));
   } catch (e) {
     throw new StoreFileError(`MCP_AUTH_SERVER_CONFIG is not valid Gatehouse state (${(e as Error).message})`);
   }

@@ -6,9 +6,11 @@ import { resolve } from "node:path";
 import { mcpServeConfigDir } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
+import { canonicalResource } from "../oauth/resource.ts";
 import type { RedisFactory } from "../platform/types.ts";
 import { inlineStore, JsonFileStore } from "./json-file.ts";
 import { stateLocation } from "./location.ts";
+import type { McpServeContext } from "./mcp-serve.ts";
 import { RedisConnection } from "./redis/connection.ts";
 import { redisServices } from "./redis/limits.ts";
 import { RedisBackplane } from "./redis/sessions.ts";
@@ -43,6 +45,18 @@ function refuseStateElsewhere(path: string, env: Record<string, string | undefin
       `${theirs}: set MCP_AUTH_SERVER_PATH=${theirs} to take it over (its clients and refresh tokens keep working), ` +
       `or MCP_AUTH_SERVER_PATH=${path} to start with an empty state (everyone signs in again)`,
   );
+}
+
+/** What a state file of mcp serve's needs from the configuration to be converted (store/mcp-serve.ts). */
+export function mcpServeContext(config: Config, now = Date.now()): McpServeContext | undefined {
+  const as = config.auth.oauthAs;
+  if (!as) return undefined;
+  return {
+    now,
+    resource: canonicalResource(as.resourceUrl) ?? as.resourceUrl,
+    injectedRoles: as.injectedRoles,
+    scopes: as.requiredScopes,
+  };
 }
 
 export async function openState(
@@ -94,13 +108,27 @@ export async function openState(
   if (!wantStore) return { close: async () => {} };
   const where = stateLocation(config, deps.env, deps.cwd);
   if (where.kind === "file") refuseStateElsewhere(where.path, deps.env, deps.cwd);
+  const mcpServe = mcpServeContext(config);
   const store =
     where.kind === "inline"
-      ? inlineStore(where.json, () =>
-          deps.log.warn(
-            "the authorization server state is MCP_AUTH_SERVER_CONFIG (read-only): changes are kept in memory only",
-          ),
+      ? inlineStore(
+          where.json,
+          () =>
+            deps.log.warn(
+              "the authorization server state is MCP_AUTH_SERVER_CONFIG (read-only): changes are kept in memory only",
+            ),
+          mcpServe && {
+            context: mcpServe,
+            converted: (report) =>
+              deps.log.warn(
+                `MCP_AUTH_SERVER_CONFIG is mcp serve's state, converted in memory: ${report}; put \`gatehouse state export\` in the secret to keep Gatehouse's format`,
+              ),
+          },
         )
-      : JsonFileStore.open(where.path, { log: deps.log, ...(deps.readOnly ? { readOnly: true } : {}) });
+      : JsonFileStore.open(where.path, {
+          log: deps.log,
+          ...(deps.readOnly ? { readOnly: true } : {}),
+          ...(mcpServe ? { mcpServe } : {}),
+        });
   return { store, close: () => store.close() };
 }

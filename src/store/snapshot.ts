@@ -1,6 +1,6 @@
 // The whole durable state as one JSON document: the format of auth_server.json (README "State file"), of
-// `gatehouse state export` / `import`, and of MCP_AUTH_SERVER_CONFIG. parseSnapshot checks the shape (and reads
-// the state `mcp serve` wrote) before anything is loaded from it.
+// `gatehouse state export` / `import`, and of MCP_AUTH_SERVER_CONFIG. parseSnapshot checks the shape before anything
+// is loaded from it (the state `mcp serve` wrote is converted by mcp-serve.ts).
 
 import { GRANT_TYPES } from "../oauth/grant-types.ts";
 import type {
@@ -80,7 +80,7 @@ export function parseSnapshot(value: unknown): Snapshot {
   const refresh = section("refresh_tokens");
   for (const [h, r] of Object.entries(refresh)) {
     if (!isObject(r) || typeof r.grant_id !== "string" || typeof r.expires_at !== "number") {
-      // `mcp serve` kept refresh tokens in another shape; they cannot be used here and are dropped.
+      // Not a refresh token of Gatehouse's: nothing could redeem it, it is dropped (mcp serve's are converted first).
       delete refresh[h];
     }
   }

@@ -52,6 +52,8 @@ export interface GrantRecord {
   revoked_reason?: string;
   /** The user's upstream identity-provider tokens, as a JWE encrypted with oauthAs.upstreamTokenKey. */
   upstream_tokens?: string;
+  /** Converted from a refresh token of mcp serve's state (store/mcp-serve.ts). */
+  migrated_from?: "mcp-serve";
 }
 
 export interface RefreshTokenRecord {

@@ -3,12 +3,14 @@
 // it does with each way a disk fails.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { sha256Hex } from "../../src/crypto.ts";
 import { memoryLogger } from "../../src/log.ts";
 import { inlineStore, JsonFileStore } from "../../src/store/json-file.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { type Store, StoreUnavailableError } from "../../src/store/types.ts";
+import { mcpServeClient, mcpServeRefreshToken, mcpServeState, mcpServeStateFile } from "../fixtures/mcp-serve-state.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { client, grant, refreshRecord, storeContract } from "./contract.ts";
 import { faultContract } from "./fault-contract.ts";
@@ -190,19 +192,76 @@ describe("JsonFileStore", () => {
     await a.close();
   });
 
-  test("the state of mcp serve (clients, refresh_tokens) loads; its refresh tokens are dropped", async () => {
-    const path = join(tempDir(), "auth_server.json");
-    writeFileSync(
-      path,
-      JSON.stringify({
-        clients: { old: { redirect_uris: ["https://claude.ai/api/mcp/auth_callback"] } },
-        refresh_tokens: { abc: { sub: "x" } },
-      }),
+  test("the state of mcp serve is converted: clients, live refresh tokens (hashed, each its grant), a copy kept", async () => {
+    const dir = tempDir();
+    const path = join(dir, "auth_server.json");
+    const now = Date.now();
+    const claude = mcpServeClient(["https://claude.ai/api/mcp/auth_callback"], { grantTypes: ["authorization_code"] });
+    const cursor = mcpServeClient(["cursor://anysphere.cursor-mcp/oauth/callback"], { name: null });
+    const live = mcpServeRefreshToken(claude.client_id, "alice", ["dev"], Math.floor(now / 1000) + 86_400);
+    const expired = mcpServeRefreshToken(claude.client_id, "bob", [], Math.floor(now / 1000) - 1);
+    const orphan = mcpServeRefreshToken("mcp_gone", "carol", [], Math.floor(now / 1000) + 86_400);
+    const text = mcpServeStateFile(mcpServeState([claude, cursor], [live, expired, orphan]));
+    writeFileSync(path, text);
+    const log = memoryLogger();
+    const ctx = { now, resource: "https://mcp.example.com/mcp", injectedRoles: ["oauth-user"], scopes: [] };
+    const s = JsonFileStore.open(path, { log, mcpServe: ctx });
+    expect(await s.getClient(claude.client_id)).toMatchObject({
+      client_name: "Claude",
+      token_endpoint_auth_method: "none",
+      // mcp serve issued refresh tokens whatever the client registered: both grants, so they keep working.
+      grant_types: ["authorization_code", "refresh_token"],
+      client_id_issued_at: claude.created_at_unix,
+    });
+    expect((await s.getClient(cursor.client_id))?.client_name).toBeUndefined();
+    const record = await s.getRefreshToken(sha256Hex(live.token));
+    expect(record?.expires_at).toBe(live.expires_at_unix * 1000);
+    expect(await s.getGrant(record?.grant_id as string)).toMatchObject({
+      client_id: claude.client_id,
+      subject: "alice",
+      groups: ["dev"],
+      roles: ["dev", "oauth-user"],
+      resource: ctx.resource,
+      expires_at: live.expires_at_unix * 1000,
+      migrated_from: "mcp-serve",
+    });
+    expect((await s.stats()).refreshTokens).toBe(1);
+    // The original, byte for byte, beside it; the file itself now in Gatehouse's format, without a token in clear.
+    expect(readFileSync(`${path}.mcp-serve.bak`, "utf8")).toBe(text);
+    expect(statSync(`${path}.mcp-serve.bak`).mode & 0o777).toBe(0o600);
+    const converted = readFileSync(path, "utf8");
+    expect(JSON.parse(converted).version).toBe(1);
+    expect(converted).not.toContain(live.token);
+    expect(log.lines.join("\n")).toContain(
+      `converted mcp serve's state: 2 clients and 1 refresh token (dropped: 1 expired refresh token, 1 refresh token of unknown clients); the original is kept at ${path}.mcp-serve.bak`,
     );
-    const s = JsonFileStore.open(path);
-    expect((await s.getClient("old"))?.token_endpoint_auth_method).toBe("none");
-    expect((await s.stats()).refreshTokens).toBe(0);
     await s.close();
+    // Opened again: Gatehouse's own file, nothing converted twice.
+    const again = JsonFileStore.open(path, { log: memoryLogger(), mcpServe: ctx });
+    expect((await again.stats()).refreshTokens).toBe(1);
+    await again.close();
+    expect(readdirSync(dir).filter((f) => f.includes("mcp-serve"))).toEqual(["auth_server.json.mcp-serve.bak"]);
+  });
+
+  test("mcp serve's refresh tokens without an authorization server to convert them for: refused, untouched", () => {
+    const path = join(tempDir(), "auth_server.json");
+    const c = mcpServeClient(["https://claude.ai/api/mcp/auth_callback"]);
+    const text = mcpServeStateFile(
+      mcpServeState([c], [mcpServeRefreshToken(c.client_id, "alice", [], Math.floor(Date.now() / 1000) + 60)]),
+    );
+    writeFileSync(path, text);
+    expect(() => JsonFileStore.open(path)).toThrow(
+      "only `gatehouse serve` with serverAuth.oauthAs configured converts",
+    );
+    expect(readFileSync(path, "utf8")).toBe(text);
+    expect(existsSync(`${path}.mcp-serve.bak`)).toBe(false);
+    // Its clients alone need nothing of the configuration.
+    writeFileSync(path, mcpServeStateFile(mcpServeState([c], [])));
+    const s = JsonFileStore.open(path);
+    return s.getClient(c.client_id).then(async (got) => {
+      expect(got?.redirect_uris).toEqual(c.redirect_uris);
+      await s.close();
+    });
   });
 });
 
@@ -311,5 +370,17 @@ describe("inline state (MCP_AUTH_SERVER_CONFIG)", () => {
     expect(await s.getClient("a")).toBeDefined();
     expect(warnings).toBe(1);
     expect(() => inlineStore("{nope", () => {})).toThrow("MCP_AUTH_SERVER_CONFIG is not valid Gatehouse state");
+  });
+
+  test("mcp serve's state inline is converted in memory", async () => {
+    const c = mcpServeClient(["https://claude.ai/api/mcp/auth_callback"]);
+    const rt = mcpServeRefreshToken(c.client_id, "alice", [], Math.floor(Date.now() / 1000) + 60);
+    const said: string[] = [];
+    const s = inlineStore(mcpServeStateFile(mcpServeState([c], [rt])), () => {}, {
+      context: { now: Date.now(), resource: "https://mcp.example.com/mcp", injectedRoles: [], scopes: [] },
+      converted: (r) => said.push(r),
+    });
+    expect(await s.getRefreshToken(sha256Hex(rt.token))).toBeDefined();
+    expect(said).toEqual(["1 client and 1 refresh token"]);
   });
 });

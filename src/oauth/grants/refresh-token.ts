@@ -10,6 +10,7 @@ import { randomId, sha256Hex } from "../../crypto.ts";
 import type { GrantRecord, RefreshTokenRecord } from "../../store/types.ts";
 import type { TokenResponse } from "../authorization-server.ts";
 import { OAuthError } from "../errors.ts";
+import { canonicalResource } from "../resource.ts";
 import { parseScope } from "../scopes.ts";
 import { type GrantRequest, optional, required } from "./common.ts";
 
@@ -80,7 +81,11 @@ export async function refreshToken({ as, client, form, outcome: told }: GrantReq
       throw new OAuthError("invalid_scope", `a refresh may only narrow the granted scopes (${grant.scopes.join(" ")})`);
     }
     const resources = form.getAll("resource");
-    if (resources.length > 0 && as.resolveResource(resources) !== grant.resource) {
+    if (
+      resources.length > 0 &&
+      !mcpServeResource(as, grant, resources) &&
+      as.resolveResource(resources) !== grant.resource
+    ) {
       throw new OAuthError("invalid_target", "resource differs from the one the grant is for");
     }
 
@@ -172,4 +177,17 @@ function sameScopes(a: string[], b: string[]): boolean {
 
 function answerKey(presented: string): Uint8Array {
   return new Uint8Array(createHmac("sha256", presented).update("gatehouse refresh answer").digest());
+}
+
+/**
+ * A grant converted from mcp serve's state, refreshed by a client that still names mcp serve's resource: its
+ * protected resource metadata said `"resource": <issuerUrl>` (avelino/mcp src/server_auth/oauth_as/metadata.rs), and
+ * RFC 8707 clients send that at refresh. It is the same /mcp, so the grant's own resource (that of /mcp) is used.
+ */
+function mcpServeResource(as: GrantRequest["as"], grant: GrantRecord, resources: string[]): boolean {
+  return (
+    grant.migrated_from === "mcp-serve" &&
+    resources.length === 1 &&
+    canonicalResource(resources[0] as string) === canonicalResource(as.config.issuerUrl)
+  );
 }
