@@ -23,6 +23,18 @@ export function scopesOf(claims: Record<string, unknown>): string[] {
   return [];
 }
 
+/**
+ * The `iss` values a token may carry for a configured issuer: the issuer exactly, and the same with one trailing
+ * slash added or removed. RFC 7519 §4.1.1 and RFC 9068 §4 want an exact match; this is a deliberate, documented
+ * relaxation (README, "Migrating from mcp-oauth-proxy"), made as allardy/mcp-oauth-proxy 0.3.2 made it, because
+ * providers and their settings pages disagree: Authentik issues `…/application/o/<app>/` with the slash, and users
+ * copy the URL either way. Only that single trailing slash is forgiven — scheme, host, port, the rest of the path
+ * and case must match exactly (`…/app//` is not `…/app/`, `…/App/` is not `…/app/`).
+ */
+export function acceptedIssuers(issuer: string): string[] {
+  return [issuer, issuer.endsWith("/") ? issuer.slice(0, -1) : `${issuer}/`];
+}
+
 export interface ClaimSettings {
   subjectClaim: string;
   groupsClaim: string;

@@ -9,7 +9,7 @@ import { sha256Hex } from "../crypto.ts";
 import { allowChecker } from "../login/allow.ts";
 import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
 import type { SharedServices } from "../store/shared.ts";
-import { identityFromClaims, refusal } from "./claims.ts";
+import { acceptedIssuers, identityFromClaims, refusal } from "./claims.ts";
 import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
 import { bearerToken, unavailable } from "./providers.ts";
 
@@ -91,7 +91,7 @@ export function introspectionProvider(
       const claims = r.body;
       if (claims.active !== true)
         return { ok: false, failure: refusal(c.discovery, "the token is not active", true, c.requiredScopes) };
-      if (c.issuer && claims.iss !== undefined && claims.iss !== c.issuer) {
+      if (c.issuer && claims.iss !== undefined && !acceptedIssuers(c.issuer).includes(claims.iss as string)) {
         return {
           ok: false,
           failure: refusal(c.discovery, `the token was issued by ${String(claims.iss)}`, true, c.requiredScopes),

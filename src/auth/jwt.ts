@@ -18,7 +18,7 @@ import type { JwtConfig } from "../config/types.ts";
 import { sha256Hex } from "../crypto.ts";
 import { allowChecker } from "../login/allow.ts";
 import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
-import { identityFromClaims, refusal } from "./claims.ts";
+import { acceptedIssuers, identityFromClaims, refusal } from "./claims.ts";
 import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
 import { bearerToken, unavailable } from "./providers.ts";
 
@@ -150,6 +150,7 @@ export function jwtProvider(c: JwtConfig, deps: { now(): number; fetch?: typeof 
     return jwks;
   };
   const cache = new BoundedMap<string, { claims: Record<string, unknown>; exp: number }>(CACHE_MAX);
+  const issuers = acceptedIssuers(c.issuer);
 
   return {
     kind: "jwt",
@@ -172,7 +173,7 @@ export function jwtProvider(c: JwtConfig, deps: { now(): number; fetch?: typeof 
             token,
             secret ?? (async (header, jws) => (await keys())(header, jws)),
             {
-              issuer: c.issuer,
+              issuer: issuers,
               audience: c.audience,
               algorithms: c.algorithms,
               clockTolerance: c.clockSkewSeconds,

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, setSystemTime, test } from "bu
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from "jose";
 import type { AuthResult } from "../../src/auth/identity.ts";
 import { jwtProvider } from "../../src/auth/jwt.ts";
+import { parseConfig } from "../../src/config/load.ts";
 import type { JwtConfig } from "../../src/config/types.ts";
 
 const ISSUER = "https://idp.example";
@@ -363,5 +364,68 @@ describe("tokens that never pass", () => {
     const f = refused(await check(p, token));
     expect(f.status).toBe(401);
     expect(f.description).toContain("several of the provider's keys");
+  });
+});
+
+describe("iss with or without its trailing slash (serverAuth.jwt.issuer, OIDC_ISSUER_URL)", () => {
+  const APP = "https://idp.example/application/o/my-mcp";
+
+  /** A token whose `iss` is exactly `iss`. */
+  function mintIss(iss: string): Promise<string> {
+    return new SignJWT({ scope: "mcp" })
+      .setProtectedHeader({ alg: "RS256", typ: "at+jwt", kid: current.kid })
+      .setIssuer(iss)
+      .setAudience(AUDIENCE)
+      .setSubject("alice")
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
+      .sign(current.privateKey);
+  }
+
+  /** The jwt provider of a servers.json naming `issuer`, as the configuration loader builds it. */
+  function fromServersJson(issuer: string) {
+    const c = parseConfig(
+      JSON.stringify({
+        mcpServers: { a: { url: "http://127.0.0.1:9/mcp" } },
+        serverAuth: {
+          providers: ["jwt"],
+          jwt: { issuer, jwksUri: JWKS, audience: AUDIENCE, discovery: { mode: "direct", resourceUrl: AUDIENCE } },
+        },
+      }),
+      { source: "test", dir: "/", env: {} },
+    );
+    return jwtProvider(c.auth.jwt as JwtConfig, { now: () => Date.now(), fetch: idp.fetch });
+  }
+
+  test("configured with the slash (Authentik's form), the provider's iss without it: accepted", async () => {
+    const r = await check(fromServersJson(`${APP}/`), await mintIss(APP));
+    expect(r.ok).toBe(true);
+  });
+
+  test("configured without the slash, the provider's iss with it (Authentik's tokens): accepted", async () => {
+    const r = await check(fromServersJson(APP), await mintIss(`${APP}/`));
+    expect(r.ok).toBe(true);
+  });
+
+  test("both with the slash, and both without: accepted, as always", async () => {
+    expect((await check(fromServersJson(`${APP}/`), await mintIss(`${APP}/`))).ok).toBe(true);
+    expect((await check(fromServersJson(APP), await mintIss(APP))).ok).toBe(true);
+  });
+
+  test("only that one slash is forgiven: anything else in iss must match exactly", async () => {
+    const p = fromServersJson(`${APP}/`);
+    for (const iss of [
+      `${APP}//`,
+      `${APP}/x`,
+      "https://idp.example/application/o/my-mc",
+      "https://idp.example/application/o/My-Mcp/",
+      "http://idp.example/application/o/my-mcp/",
+      "https://idp.example:8443/application/o/my-mcp/",
+      "https://other.example/application/o/my-mcp/",
+      `${APP}/ `,
+    ]) {
+      const f = refused(await check(p, await mintIss(iss)));
+      expect(f.status).toBe(401);
+      expect(f.description).toContain('"iss"');
+    }
   });
 });
