@@ -6,7 +6,7 @@
 //   cannot use because it is not a domain name: IP literals and single-label names (`localhost`, the `gatehouse` of
 //   an nginx `upstream gatehouse {…}`, which nginx sends as Host by default).
 // - With neither, nothing is checked (a bearer-only gateway reached by IP would lock itself out); the log says so.
-// /health stays open for probes.
+// /health and /healthz stay open for probes.
 
 import { Elysia } from "elysia";
 import type { Logger } from "../log.ts";
@@ -51,7 +51,8 @@ export const hostCheck = (deps: { policy: HostPolicy | undefined; log: Logger })
   if (!policy) return app;
   return app.onRequest(({ request }) => {
     const host = request.headers.get("host");
-    if (hostAllowed(host, policy) || new URL(request.url).pathname === "/health") return;
+    const path = new URL(request.url).pathname;
+    if (hostAllowed(host, policy) || path === "/health" || path === "/healthz") return;
     deps.log.warn("request refused: Host not served here (add it to gateway.allowedHosts if it is yours)", { host });
     return json(
       { error: "invalid_request", error_description: `Host ${host} is not served here (gateway.allowedHosts)` },

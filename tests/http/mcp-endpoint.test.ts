@@ -490,7 +490,25 @@ describe("streaming", () => {
   });
 });
 
-describe("/health, /livez, /readyz", () => {
+describe("/health, /livez, /readyz, /healthz", () => {
+  test('/healthz answers as mcp-oauth-proxy\'s does: 200 {"status":"ok"}, without credentials, any Host', async () => {
+    const probe = await testApp({
+      mcpServers: { a: everythingStdio() },
+      serverAuth: { providers: ["bearer"], bearer: { tokens: { "t-1": "alice" } } },
+      gateway: { allowedHosts: ["mcp.example.com"] },
+    });
+    try {
+      for (const host of ["mcp.example.com", "10.1.2.3:8080", "pod.cluster.internal"]) {
+        const res = await probe.request("/healthz", { headers: { host } });
+        expect(res.status).toBe(200);
+        expect(await res.json()).toEqual({ status: "ok" });
+        expect(res.headers.get("cache-control")).toBe("no-store");
+      }
+    } finally {
+      await probe.close();
+    }
+  });
+
   test("a backend that failed to start makes /health degraded, naming it; /livez and /readyz stay 200", async () => {
     const broken = await testApp({
       mcpServers: { good: everythingStdio(), bad: { command: "/nonexistent/mcp-server" } },
