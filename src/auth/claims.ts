@@ -60,7 +60,14 @@ export function identityFromClaims(
   const email = str(claims.email);
   const user = { subject, groups, emailVerified: claims.email_verified !== false, ...(email ? { email } : {}) };
   if (!allows(user)) {
-    const description = `${email ?? subject} is not allowed by ${kind}.allow`;
+    // An address the provider says is unverified never matches an email rule (mcp-oauth-proxy's ALLOW_EMAILS took it
+    // anyway): say so, so that it is not mistaken for a typo in the list.
+    const unverified =
+      email && !user.emailVerified && (s.allow?.emails?.length || s.allow?.emailDomains?.length)
+        ? ` (its email_verified is false, and unverified addresses never match ${kind}.allow's emails: verify it at ` +
+          "the provider, or allow the user's sub or a group)"
+        : "";
+    const description = `${email ?? subject} is not allowed by ${kind}.allow${unverified}`;
     return { ok: false, failure: { status: 403, description, challenge: bearerChallenge({}) } };
   }
   const identity: Identity = {

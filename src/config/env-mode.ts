@@ -7,8 +7,10 @@
 //   MCP_UPSTREAM_URL  |  MCP_SPAWN_CMD + MCP_SPAWN_PORT the backend: an HTTP MCP server, or one Gatehouse starts
 //   MCP_UPSTREAM_PATH                                   the backend's MCP path (default: the URL's, or /mcp)
 //   PORT, LOG_LEVEL, RATE_LIMIT_RPM, CORS_ALLOW_ORIGINS listen port (all interfaces), log level, per-user limit
+//                                                       (default 60), browser origins (default claude.ai, claude.com)
 //   STATIC_CLIENT_ID, STATIC_CLIENT_SECRET              registration shim for issuers without open registration
-//   SCOPES_SUPPORTED                                    scopes to advertise in the protected resource metadata
+//   SCOPES_SUPPORTED                                    scopes advertised in both discovery documents (default
+//                                                       openid,profile,email,offline_access)
 
 import type { ConfigProblem } from "./problems.ts";
 
@@ -65,6 +67,23 @@ export function envModeConfig(
       message: "at least one of ALLOW_SUBS, ALLOW_EMAILS, ALLOW_GROUPS must be set (who may use the server)",
     });
   }
+  // mcp-oauth-proxy compared each value exactly; Gatehouse's allow-lists are globs, where `*` matches anything. A
+  // value with `*` would let in more than it did there: refused, rather than widened without a word.
+  for (const [name, list] of [
+    ["ALLOW_SUBS", allow.subjects],
+    ["ALLOW_EMAILS", allow.emails],
+    ["ALLOW_GROUPS", allow.groups],
+  ] as const) {
+    const wild = list.find((v) => v.includes("*"));
+    if (wild !== undefined) {
+      problems.push({
+        path: name,
+        message:
+          `${JSON.stringify(wild)} contains "*", which mcp-oauth-proxy matched literally but Gatehouse matches as a ` +
+          "wildcard (anything): list exact values, or write the pattern in a servers.json (serverAuth.jwt.allow)",
+      });
+    }
+  }
 
   const upstreamUrl = url(env, "MCP_UPSTREAM_URL", problems);
   const spawn = env.MCP_SPAWN_CMD?.trim();
@@ -101,8 +120,14 @@ export function envModeConfig(
     });
   }
   const base = resource?.replace(/\/$/, "");
-  const origins = csv(env.CORS_ALLOW_ORIGINS);
-  const scopes = csv(env.SCOPES_SUPPORTED);
+  // mcp-oauth-proxy's defaults: claude.ai and claude.com only (Gatehouse's own default adds the MCP Inspector), and
+  // the OpenID scopes a provider like Authentik hands out.
+  const origins = env.CORS_ALLOW_ORIGINS?.trim()
+    ? csv(env.CORS_ALLOW_ORIGINS)
+    : ["https://claude.ai", "https://claude.com"];
+  const scopes = env.SCOPES_SUPPORTED?.trim()
+    ? csv(env.SCOPES_SUPPORTED)
+    : ["openid", "profile", "email", "offline_access"];
 
   return {
     mcpServers: { upstream: backend ?? { url: "http://127.0.0.1:1/mcp" } },
@@ -113,11 +138,13 @@ export function envModeConfig(
         audience: audience || "unset",
         allow: Object.fromEntries(Object.entries(allow).filter(([, v]) => v.length > 0)),
         discovery: {
-          // Proxy mode republishes the issuer's metadata with Gatehouse's registration shim in it.
-          mode: id ? "proxy" : "direct",
+          // As mcp-oauth-proxy, whatever the client: Gatehouse names itself as the authorization server and
+          // republishes the issuer's metadata under its own name (issuer rewritten), with the registration shim
+          // in it when STATIC_CLIENT_ID is set.
+          mode: "proxy",
           resourceUrl: base ?? "https://invalid.example",
-          ...(base && id ? { publicUrl: new URL(base).origin } : {}),
-          ...(scopes.length > 0 ? { scopesSupported: scopes } : {}),
+          ...(base ? { publicUrl: new URL(base).origin } : {}),
+          scopesSupported: scopes,
           ...(id ? { staticClient: { clientId: id, ...(secret ? { clientSecret: secret } : {}) } } : {}),
         },
       },
@@ -128,7 +155,7 @@ export function envModeConfig(
       // mcp-oauth-proxy forwarded every path: clients configured with the bare URL or with /mcp both work.
       paths: ["/mcp", "/"],
       rateLimitPerMinute: Number.isInteger(rpm) && rpm > 0 ? rpm : 60,
-      ...(origins.length > 0 ? { allowedOrigins: origins } : {}),
+      allowedOrigins: origins,
       ...(base ? { publicUrl: base } : {}),
     },
   };

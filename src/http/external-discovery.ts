@@ -3,7 +3,8 @@
 // either the issuer itself ("direct") or Gatehouse ("proxy"). In proxy mode this plugin republishes the issuer's
 // authorization server metadata with `issuer` rewritten to Gatehouse (allardy/mcp-oauth-proxy's approach, for
 // clients that insist on a byte-identical issuer) — plus, for issuers without open registration (Authentik, Entra),
-// a registration shim that hands every caller the one pre-registered client.
+// a registration shim that hands every caller the one pre-registered client (at /register, and at /oauth/register
+// where mcp-oauth-proxy served it).
 
 import { Elysia } from "elysia";
 import type { ExternalDiscoveryConfig } from "../config/types.ts";
@@ -72,6 +73,8 @@ export const externalDiscovery = (deps: ExternalDiscoveryDeps) => {
       issuer: publicUrl,
       code_challenge_methods_supported: (m.code_challenge_methods_supported as string[] | undefined) ?? ["S256"],
     };
+    // What the resource accepts, in both documents (as mcp-oauth-proxy does): clients ask for these.
+    if (d.scopesSupported.length > 0) body.scopes_supported = d.scopesSupported;
     if (d.staticClient) body.registration_endpoint = `${publicUrl}/register`;
     return json(body, 200, PUBLIC);
   };
@@ -88,41 +91,42 @@ export const externalDiscovery = (deps: ExternalDiscoveryDeps) => {
 
   const sc = d.staticClient;
   if (sc) {
-    app.post(
-      "/register",
-      async ({ request }) => {
-        let body: Record<string, unknown> = {};
-        try {
-          const parsed = JSON.parse(await request.text());
-          if (isObject(parsed)) body = parsed;
-        } catch {
-          // an empty or malformed body still gets the one client
-        }
-        const redirectUris = Array.isArray(body.redirect_uris)
-          ? body.redirect_uris.filter((u): u is string => typeof u === "string")
-          : [];
-        log.info("registration shim: handing out the pre-registered client", {
-          client_name: String(body.client_name ?? ""),
-          client_id: sc.clientId,
-        });
-        const response: Record<string, unknown> = {
-          client_id: sc.clientId,
-          client_id_issued_at: Math.floor(deps.now() / 1000),
-          redirect_uris: redirectUris,
-          grant_types: [...GRANT_TYPES],
-          response_types: ["code"],
-          token_endpoint_auth_method: sc.clientSecret ? "client_secret_post" : "none",
-        };
-        if (typeof body.client_name === "string") response.client_name = body.client_name;
-        if (sc.clientSecret) {
-          response.client_secret = sc.clientSecret;
-          response.client_secret_expires_at = 0;
-        }
-        return withCors(json(response, 201, { "cache-control": "no-store" }), request, deps.origins);
-      },
-      { parse: "none" },
-    );
-    app.options("/register", ({ request }) => preflight(request, deps.origins, "POST, OPTIONS"));
+    const register = async ({ request }: { request: Request }) => {
+      let body: Record<string, unknown> = {};
+      try {
+        const parsed = JSON.parse(await request.text());
+        if (isObject(parsed)) body = parsed;
+      } catch {
+        // an empty or malformed body still gets the one client
+      }
+      const redirectUris = Array.isArray(body.redirect_uris)
+        ? body.redirect_uris.filter((u): u is string => typeof u === "string")
+        : [];
+      log.info("registration shim: handing out the pre-registered client", {
+        client_name: String(body.client_name ?? ""),
+        client_id: sc.clientId,
+      });
+      const response: Record<string, unknown> = {
+        client_id: sc.clientId,
+        client_id_issued_at: Math.floor(deps.now() / 1000),
+        redirect_uris: redirectUris,
+        grant_types: [...GRANT_TYPES],
+        response_types: ["code"],
+        token_endpoint_auth_method: sc.clientSecret ? "client_secret_post" : "none",
+      };
+      if (typeof body.client_name === "string") response.client_name = body.client_name;
+      if (sc.clientSecret) {
+        response.client_secret = sc.clientSecret;
+        response.client_secret_expires_at = 0;
+      }
+      return withCors(json(response, 201, { "cache-control": "no-store" }), request, deps.origins);
+    };
+    // /register is what the metadata advertises; /oauth/register is where mcp-oauth-proxy served it, for clients
+    // and reverse-proxy rules written for that.
+    for (const path of ["/register", "/oauth/register"]) {
+      app.post(path, register, { parse: "none" });
+      app.options(path, ({ request }) => preflight(request, deps.origins, "POST, OPTIONS"));
+    }
   }
   return app;
 };

@@ -65,7 +65,7 @@ describe("env-only mode", () => {
     expect(logs).toContain('config="environment (OIDC_ISSUER_URL …)"');
   });
 
-  test("without a token: 401 pointing at the metadata, which names the issuer", async () => {
+  test("without a token: 401 pointing at the metadata, which names Gatehouse (as mcp-oauth-proxy did)", async () => {
     const res = await fetch(`${base}/mcp`, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
@@ -77,7 +77,7 @@ describe("env-only mode", () => {
     expect(metadataUrl).toBe(`${base}/.well-known/oauth-protected-resource`);
     const prm = (await (await fetch(metadataUrl)).json()) as { resource: string; authorization_servers: string[] };
     expect(prm.resource).toBe(base);
-    expect(prm.authorization_servers).toEqual([issuer.issuer]);
+    expect(prm.authorization_servers).toEqual([base]);
   });
 
   test("a token for another audience, or garbage, is refused", async () => {

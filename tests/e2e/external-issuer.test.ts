@@ -449,28 +449,32 @@ describe("proxy discovery: Gatehouse republishes the issuer's metadata, with a r
       const body = (await res.json()) as Record<string, unknown>;
       expect(body.issuer).toBe(gh.url);
       expect(body.registration_endpoint).toBe(`${gh.url}/register`);
-      const { issuer: _i, registration_endpoint: _r, ...rest } = body;
-      const { issuer: _ui, registration_endpoint: _ur, ...upstreamRest } = upstream;
+      // discovery.scopesSupported, in this document too (as mcp-oauth-proxy's SCOPES_SUPPORTED).
+      expect(body.scopes_supported).toEqual(["mcp"]);
+      const { issuer: _i, registration_endpoint: _r, scopes_supported: _s, ...rest } = body;
+      const { issuer: _ui, registration_endpoint: _ur, scopes_supported: _us, ...upstreamRest } = upstream;
       expect(rest).toEqual(upstreamRest);
       expect(body.authorization_endpoint).toBe(`${idp.issuer}/auth`);
       expect(body.token_endpoint).toBe(`${idp.issuer}/token`);
     }
   });
 
-  test("POST /register answers with the pre-registered client", async () => {
-    const res = await fetch(`${gh.url}/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ client_name: "Some MCP client", redirect_uris: [appRedirect] }),
-    });
-    expect(res.status).toBe(201);
-    expect(await res.json()).toMatchObject({
-      client_id: idp.app.clientId,
-      client_secret: idp.app.clientSecret,
-      client_name: "Some MCP client",
-      redirect_uris: [appRedirect],
-      token_endpoint_auth_method: "client_secret_post",
-    });
+  test("POST /register (and /oauth/register, mcp-oauth-proxy's path) answers with the pre-registered client", async () => {
+    for (const path of ["/register", "/oauth/register"]) {
+      const res = await fetch(`${gh.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ client_name: "Some MCP client", redirect_uris: [appRedirect] }),
+      });
+      expect(res.status).toBe(201);
+      expect(await res.json()).toMatchObject({
+        client_id: idp.app.clientId,
+        client_secret: idp.app.clientSecret,
+        client_name: "Some MCP client",
+        redirect_uris: [appRedirect],
+        token_endpoint_auth_method: "client_secret_post",
+      });
+    }
   });
 
   test("the SDK's whole OAuth flow: 401 → metadata via Gatehouse → shim → issuer login → JWT → tools/call", async () => {

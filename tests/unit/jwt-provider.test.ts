@@ -429,3 +429,14 @@ describe("iss with or without its trailing slash (serverAuth.jwt.issuer, OIDC_IS
     }
   });
 });
+
+describe("allow-lists", () => {
+  test("an email the provider marks unverified never matches allow.emails, and the refusal says so", async () => {
+    const p = provider({ allow: { emails: ["alice@example.com"] } });
+    const f = refused(await check(p, await mint(current, { email: "alice@example.com", email_verified: false })));
+    expect(f.status).toBe(403);
+    expect(f.description).toContain("email_verified is false");
+    const ok = await check(p, await mint(current, { email: "alice@example.com", email_verified: true }));
+    expect(ok.ok).toBe(true);
+  });
+});

@@ -205,6 +205,31 @@ describe("env-only mode", () => {
     expect(c.gateway.rateLimitPerMinute).toBe(60);
     expect(c.backends[0]?.transport).toMatchObject({ kind: "http", url: "http://127.0.0.1:9000/mcp" });
   });
+  test("mcp-oauth-proxy's defaults: proxy discovery, its scopes, claude.ai and claude.com as origins", () => {
+    const p: { path: string; message: string }[] = [];
+    const c = parseConfig(JSON.stringify(envModeConfig(base, p)), { source: "env", dir: "/", env: {} });
+    expect(p).toEqual([]);
+    // Without STATIC_CLIENT_ID too, Gatehouse names itself as the authorization server, as mcp-oauth-proxy did.
+    expect(c.auth.jwt?.discovery).toMatchObject({
+      mode: "proxy",
+      resourceUrl: "https://mcp.example.com",
+      publicUrl: "https://mcp.example.com",
+      scopesSupported: ["openid", "profile", "email", "offline_access"],
+    });
+    expect(c.auth.jwt?.discovery.staticClient).toBeUndefined();
+    expect(c.gateway.allowedOrigins).toEqual(["https://claude.ai", "https://claude.com"]);
+    const any = envModeConfig({ ...base, CORS_ALLOW_ORIGINS: "*" }, p) as { gateway: { allowedOrigins: string[] } };
+    expect(any.gateway.allowedOrigins).toEqual(["*"]);
+  });
+  test("an allow-list value with * is refused: mcp-oauth-proxy matched it literally, a glob would widen it", () => {
+    for (const name of ["ALLOW_SUBS", "ALLOW_EMAILS", "ALLOW_GROUPS"]) {
+      const p: { path: string; message: string }[] = [];
+      envModeConfig({ ...base, [name]: "ok, *@example.com" }, p);
+      expect(p).toHaveLength(1);
+      expect(p[0]?.path).toBe(name);
+      expect(p[0]?.message).toContain("wildcard");
+    }
+  });
   test("a spawn command with its port, static client and scopes", () => {
     const p: { path: string; message: string }[] = [];
     const built = envModeConfig(
