@@ -9,6 +9,7 @@ import { Deadlines } from "./deadlines.ts";
 import type { GatehouseMetrics } from "./gatehouse-metrics.ts";
 import { errors } from "./http/errors.ts";
 import { externalDiscovery } from "./http/external-discovery.ts";
+import { forward } from "./http/forward.ts";
 import { forwardAuth } from "./http/forward-auth.ts";
 import { health } from "./http/health.ts";
 import { defaultAllowedHosts, hostCheck } from "./http/host-check.ts";
@@ -206,6 +207,7 @@ export async function createApp(config: Config, deps: AppDeps) {
     ...(toolCalls ? { toolCallLimiter: toolCalls } : {}),
     log: log.child("http"),
     ...(metrics ? { onRateLimited: (which: string) => metrics.rateLimit(which) } : {}),
+    accessLog: config.gateway.accessLog,
   };
   const deadlines = new Deadlines(deps.clock);
   const mcpDeps = (route: (request: Request) => McpRoute): McpDeps => ({
@@ -339,6 +341,21 @@ export async function createApp(config: Config, deps: AppDeps) {
         }),
       );
     }
+  }
+  // Last: the catch-all that sends every request no endpoint above answers on to the upstream.
+  const fwd = config.gateway.forward;
+  if (fwd) {
+    const backend = fwd.server === undefined ? undefined : backends.find((b) => b.config.name === fwd.server);
+    app.use(
+      forward({
+        forward: fwd,
+        route: routes.mcpRoute,
+        admission,
+        ...(backend ? { backend } : {}),
+        log: log.child("forward"),
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      }),
+    );
   }
   if (!deps.carry) sessions.start();
   const timers = [

@@ -105,6 +105,17 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   }
   const config = await loadConfig(location, env, runtime.files.readText, process.cwd());
   refuseMissing(runtime, config);
+  if (location.fromEnv) {
+    // Where mcp-oauth-proxy's requests now go, so that an MCP endpoint guessed wrong (/mcp) is seen at once.
+    const t = config.backends[0]?.transport;
+    const f = config.gateway.forward;
+    log.info("env-only mode: the MCP gateway at these paths, every other path forwarded raw to the upstream", {
+      paths: config.gateway.paths.join(","),
+      mcp: t?.kind === "http" ? t.url : t?.kind === "spawned-http" ? `http://127.0.0.1:${t.port}${t.path}` : undefined,
+      forward: f ? `${f.url}${f.appendPath ? " + the request's path" : ""}` : undefined,
+      hint: env.MCP_UPSTREAM_PATH?.trim() ? undefined : "set MCP_UPSTREAM_PATH if the upstream serves MCP elsewhere",
+    });
+  }
   const f = config.auth.forwarded;
   if (config.auth.providers.includes("forwarded") && f && !f.trustedSourceCidrs && !loopback) {
     throw new UsageError(

@@ -103,6 +103,7 @@ export const DEFAULTS = {
     serverRoutes: true,
     paths: ["/mcp"],
     rateLimitPerMinute: 0,
+    accessLog: false,
   },
   state: { keyPrefix: "gatehouse:", redisTimeoutMs: 2_000 },
   metrics: { enabled: true, allowFrom: ["127.0.0.0/8", "::1/128"] },

@@ -5,7 +5,7 @@
 //   OIDC_ISSUER_URL, OIDC_AUDIENCE, RESOURCE_URL       the issuer, the `aud` tokens carry, this proxy's public URL
 //   ALLOW_SUBS, ALLOW_EMAILS, ALLOW_GROUPS              who may in (comma-separated; at least one must be set)
 //   MCP_UPSTREAM_URL  |  MCP_SPAWN_CMD + MCP_SPAWN_PORT the backend: an HTTP MCP server, or one Gatehouse starts
-//   MCP_UPSTREAM_PATH                                   the backend's MCP path (default: the URL's, or /mcp)
+//   MCP_UPSTREAM_PATH                                   every request goes to this path of the upstream (below)
 //   PORT, LOG_LEVEL, RATE_LIMIT_RPM, CORS_ALLOW_ORIGINS listen port (all interfaces), log level, per-user limit
 //                                                       (default 60), browser origins (default claude.ai, claude.com)
 //   STATIC_CLIENT_ID, STATIC_CLIENT_SECRET              registration shim for issuers without open registration
@@ -90,6 +90,8 @@ export function envModeConfig(
   const path = env.MCP_UPSTREAM_PATH?.trim();
   if (path && !path.startsWith("/")) problems.push({ path: "MCP_UPSTREAM_PATH", message: 'must start with "/"' });
   let backend: Record<string, unknown> | undefined;
+  /** Where mcp-oauth-proxy sent requests: MCP_UPSTREAM_URL, or the spawned command's port. */
+  let upstream: string | undefined;
   if (!!env.MCP_UPSTREAM_URL?.trim() === !!spawn) {
     problems.push({ path: "MCP_UPSTREAM_URL", message: "set exactly one of MCP_UPSTREAM_URL or MCP_SPAWN_CMD" });
   } else if (spawn) {
@@ -100,12 +102,37 @@ export function envModeConfig(
         message: `found ${JSON.stringify(env.MCP_SPAWN_PORT ?? "")}, expected the port MCP_SPAWN_CMD listens on`,
       });
     }
-    // Through the shell, as a container's command line would be.
-    backend = { command: "/bin/sh", args: ["-c", spawn], port, path: path || "/mcp" };
+    // Through the shell, as a container's command line would be. It lives as long as Gatehouse (never reaped when
+    // idle): mcp-oauth-proxy kept its child up, and requests forwarded raw must find it.
+    backend = { command: "/bin/sh", args: ["-c", spawn], port, path: path || "/mcp", idle_timeout: "never" };
+    if (Number.isInteger(port) && port >= 1 && port <= 65535) upstream = `http://127.0.0.1:${port}`;
   } else if (upstreamUrl) {
-    const u = new URL(upstreamUrl);
-    if (path) u.pathname = path;
-    backend = { url: u.href };
+    upstream = upstreamUrl;
+  }
+  // mcp-oauth-proxy sent request path P to ${MCP_UPSTREAM_URL}${MCP_UPSTREAM_PATH} when MCP_UPSTREAM_PATH was set,
+  // else to ${MCP_UPSTREAM_URL}${P}. Gatehouse's MCP gateway takes the paths whose target is the upstream's MCP
+  // endpoint, and forwards every other path raw, to where mcp-oauth-proxy sent it:
+  //   MCP_UPSTREAM_PATH set        every path goes to URL+PATH: the gateway at /mcp and /, the rest raw to URL+PATH
+  //   URL with a path X, no PATH   / goes to X/: the gateway at / (MCP at X), the rest raw to X+P
+  //   URL without a path, no PATH  /mcp goes to /mcp: the gateway at /mcp (MCP at /mcp), the rest raw to P
+  // (a spawned command is the last case, or the first, with URL http://127.0.0.1:$MCP_SPAWN_PORT).
+  let paths = ["/mcp", "/"];
+  let forward: Record<string, unknown> | undefined;
+  if (upstream) {
+    const u = new URL(upstream);
+    const own = u.pathname.replace(/\/$/, "");
+    if (path) {
+      u.pathname = `${own}${path}`;
+      forward = { url: u.href };
+    } else {
+      forward = { url: u.href, appendPath: true };
+      if (own === "") {
+        paths = ["/mcp"];
+        u.pathname = "/mcp";
+      } else paths = ["/"];
+    }
+    if (!spawn) backend = { url: u.href };
+    if (spawn) forward.server = "upstream";
   }
   const id = env.STATIC_CLIENT_ID?.trim();
   const secret = env.STATIC_CLIENT_SECRET?.trim();
@@ -152,8 +179,9 @@ export function envModeConfig(
     gateway: {
       passthrough: "upstream",
       serverRoutes: false,
-      // mcp-oauth-proxy forwarded every path: clients configured with the bare URL or with /mcp both work.
-      paths: ["/mcp", "/"],
+      paths,
+      ...(forward ? { forward } : {}),
+      accessLog: true,
       rateLimitPerMinute: Number.isInteger(rpm) && rpm > 0 ? rpm : 60,
       allowedOrigins: origins,
       ...(base ? { publicUrl: base } : {}),

@@ -40,7 +40,20 @@ export function gatewaySection(x: GatewayInput | undefined, p: Problems): Gatewa
     hosts: g.hosts ?? {},
     paths: g.paths ?? [...d.paths],
     rateLimitPerMinute: g.rateLimitPerMinute ?? d.rateLimitPerMinute,
+    accessLog: g.accessLog ?? d.accessLog,
   };
+  if (g.forward) {
+    let ok = false;
+    try {
+      const u = new URL(g.forward.url);
+      ok = u.protocol === "http:" || u.protocol === "https:";
+    } catch {
+      ok = false;
+    }
+    if (!ok) p.add("gateway.forward.url", `found ${found(g.forward.url)}, expected an http:// or https:// URL`);
+    out.forward = { url: g.forward.url, appendPath: g.forward.appendPath ?? false };
+    if (g.forward.server !== undefined) out.forward.server = g.forward.server;
+  }
   if (g.passthrough !== undefined) out.passthrough = g.passthrough;
   if (g.allowedHosts !== undefined) out.allowedHosts = g.allowedHosts.map((h) => h.toLowerCase());
   const publicUrl = publicUrlProblems(g.publicUrl, p);

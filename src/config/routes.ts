@@ -70,6 +70,21 @@ export function routeProblems(
     } else tags.set(uriTag(b.name), b.name);
   }
   const known = [...names].map((n) => JSON.stringify(n)).join(", ");
+  const forwarded = gateway.forward?.server;
+  if (forwarded !== undefined) {
+    const b = backends.find((x) => x.name === forwarded);
+    if (!b) {
+      problems.push({
+        path: "gateway.forward.server",
+        message: `names ${JSON.stringify(forwarded)}, which is not in mcpServers (servers: ${known})`,
+      });
+    } else if (b.transport.kind === "stdio") {
+      problems.push({
+        path: "gateway.forward.server",
+        message: `names ${JSON.stringify(forwarded)}, a stdio server: requests can only be forwarded to an HTTP one`,
+      });
+    }
+  }
   if (gateway.passthrough !== undefined && !names.has(gateway.passthrough)) {
     problems.push({
       path: "gateway.passthrough",

@@ -501,6 +501,19 @@ export const Gateway = T.Object(
     allowedHosts: T.Optional(StringList),
     /** MCP requests per minute per caller; 0 (default) for no limit. */
     rateLimitPerMinute: T.Optional(T.Integer({ minimum: 0 })),
+    /** Every other request, after /mcp's checks, sent on to one upstream (env-only mode: mcp-oauth-proxy's). */
+    forward: T.Optional(
+      T.Object(
+        {
+          url: T.String(),
+          appendPath: T.Optional(T.Boolean()),
+          server: T.Optional(T.String({ minLength: 1 })),
+        },
+        closed,
+      ),
+    ),
+    /** Each authenticated request logged at info (subject, method, path). */
+    accessLog: T.Optional(T.Boolean()),
   },
   closed,
 );

@@ -316,6 +316,20 @@ export interface GatewayConfig {
   rateLimitPerMinute: number;
   /** Host header values accepted; undefined: the default (see http/host-check.ts). */
   allowedHosts?: string[];
+  /** Every request no Gatehouse endpoint answers, after /mcp's checks, sent on to one upstream (http/forward.ts). */
+  forward?: ForwardConfig;
+  /** Each authenticated request logged at info: subject, method, path (mcp-oauth-proxy's audit line). */
+  accessLog: boolean;
+}
+
+/** gateway.forward. */
+export interface ForwardConfig {
+  /** Where requests go: this URL, the request's query on it. */
+  url: string;
+  /** The request's path appended to the URL's path (else every path goes to the URL itself). */
+  appendPath: boolean;
+  /** A backend in mcpServers that serves `url`: started before a request is forwarded, so a spawned one is up. */
+  server?: string;
 }
 
 /** Where the shared state lives (`state`): nothing set is the JSON file beside the configuration. */

@@ -46,6 +46,8 @@ export interface AdmissionDeps {
   log: Logger;
   /** Told of each request a rate limit refused, and which ("mcp", "mcp_tool_calls"): metrics. */
   onRateLimited?: (limit: string) => void;
+  /** gateway.accessLog: each admitted request with credentials logged at info (subject, method, path). */
+  accessLog?: boolean;
 }
 
 /** Why a request is not let in: an authentication refusal (401/403 with its challenge), or an HTTP-level error. */
@@ -142,11 +144,25 @@ export async function admitCaller(
   try {
     const caller = await authenticate(request, route, true);
     if (refused(caller)) return caller;
-    return checkRequiredScopes(caller, deps.log) ?? (await checkRateLimit(caller, deps)) ?? caller;
+    const refusal = checkRequiredScopes(caller, deps.log) ?? (await checkRateLimit(caller, deps));
+    if (refusal) return refusal;
+    // The line's own time and req= id complete it (mcp-oauth-proxy's audit log: sub, method, path, time).
+    if (deps.accessLog && !caller.challenge) {
+      deps.log.info("request", { sub: caller.identity.subject, method: request.method, path: pathOf(request.url) });
+    }
+    return caller;
   } catch (e) {
     if (!(e instanceof StoreUnavailableError)) throw e;
     return { refusal: storeRefusal(e) };
   }
+}
+
+/** The path of a request URL, without its query (which may carry what does not belong in a log). */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const q = url.indexOf("?", start);
+  return q < 0 ? url.slice(start) : url.slice(start, q);
 }
 
 export const STORE_UNAVAILABLE =

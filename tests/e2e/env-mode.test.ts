@@ -49,9 +49,9 @@ async function connect(url: string, token: string): Promise<Client> {
 }
 
 describe("env-only mode", () => {
-  test("the SDK client lists and calls server-everything's tools, unprefixed, at /mcp and at /", async () => {
+  test("the SDK client lists and calls server-everything's tools, unprefixed, at /mcp", async () => {
     const token = await issuer.clientCredentials({ resource: base });
-    for (const url of [`${base}/mcp`, `${base}/`]) {
+    for (const url of [`${base}/mcp`]) {
       const client = await connect(url, token);
       expect(client.getServerVersion()?.name).toContain("everything");
       const names = (await client.listTools()).tools.map((t) => t.name);
@@ -63,6 +63,17 @@ describe("env-only mode", () => {
     }
     const logs = await gh.waitForLog("waiting for its port");
     expect(logs).toContain('config="environment (OIDC_ISSUER_URL …)"');
+  });
+
+  test("every other path, / included, is forwarded raw to the spawned server, as mcp-oauth-proxy did", async () => {
+    // Without MCP_UPSTREAM_PATH, mcp-oauth-proxy sent / to the upstream's / (server-everything has nothing there).
+    const token = await issuer.clientCredentials({ resource: base });
+    const res = await fetch(`${base}/`, { headers: { authorization: `Bearer ${token}` } });
+    const text = await res.text();
+    expect(res.status).toBe(404);
+    expect(text).not.toContain("no such endpoint"); // the upstream's 404, not Gatehouse's
+    await gh.waitForLog(/request sub=\S+ method=GET path=\/ /);
+    expect((await fetch(`${base}/`)).status).toBe(401);
   });
 
   test("without a token: 401 pointing at the metadata, which names Gatehouse (as mcp-oauth-proxy did)", async () => {

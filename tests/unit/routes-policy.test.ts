@@ -205,6 +205,65 @@ describe("env-only mode", () => {
     expect(c.gateway.rateLimitPerMinute).toBe(60);
     expect(c.backends[0]?.transport).toMatchObject({ kind: "http", url: "http://127.0.0.1:9000/mcp" });
   });
+  test("MCP_UPSTREAM_PATH as mcp-oauth-proxy rewrote: the gateway where its MCP is, every other path raw", () => {
+    const cases: [Record<string, string>, string, string[], Record<string, unknown>][] = [
+      // MCP_UPSTREAM_PATH: every path goes to URL+PATH.
+      [
+        { MCP_UPSTREAM_PATH: "/mcp" },
+        "http://127.0.0.1:9000/mcp",
+        ["/mcp", "/"],
+        { url: "http://127.0.0.1:9000/mcp", appendPath: false },
+      ],
+      [
+        { MCP_UPSTREAM_URL: "http://up:9000/api", MCP_UPSTREAM_PATH: "/mcp" },
+        "http://up:9000/api/mcp",
+        ["/mcp", "/"],
+        { url: "http://up:9000/api/mcp", appendPath: false },
+      ],
+      // No MCP_UPSTREAM_PATH: P goes to URL+P; MCP is at /mcp of a bare URL, at the URL's own path otherwise.
+      [
+        { MCP_UPSTREAM_PATH: "" },
+        "http://127.0.0.1:9000/mcp",
+        ["/mcp"],
+        { url: "http://127.0.0.1:9000/", appendPath: true },
+      ],
+      [
+        { MCP_UPSTREAM_URL: "http://up:9000/mcp", MCP_UPSTREAM_PATH: "" },
+        "http://up:9000/mcp",
+        ["/"],
+        { url: "http://up:9000/mcp", appendPath: true },
+      ],
+    ];
+    for (const [vars, backendUrl, paths, forward] of cases) {
+      const p: { path: string; message: string }[] = [];
+      const c = parseConfig(JSON.stringify(envModeConfig({ ...base, ...vars }, p)), {
+        source: "env",
+        dir: "/",
+        env: {},
+      });
+      expect(p).toEqual([]);
+      expect(c.backends[0]?.transport).toMatchObject({ kind: "http", url: backendUrl });
+      expect(c.gateway.paths).toEqual(paths);
+      expect(c.gateway.forward).toEqual(forward as never);
+      expect(c.gateway.accessLog).toBe(true);
+    }
+    // A spawned command: the same, with the URL of its port, started before anything is forwarded to it.
+    const spawned = { ...base, MCP_UPSTREAM_URL: "", MCP_SPAWN_CMD: "srv", MCP_SPAWN_PORT: "8765" };
+    for (const [path, mcpPath, paths, forward] of [
+      ["/mcp", "/mcp", ["/mcp", "/"], { url: "http://127.0.0.1:8765/mcp", appendPath: false, server: "upstream" }],
+      ["", "/mcp", ["/mcp"], { url: "http://127.0.0.1:8765/", appendPath: true, server: "upstream" }],
+    ] as const) {
+      const c = parseConfig(JSON.stringify(envModeConfig({ ...spawned, MCP_UPSTREAM_PATH: path }, [])), {
+        source: "env",
+        dir: "/",
+        env: {},
+      });
+      expect(c.backends[0]?.transport).toMatchObject({ kind: "spawned-http", port: 8765, path: mcpPath });
+      expect(c.backends[0]?.idle).toEqual({ kind: "never" } as never);
+      expect(c.gateway.paths).toEqual([...paths]);
+      expect(c.gateway.forward).toEqual(forward);
+    }
+  });
   test("mcp-oauth-proxy's defaults: proxy discovery, its scopes, claude.ai and claude.com as origins", () => {
     const p: { path: string; message: string }[] = [];
     const c = parseConfig(JSON.stringify(envModeConfig(base, p)), { source: "env", dir: "/", env: {} });
