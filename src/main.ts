@@ -92,6 +92,16 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
     String(flags.bind ?? (envMode ? `0.0.0.0:${env.PORT?.trim() || 8080}` : "127.0.0.1:8080")),
   );
   const loopback = isLoopbackHost(host);
+  // mcp-oauth-proxy listened on $PORT: an explicit --bind elsewhere (the container image's CMD binds 0.0.0.0:8080)
+  // would quietly listen where the container's port mapping does not point.
+  const wanted = env.PORT?.trim();
+  if (location.fromEnv && flags.bind !== undefined && wanted && Number(wanted) !== port) {
+    throw new UsageError(
+      `PORT=${wanted}, but --bind ${flags.bind} listens on port ${port} (the container image's command binds ` +
+        "0.0.0.0:8080): publish that port instead (docker run -p <host port>:8080) and drop PORT, or run the command " +
+        "`serve` alone, which listens on 0.0.0.0:$PORT as mcp-oauth-proxy did",
+    );
+  }
   if (envMode) {
     log.warn("env-only mode: listening on all interfaces ($PORT), as mcp-oauth-proxy did; put TLS in front", {
       bind: `${host}:${port}`,

@@ -139,6 +139,22 @@ export async function loadConfig(
   }
   if (location.fromEnv) {
     const p = new Problems();
+    // ./servers.json would have been read without OIDC_ISSUER_URL (the container image's working directory is
+    // /etc/gatehouse): with both, which one was meant cannot be told, so neither is guessed.
+    const file = resolve(cwd, "servers.json");
+    if (
+      await readText(file).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      p.push({
+        path: "OIDC_ISSUER_URL",
+        message:
+          `is set, which starts env-only mode (mcp-oauth-proxy's variables), but ${file} exists too: to use the ` +
+          `file set MCP_CONFIG_PATH=${file} (or pass --config), to use the variables remove or move the file`,
+      });
+    }
     const built = envModeConfig(env, p);
     p.throwIfAny(location.path);
     return found(parseConfig(JSON.stringify(built), { source: location.path, dir: cwd, env }));

@@ -328,3 +328,23 @@ describe("the Quick start (spawn with --port, no MCP_UPSTREAM_PATH), its issuer 
     await gh.waitForLog(/request sub=machine method=GET path=\/echo\/spawned /);
   });
 });
+
+describe("what Gatehouse refuses rather than guess", () => {
+  test("a PORT the command line's --bind contradicts (the image's CMD binds 8080): refused, naming both", async () => {
+    const port = await freePort();
+    const err = (await startGatehouse({
+      port,
+      env: {
+        OIDC_ISSUER_URL: "https://auth.example.com/application/o/my-mcp/",
+        OIDC_AUDIENCE: "my-mcp",
+        RESOURCE_URL: "https://mcp.example.com",
+        ALLOW_SUBS: "someone",
+        MCP_UPSTREAM_URL: "http://127.0.0.1:9",
+        PORT: String(port === 65535 ? port - 1 : port + 1),
+      },
+    }).catch((e) => e)) as Error;
+    expect(err.message).toContain("did not start");
+    expect(err.message).toContain(`but --bind 127.0.0.1:${port} listens on port ${port}`);
+    expect(err.message).toContain("-p <host port>:8080");
+  });
+});

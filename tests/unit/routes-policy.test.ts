@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { envModeConfig } from "../../src/config/env-mode.ts";
-import { ConfigError, parseConfig } from "../../src/config/load.ts";
+import { ConfigError, loadConfig, locateConfig, parseConfig } from "../../src/config/load.ts";
 import { DEFAULT_ROUTE_POLICY } from "../../src/config/routes.ts";
 import { prefixedNaming, uriTag } from "../../src/naming.ts";
 import { RateLimiter } from "../../src/policy/rate-limit.ts";
@@ -279,6 +279,21 @@ describe("env-only mode", () => {
     expect(c.gateway.allowedOrigins).toEqual(["https://claude.ai", "https://claude.com"]);
     const any = envModeConfig({ ...base, CORS_ALLOW_ORIGINS: "*" }, p) as { gateway: { allowedOrigins: string[] } };
     expect(any.gateway.allowedOrigins).toEqual(["*"]);
+  });
+  test("OIDC_ISSUER_URL with a ./servers.json beside it (the image's /etc/gatehouse): refused, saying how to pick", async () => {
+    const location = locateConfig(undefined, base, "/etc/gatehouse");
+    expect(location.fromEnv).toBe(true);
+    const enoent = () => Promise.reject(Object.assign(new Error("no such file"), { code: "ENOENT" }));
+    const withFile = (path: string) => (path === "/etc/gatehouse/servers.json" ? Promise.resolve("{}") : enoent());
+    const e = (await loadConfig(location, base, withFile, "/etc/gatehouse").catch((x) => x)) as ConfigError;
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.problems.map((p) => p.path)).toEqual(["OIDC_ISSUER_URL"]);
+    expect(e.problems[0]?.message).toContain("MCP_CONFIG_PATH=/etc/gatehouse/servers.json");
+    // Without the file, the variables; with MCP_CONFIG_PATH, the file.
+    expect((await loadConfig(location, base, enoent, "/etc/gatehouse")).auth.providers).toEqual(["jwt"]);
+    expect(locateConfig(undefined, { ...base, MCP_CONFIG_PATH: "/etc/gatehouse/servers.json" }, "/").fromEnv).toBe(
+      undefined,
+    );
   });
   test("an allow-list value with * is refused: mcp-oauth-proxy matched it literally, a glob would widen it", () => {
     for (const name of ["ALLOW_SUBS", "ALLOW_EMAILS", "ALLOW_GROUPS"]) {
