@@ -44,13 +44,36 @@ function url(
   return undefined;
 }
 
+const LOOPBACK_HTTP = /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/;
+
+/**
+ * The issuer and the public URL must be https (http only on loopback), as serverAuth.jwt's: mcp-oauth-proxy took
+ * http:// too, but over plain http anyone on the way could swap the issuer's keys or the sign-in it points clients
+ * to. Said here, naming the variable, rather than as the servers.json key it becomes.
+ */
+function httpsOnly(
+  value: string | undefined,
+  name: string,
+  problems: { push(p: ConfigProblem): void },
+): string | undefined {
+  if (value === undefined || value.startsWith("https:") || LOOPBACK_HTTP.test(value)) return value;
+  problems.push({
+    path: name,
+    message:
+      `found ${JSON.stringify(value)}: Gatehouse needs an https:// URL here (http only on loopback, for tests) — ` +
+      "mcp-oauth-proxy accepted http://, but over plain http the issuer's keys and the sign-in it points clients to " +
+      "can be swapped on the way",
+  });
+  return undefined;
+}
+
 /** servers.json built from the variables; problems name the variable at fault. */
 export function envModeConfig(
   env: Record<string, string | undefined>,
   problems: { push(p: ConfigProblem): void },
 ): Record<string, unknown> {
-  const issuer = url(env, "OIDC_ISSUER_URL", problems);
-  const resource = url(env, "RESOURCE_URL", problems);
+  const issuer = httpsOnly(url(env, "OIDC_ISSUER_URL", problems), "OIDC_ISSUER_URL", problems);
+  const resource = httpsOnly(url(env, "RESOURCE_URL", problems), "RESOURCE_URL", problems);
   const audience = env.OIDC_AUDIENCE?.trim();
   if (!audience)
     problems.push({ path: "OIDC_AUDIENCE", message: "is required: the `aud` your provider's tokens carry" });

@@ -295,6 +295,17 @@ describe("env-only mode", () => {
       undefined,
     );
   });
+  test("an http:// issuer or public URL off loopback is refused, naming the variable (mcp-oauth-proxy took it)", () => {
+    for (const name of ["OIDC_ISSUER_URL", "RESOURCE_URL"]) {
+      const p: { path: string; message: string }[] = [];
+      envModeConfig({ ...base, [name]: "http://auth.internal:9000/application/o/mcp/" }, p);
+      expect(p.map((x) => x.path)).toEqual([name]);
+      expect(p[0]?.message).toContain("https://");
+    }
+    const ok: { path: string; message: string }[] = [];
+    envModeConfig({ ...base, OIDC_ISSUER_URL: "http://127.0.0.1:9000/", RESOURCE_URL: "http://localhost:8080" }, ok);
+    expect(ok).toEqual([]);
+  });
   test("an allow-list value with * is refused: mcp-oauth-proxy matched it literally, a glob would widen it", () => {
     for (const name of ["ALLOW_SUBS", "ALLOW_EMAILS", "ALLOW_GROUPS"]) {
       const p: { path: string; message: string }[] = [];
