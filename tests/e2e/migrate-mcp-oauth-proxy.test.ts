@@ -20,7 +20,17 @@ import { connect } from "../helpers/client.ts";
 import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
 import { freePort } from "../helpers/net.ts";
 import { HeadlessOAuthProvider } from "../helpers/oauth-client.ts";
-import { BUN, ROOT } from "../helpers/paths.ts";
+import { BINARY, BUN, ensureBinary, ROOT } from "../helpers/paths.ts";
+import {
+  cleanupContainer,
+  cleanupImage,
+  hostBaseImage,
+  podman,
+  podmanOk,
+  removeCreated,
+  requirePodman,
+  uniqueName,
+} from "../helpers/podman.ts";
 
 const HTTP_BACKEND = `${ROOT}/tests/fixtures/http-backend.ts`;
 const DEFAULT_SCOPES = ["openid", "profile", "email", "offline_access"];
@@ -346,5 +356,112 @@ describe("what Gatehouse refuses rather than guess", () => {
     expect(err.message).toContain("did not start");
     expect(err.message).toContain(`but --bind 127.0.0.1:${port} listens on port ${port}`);
     expect(err.message).toContain("-p <host port>:8080");
+  });
+});
+
+// The same through the image: built from the Containerfile (on a base of this machine's own libc files, as
+// tests/e2e/ship.test.ts builds it) and run with nothing but the variables — no command, no servers.json. Host
+// network: the issuer must be https or loopback, and the container reaches this machine's loopback only so; the
+// image's command then listens on port 8080 of this machine (all interfaces) for the few seconds the test runs.
+describe("the container image, run with only mcp-oauth-proxy's variables (the Authentik example)", () => {
+  const image = `localhost/${uniqueName("gatehouse-migrate")}:latest`;
+  const base = "http://127.0.0.1:8080";
+  let idp: ExternalIssuer;
+  let backend: HttpBackend;
+  let redirect: string;
+  let name: string;
+
+  beforeAll(async () => {
+    requirePodman();
+    const busy = await fetch(`${base}/`).then(
+      () => true,
+      () => false,
+    );
+    if (busy) throw new Error("port 8080 of this machine is taken: the image's command listens there (host network)");
+    await ensureBinary();
+    const from = await hostBaseImage(`localhost/${uniqueName("gatehouse-base")}:latest`, [
+      BINARY,
+      "/bin/sh",
+      "/usr/bin/install",
+      "/usr/bin/env",
+    ]);
+    cleanupImage(image);
+    await podmanOk(
+      [
+        "build",
+        "--format",
+        "docker",
+        "--layers=false",
+        "--build-arg",
+        `BASE=${from}`,
+        "-f",
+        "Containerfile",
+        "-t",
+        image,
+        ".",
+      ],
+      { cwd: ROOT },
+    );
+    redirect = `http://127.0.0.1:${await freePort()}/api/mcp/auth_callback`;
+    idp = await startExternalIssuer({
+      redirectUris: [redirect],
+      issuerPath: "/application/o/samsung-health-mcp/",
+      audience: "samsung-health-mcp",
+    });
+    onCleanup(() => idp.stop());
+    backend = await startHttpBackend({ name: "in-the-image" });
+    onCleanup(() => backend.stop());
+    name = cleanupContainer(uniqueName("gatehouse-migrate"));
+    const vars = {
+      OIDC_ISSUER_URL: idp.issuer,
+      OIDC_AUDIENCE: "samsung-health-mcp",
+      RESOURCE_URL: base,
+      ALLOW_SUBS: "alice",
+      MCP_UPSTREAM_URL: `http://127.0.0.1:${backend.port}`,
+      MCP_UPSTREAM_PATH: "/mcp",
+      STATIC_CLIENT_ID: idp.app.clientId,
+      STATIC_CLIENT_SECRET: idp.app.clientSecret,
+    };
+    const env = Object.entries(vars).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+    await podmanOk(["run", "-d", "--name", name, "--network", "host", ...env, image]);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const r = await fetch(`${base}/healthz`).catch(() => undefined);
+      if (r?.status === 200) break;
+      if (Date.now() > deadline) {
+        const logs = await podman(["logs", name]);
+        throw new Error(`the container never answered /healthz:\n${logs.stdout}${logs.stderr}`);
+      }
+      await Bun.sleep(100);
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    await removeCreated();
+    await backend?.stop();
+    await idp?.stop();
+  }, 120_000);
+
+  test("env-only mode from the image's own command; /healthz and the image's HEALTHCHECK answer", async () => {
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: "ok" });
+    expect((await podman(["healthcheck", "run", name])).code).toBe(0);
+    const logs = await podman(["logs", name]);
+    expect(logs.stdout + logs.stderr).toContain('config="environment (OIDC_ISSUER_URL …)"');
+    expect(logs.stdout + logs.stderr).toContain("listening url=http://0.0.0.0:8080/mcp");
+  });
+
+  test("Claude.ai's flow at the bare URL through the container: shim, Authentik's login, tools", async () => {
+    const oauth = new HeadlessOAuthProvider(redirect, {}, { token_endpoint_auth_method: "client_secret_post" });
+    const client = await signIn(base, oauth);
+    try {
+      expect(oauth.clientInformation()?.client_id).toBe(idp.app.clientId);
+      expect(decodeJwt(oauth.tokens()?.access_token as string)).toMatchObject({ iss: idp.issuer, sub: "alice" });
+      expect(await text(client, "echo", { message: "contained" })).toBe("echo: contained");
+    } finally {
+      await client.close();
+    }
+    expect(JSON.stringify(backend.seenHeaders)).not.toContain(oauth.tokens()?.access_token as string);
+    const logs = await podman(["logs", name]);
+    expect(logs.stdout + logs.stderr).toMatch(/request sub=alice method=POST path=\/ /);
   });
 });

@@ -526,14 +526,9 @@ describe("Containerfile and examples/compose.yaml", () => {
     expect(config.Env).toContain("MCP_AUTH_SERVER_PATH=/var/lib/gatehouse/auth_server.json");
     expect(Object.keys(config.ExposedPorts as object)).toEqual(["8080/tcp"]);
     expect(config.Entrypoint).toEqual(["/usr/local/bin/gatehouse"]);
-    expect(config.Cmd).toEqual([
-      "serve",
-      "--config",
-      "/etc/gatehouse/servers.json",
-      "--bind",
-      "0.0.0.0:8080",
-      "--insecure",
-    ]);
+    // No --config: ./servers.json in /etc/gatehouse, or env-only mode when OIDC_ISSUER_URL is set (mcp-oauth-proxy's).
+    expect(config.WorkingDir).toBe("/etc/gatehouse");
+    expect(config.Cmd).toEqual(["serve", "--bind", "0.0.0.0:8080", "--insecure"]);
     // compose.yaml states the image's own healthcheck.
     const compose = Bun.YAML.parse(readFileSync(COMPOSE, "utf8")) as {
       services: {
