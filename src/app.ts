@@ -352,6 +352,11 @@ export async function createApp(config: Config, deps: AppDeps) {
         route: routes.mcpRoute,
         admission,
         ...(backend ? { backend } : {}),
+        // The MCP paths and their legacy transport, whatever the method.
+        own: config.gateway.paths.flatMap((p) => {
+          const b = p === "/" ? "" : p;
+          return [p, `${b}/`, `${b}/sse`, `${b}/message`];
+        }),
         log: log.child("forward"),
         ...(deps.fetch ? { fetch: deps.fetch } : {}),
       }),

@@ -31,6 +31,8 @@ export interface ForwardDeps {
   admission: AdmissionDeps;
   /** forward.server: started (and waited for) before a request is sent to it. */
   backend?: Backend;
+  /** Paths that are Gatehouse's whatever the method (its endpoints, the MCP paths): never forwarded. */
+  own: readonly string[];
   log: Logger;
   fetch?: typeof fetch;
 }
@@ -89,6 +91,17 @@ export const forward = (deps: ForwardDeps) => {
   const origins = admission.allowedOrigins;
   const fetchImpl = deps.fetch ?? fetch;
   const fi = deps.backend?.config.forwardIdentity;
+  const own = new Set([
+    "/health",
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/metrics",
+    "/register",
+    "/oauth/register",
+    "/authenticate",
+    ...deps.own,
+  ]);
   const tooLarge = () =>
     json(
       {
@@ -100,9 +113,11 @@ export const forward = (deps: ForwardDeps) => {
 
   const answer = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
-    // Discovery is Gatehouse's: a well-known document it does not serve is not the upstream's either.
-    if (url.pathname.startsWith("/.well-known/")) {
-      return json({ error: "not_found", error_description: `no such endpoint: ${url.pathname}` }, 404);
+    // Gatehouse's own names are never the upstream's, with another method either; nor is discovery: a well-known
+    // document Gatehouse does not serve is not the upstream's to answer (mcp-oauth-proxy forwarded those unchecked).
+    const path = url.pathname;
+    if (path.startsWith("/.well-known/") || path.startsWith("/authenticate/") || own.has(path)) {
+      return json({ error: "not_found", error_description: `no such endpoint: ${request.method} ${path}` }, 404);
     }
     if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
       return preflight(request, origins, METHODS);

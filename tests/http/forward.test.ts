@@ -194,6 +194,23 @@ describe("what stays Gatehouse's", () => {
     const wk = await t.request("/.well-known/something-else", { headers: ALICE });
     expect(wk.status).toBe(404);
     expect(((await wk.json()) as { error: string }).error).toBe("not_found");
+    // Gatehouse's own paths, with a method they do not take: still not the upstream's.
+    const before = backend.seenHeaders.length;
+    for (const [method, path] of [
+      ["POST", "/healthz"],
+      ["POST", "/metrics"],
+      ["GET", "/register"],
+      ["POST", "/oauth/register"],
+      ["DELETE", "/mcp/sse"],
+      ["PUT", "/mcp/message"],
+      ["GET", "/authenticate/x/y"],
+    ] as const) {
+      const res = await t.request(path, { method, headers: ALICE });
+      expect([path, res.status]).toEqual([path, 404]);
+      // Gatehouse's JSON 404, not the upstream's plain "not found".
+      expect(((await res.json()) as { error: string }).error).toBe("not_found");
+    }
+    expect(backend.seenHeaders.length).toBe(before);
   });
 
   test("CORS: an allowed browser origin gets its headers on forwarded answers and preflights", async () => {
