@@ -32,6 +32,8 @@ export function scopesOf(claims: Record<string, unknown>): string[] {
  * and case must match exactly (`…/app//` is not `…/app/`, `…/App/` is not `…/app/`).
  */
 export function acceptedIssuers(issuer: string): string[] {
+  // A plain-name issuer ("your-service", RFC 7519 StringOrURI) has no path to end in a slash: exactly.
+  if (!/^https?:\/\//.test(issuer)) return [issuer];
   return [issuer, issuer.endsWith("/") ? issuer.slice(0, -1) : `${issuer}/`];
 }
 

@@ -4,6 +4,7 @@
 
 import { afterEach, beforeEach, describe, expect, setSystemTime, test } from "bun:test";
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from "jose";
+import { acceptedIssuers } from "../../src/auth/claims.ts";
 import type { AuthResult } from "../../src/auth/identity.ts";
 import { jwtProvider } from "../../src/auth/jwt.ts";
 import { parseConfig } from "../../src/config/load.ts";
@@ -409,6 +410,14 @@ describe("iss with or without its trailing slash (serverAuth.jwt.issuer, OIDC_IS
   test("both with the slash, and both without: accepted, as always", async () => {
     expect((await check(fromServersJson(`${APP}/`), await mintIss(`${APP}/`))).ok).toBe(true);
     expect((await check(fromServersJson(APP), await mintIss(APP))).ok).toBe(true);
+  });
+
+  test("a plain-name issuer (StringOrURI, not a URL) is compared exactly", () => {
+    expect(acceptedIssuers("your-service")).toEqual(["your-service"]);
+    expect(acceptedIssuers("https://idp.example/app/")).toEqual([
+      "https://idp.example/app/",
+      "https://idp.example/app",
+    ]);
   });
 
   test("only that one slash is forgiven: anything else in iss must match exactly", async () => {
