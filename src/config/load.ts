@@ -139,15 +139,15 @@ export async function loadConfig(
   }
   if (location.fromEnv) {
     const p = new Problems();
-    // ./servers.json would have been read without OIDC_ISSUER_URL (the container image's working directory is
-    // /etc/gatehouse): with both, which one was meant cannot be told, so neither is guessed.
-    const file = resolve(cwd, "servers.json");
-    if (
-      await readText(file).then(
+    // Without OIDC_ISSUER_URL, ~/.config/mcp/servers.json or ./servers.json would have been read (the container
+    // image's working directory is /etc/gatehouse): with one of them there, which was meant cannot be told.
+    const dir = mcpServeConfigDir(env);
+    for (const file of new Set([...(dir ? [resolve(cwd, dir, "servers.json")] : []), resolve(cwd, "servers.json")])) {
+      const there = await readText(file).then(
         () => true,
         () => false,
-      )
-    ) {
+      );
+      if (!there) continue;
       p.push({
         path: "OIDC_ISSUER_URL",
         message:

@@ -289,6 +289,13 @@ describe("env-only mode", () => {
     expect(e).toBeInstanceOf(ConfigError);
     expect(e.problems.map((p) => p.path)).toEqual(["OIDC_ISSUER_URL"]);
     expect(e.problems[0]?.message).toContain("MCP_CONFIG_PATH=/etc/gatehouse/servers.json");
+    // …and mcp serve's ~/.config/mcp/servers.json, the other place read without OIDC_ISSUER_URL.
+    const home = { ...base, HOME: "/home/u" };
+    const inHome = (path: string) => (path === "/home/u/.config/mcp/servers.json" ? Promise.resolve("{}") : enoent());
+    const h = (await loadConfig(locateConfig(undefined, home, "/srv"), home, inHome, "/srv").catch(
+      (x) => x,
+    )) as ConfigError;
+    expect(h.problems[0]?.message).toContain("/home/u/.config/mcp/servers.json exists too");
     // Without the file, the variables; with MCP_CONFIG_PATH, the file.
     expect((await loadConfig(location, base, enoent, "/etc/gatehouse")).auth.providers).toEqual(["jwt"]);
     expect(locateConfig(undefined, { ...base, MCP_CONFIG_PATH: "/etc/gatehouse/servers.json" }, "/").fromEnv).toBe(
