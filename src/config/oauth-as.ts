@@ -13,8 +13,54 @@ export const SHA256_KEY = /^sha256:([0-9a-fA-F]{64})$/;
 
 const bytes = (s: string) => new TextEncoder().encode(s).length;
 
+/**
+ * Why a regular-expression entry (`^…$`, mcp-oauth2-proxy's allowedRedirectURLs) cannot be used, or undefined. It
+ * must be anchored at both ends (an unanchored expression matches any URL that merely contains it), compile, and
+ * keep its dots escaped in the host: an unescaped `.` there (or `.*`) lets `app-example.com` or
+ * `evil.com/x.example.com` through.
+ */
+function regexProblem(pattern: string): string | undefined {
+  const trailing = /(\\*)\$$/.exec(pattern);
+  if (!trailing || (trailing[1] as string).length % 2 === 1) {
+    return `found ${found(pattern)}: a regular expression must be anchored at both ends, ^…$ (it starts with ^ but does not end with $)`;
+  }
+  try {
+    new RegExp(pattern);
+  } catch (e) {
+    return `found ${found(pattern)}: not a valid regular expression (${(e as Error).message})`;
+  }
+  const scheme = pattern.indexOf("://");
+  if (scheme < 0) return undefined;
+  let escaped = false;
+  let inClass = false;
+  for (const ch of pattern.slice(scheme + 3)) {
+    if (escaped) escaped = false;
+    else if (ch === "\\") escaped = true;
+    else if (inClass) inClass = ch !== "]";
+    else if (ch === "[") inClass = true;
+    else if (ch === "/" || ch === "$") break;
+    else if (ch === ".") {
+      return `found ${found(pattern)}: an unescaped "." in the host matches any character (and ".*" any host); write \\. for a dot and [a-z0-9-]+ for a label`;
+    }
+  }
+  return undefined;
+}
+
+/** Entries: exact URLs, prefixes ending in "*", or anchored regular expressions (^…$). */
 function redirectPatterns(list: readonly string[], path: string, p: Problems): string[] {
   for (const [i, pattern] of list.entries()) {
+    if (pattern.startsWith("^")) {
+      const problem = regexProblem(pattern);
+      if (problem) p.add(`${path}[${i}]`, problem);
+      continue;
+    }
+    if (pattern.includes("\\") || pattern.endsWith("$")) {
+      p.add(
+        `${path}[${i}]`,
+        `found ${found(pattern)}: this looks like a regular expression; write it anchored at both ends, ^…$, or as a plain URL`,
+      );
+      continue;
+    }
     const star = pattern.indexOf("*");
     if (star >= 0 && star !== pattern.length - 1) {
       p.add(`${path}[${i}]`, `found ${found(pattern)}: only a trailing "*" is allowed (it matches any suffix)`);
@@ -24,7 +70,7 @@ function redirectPatterns(list: readonly string[], path: string, p: Problems): s
     if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(prefix)) {
       p.add(
         `${path}[${i}]`,
-        `found ${found(pattern)}, expected a URL (https://…, http://127.0.0.1…, or app-scheme://…)`,
+        `found ${found(pattern)}, expected a URL (https://…, http://127.0.0.1…, or app-scheme://…), a prefix ending in "*", or a regular expression ^…$`,
       );
     }
   }

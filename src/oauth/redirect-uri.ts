@@ -1,7 +1,7 @@
 // Redirect URI rules (RFC 9700 §4.1, OAuth 2.1 §2.3.1 and §7.5, RFC 8252 §7): registered URIs must be canonical
 // (no userinfo, fragment or dot-segment tricks), https or loopback http, and allowed by the configured allowlist;
-// custom schemes (cursor://…) only when listed. At /authorize a URI must equal a registered one exactly, except
-// that a loopback URI may use any port (RFC 8252 §7.3).
+// custom schemes (cursor://…) only when listed; allowlist entries may be anchored regular expressions (`^…$`). At
+// /authorize a URI must equal a registered one exactly, except that a loopback URI may use any port (RFC 8252 §7.3).
 
 import { DEFAULTS } from "../config/defaults.ts";
 
@@ -46,12 +46,18 @@ function withoutLoopbackPort(u: URL): string {
 }
 
 /**
- * Allowlist patterns: exact, or a prefix ending in `*`. Loopback patterns match any port. A prefix that is a bare
- * origin (`https://app.example*`) is read as `https://app.example/*`, so it cannot match `app.example.evil.com`.
+ * Allowlist patterns: exact, a prefix ending in `*`, or a regular expression `^…$` (anchored at both ends, checked at
+ * load) matched against the whole canonical URL, port included. Loopback exact and prefix patterns match any port.
+ * A prefix that is a bare origin (`https://app.example*`) is read as `https://app.example/*`, so it cannot match
+ * `app.example.evil.com`.
  */
 export function allowedByList(u: URL, patterns: readonly string[]): boolean {
   const value = withoutLoopbackPort(u);
   for (const p of patterns) {
+    if (p.startsWith("^")) {
+      if (new RegExp(p).test(u.href)) return true;
+      continue;
+    }
     const star = p.endsWith("*");
     const base = star ? p.slice(0, -1) : p;
     let normalized = base;
