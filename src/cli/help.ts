@@ -99,10 +99,11 @@ says where it looked, and changes nothing (it never starts an empty state).
 
 export const KEYS_HELP = `Usage: gatehouse keys rotate [--config PATH]
 
-Starts signing access tokens with a newly generated ES256 key. The previous key stays published and keeps verifying
-the tokens it signed until they expire, so nobody is logged out. Keys also rotate on their own every
-oauthAs.signingKeyRotationDays (default 30). With oauthAs.jwtSecret (HS256) there is nothing to rotate: change the
-secret instead (which invalidates every token).
+Starts signing access tokens with a newly generated key (ES256, or RS256 with oauthAs.signingAlgorithm). The
+previous key stays published and keeps verifying the tokens it signed until they expire, so nobody is logged out.
+Keys also rotate on their own every oauthAs.signingKeyRotation ("12h", "30d"; or signingKeyRotationDays; default 30
+days). With oauthAs.jwtSecret (HS256) there is nothing to rotate: change the secret instead (which invalidates every
+token).
 `;
 
 export const SESSIONS_HELP = `Usage: gatehouse sessions list [--json]

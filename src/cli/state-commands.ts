@@ -65,8 +65,10 @@ async function direct<T>(config: Config, runtime: Runtime, fn: (d: AdminDeps) =>
       store,
       {
         ...(o?.jwtSecret ? { jwtSecret: o.jwtSecret } : {}),
+        ...(o ? { algorithm: o.signingAlgorithm } : {}),
         accessTokenTtlSeconds: o?.accessTokenTtlSeconds ?? 3600,
-        rotationDays: 0,
+        rotationMs: 0,
+        switchAlgorithm: false,
       },
       createLogger({ level: "warn" }),
     );

@@ -35,6 +35,7 @@ export const DEFAULTS = {
     requiredScopes: [] as string[],
     refreshReuseGraceSeconds: 30,
     signingKeyRotationDays: 30,
+    signingAlgorithm: "ES256" as const,
     registrationEnabled: true,
     rateLimits: { tokenFailuresPerMinute: 30, authorizePerMinute: 120, registerPerMinute: 30 },
     consent: "page" as "page" | "skip",

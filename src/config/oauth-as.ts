@@ -46,6 +46,27 @@ function regexProblem(pattern: string): string | undefined {
   return undefined;
 }
 
+const DAY_MS = 86_400_000;
+/** The maintenance timer looks every minute: a shorter period could not be honoured. */
+const MIN_ROTATION_MS = 60_000;
+
+/** signingKeyRotation (a duration) or signingKeyRotationDays (the older key, still read): one of the two. */
+function signingKeyRotation(o: OAuthAsInput, path: string, p: Problems): number {
+  if (o.signingKeyRotation !== undefined && o.signingKeyRotationDays !== undefined) {
+    p.add(
+      `${path}.signingKeyRotation`,
+      "set either signingKeyRotation (a duration) or signingKeyRotationDays, not both",
+    );
+  }
+  if (o.signingKeyRotation === undefined)
+    return (o.signingKeyRotationDays ?? DEFAULTS.oauthAs.signingKeyRotationDays) * DAY_MS;
+  const ms = p.duration(o.signingKeyRotation, `${path}.signingKeyRotation`, 0);
+  if (ms !== 0 && ms < MIN_ROTATION_MS) {
+    p.add(`${path}.signingKeyRotation`, `found ${found(o.signingKeyRotation)}: expected 0 (never) or at least "1m"`);
+  }
+  return ms;
+}
+
 /** Entries: exact URLs, prefixes ending in "*", or anchored regular expressions (^…$). */
 function redirectPatterns(list: readonly string[], path: string, p: Problems): string[] {
   for (const [i, pattern] of list.entries()) {
@@ -194,7 +215,8 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
     consentSkipClients: o.consentSkipClients ?? [],
     consent: o.consent ?? d.consent,
     refreshReuseGraceSeconds: o.refreshReuseGraceSeconds ?? d.refreshReuseGraceSeconds,
-    signingKeyRotationDays: o.signingKeyRotationDays ?? d.signingKeyRotationDays,
+    signingKeyRotationMs: signingKeyRotation(o, path, p),
+    signingAlgorithm: o.signingAlgorithm ?? d.signingAlgorithm,
     introspectionClients,
     registrationEnabled: o.registrationEnabled ?? d.registrationEnabled,
     rateLimits: { ...d.rateLimits, ...o.rateLimits },

@@ -353,6 +353,12 @@ export const OAuthAs = T.Object(
     consent: T.Optional(T.Union([T.Literal("page"), T.Literal("skip")], { description: '"page" or "skip"' })),
     refreshReuseGraceSeconds: T.Optional(T.Integer({ minimum: 0, maximum: 600 })),
     signingKeyRotationDays: T.Optional(T.Integer({ minimum: 0 })),
+    /** The same as a duration ("12h", "30d"); only one of the two may be set. */
+    signingKeyRotation: T.Optional(Duration),
+    /** Algorithm of generated signing keys: ES256 (default) or RS256 for resource servers that accept only RSA. */
+    signingAlgorithm: T.Optional(
+      T.Union([T.Literal("ES256"), T.Literal("RS256")], { description: '"ES256" or "RS256"' }),
+    ),
     introspectionClients: T.Optional(
       T.Record(T.String(), T.String(), { description: "an object of client id → secret (or sha256:<hex>)" }),
     ),

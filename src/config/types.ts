@@ -206,8 +206,10 @@ export interface OAuthAsConfig {
   /** "skip": no consent page for a user already known (trusted header, browser session) — mcp serve's flow. */
   consent: "page" | "skip";
   refreshReuseGraceSeconds: number;
-  /** 0: never rotate on a schedule. */
-  signingKeyRotationDays: number;
+  /** How often signing keys rotate, in milliseconds (signingKeyRotation or signingKeyRotationDays); 0: never on a schedule. */
+  signingKeyRotationMs: number;
+  /** The algorithm of generated signing keys (ignored with jwtSecret). */
+  signingAlgorithm: "ES256" | "RS256";
   /** Resource servers (and other parties) allowed to call /introspect, by client id with the SHA-256 of a secret. */
   introspectionClients: { clientId: string; secretSha256: string }[];
   registrationEnabled: boolean;

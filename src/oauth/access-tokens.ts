@@ -1,10 +1,11 @@
 // JWT access tokens per RFC 9068 (typ "at+jwt"; iss, aud, sub, client_id, scope, jti, iat, exp) plus `groups`,
 // `roles`, the user's `email` when known, and the grant they belong to (`gid`), and their validation (RFC 9068 §4): the
-// signature with the one algorithm configured (never `none`, never an HS/ES mix-up), the type, issuer, audience, lifetime.
+// signature with the algorithm of the key that signed it (never `none`, never an HS/ES/RS mix-up), the type, issuer,
+// audience, lifetime.
 
 import { decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import { randomId } from "../crypto.ts";
-import type { KeyRing } from "./keys.ts";
+import type { KeyRing, SigningAlgorithm } from "./keys.ts";
 
 export interface AccessTokenClaims {
   iss: string;
@@ -79,16 +80,19 @@ export class AccessTokens {
     } catch {
       return { ok: false, reason: "the token header cannot be decoded" };
     }
-    // Only the configured algorithm: this refuses `none` and HS256 tokens "signed" with a public key (RFC 8725 §2.1).
-    if (header.alg !== this.keys.alg) return { ok: false, reason: `alg ${String(header.alg)} is not accepted` };
+    // Only an algorithm one of our keys has: this refuses `none` and HS256 tokens "signed" with a public key
+    // (RFC 8725 §2.1); below, the key named by `kid` must be of exactly the token's algorithm.
+    const accepted = this.keys.algorithms();
+    if (!accepted.includes(header.alg as SigningAlgorithm))
+      return { ok: false, reason: `alg ${String(header.alg)} is not accepted` };
     const typ = String(header.typ ?? "").toLowerCase();
     if (typ !== "at+jwt" && typ !== "application/at+jwt")
       return { ok: false, reason: "typ is not at+jwt (RFC 9068 §4)" };
-    const key = await this.keys.verifyKey(header.kid, nowMs);
+    const key = await this.keys.verifyKey(header.kid, header.alg, nowMs);
     if (!key) return { ok: false, reason: "signed with an unknown or expired key" };
     try {
       const { payload } = await jwtVerify(token, key, {
-        algorithms: [this.keys.alg],
+        algorithms: [header.alg as SigningAlgorithm],
         issuer: this.issuer,
         audience,
         currentDate: new Date(nowMs),

@@ -77,8 +77,9 @@ export class AuthorizationServer {
       deps.store,
       {
         ...(deps.config.jwtSecret ? { jwtSecret: deps.config.jwtSecret } : {}),
+        algorithm: deps.config.signingAlgorithm,
         accessTokenTtlSeconds: deps.config.accessTokenTtlSeconds,
-        rotationDays: deps.config.signingKeyRotationDays,
+        rotationMs: deps.config.signingKeyRotationMs,
       },
       deps.log,
     );

@@ -26,9 +26,10 @@ export function endpoints(issuer: string): Endpoints {
   };
 }
 
+/** `algs`: the algorithms access tokens are signed with (the signing key's first, then keys still verifying). */
 export function authorizationServerMetadata(
   c: OAuthAsConfig,
-  alg: "ES256" | "HS256",
+  algs: readonly string[],
   scopes: string[] = c.scopesSupported,
 ): Record<string, unknown> {
   const e = endpoints(c.issuerUrl);
@@ -53,7 +54,7 @@ export function authorizationServerMetadata(
     authorization_response_iss_parameter_supported: true,
     // Claude uses CIMD only when this is true and "none" is among the auth methods.
     client_id_metadata_document_supported: c.cimd.enabled,
-    access_token_signing_alg_values_supported: [alg],
+    access_token_signing_alg_values_supported: [...algs],
     resource_indicators_supported: true,
   };
   if (c.registrationEnabled) m.registration_endpoint = e.registration;
@@ -63,13 +64,13 @@ export function authorizationServerMetadata(
 /** OIDC Discovery 1.0 §3 fields some clients require of an "openid-configuration" document (no id_tokens are issued). */
 export function openidConfiguration(
   c: OAuthAsConfig,
-  alg: "ES256" | "HS256",
+  algs: readonly string[],
   scopes: string[] = c.scopesSupported,
 ): Record<string, unknown> {
   return {
-    ...authorizationServerMetadata(c, alg, scopes),
+    ...authorizationServerMetadata(c, algs, scopes),
     subject_types_supported: ["public"],
-    id_token_signing_alg_values_supported: [alg],
+    id_token_signing_alg_values_supported: [...algs],
     claims_supported: ["sub", "groups", "roles"],
   };
 }

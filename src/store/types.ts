@@ -104,7 +104,8 @@ export interface SessionRecord {
 
 export interface KeyRecord {
   kid: string;
-  alg: "ES256";
+  /** The key's algorithm: ES256 (default), or RS256 with oauthAs.signingAlgorithm. */
+  alg: "ES256" | "RS256";
   private_jwk: Record<string, unknown>;
   public_jwk: Record<string, unknown>;
   created_at: number;

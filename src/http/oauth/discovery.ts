@@ -33,7 +33,7 @@ export const discovery = (deps: OAuthHttpDeps) => {
   const c = as.config;
   const issuerPath = new URL(c.issuerUrl).pathname.replace(/\/$/, "");
 
-  const asMetadata = () => authorizationServerMetadata(c, as.keys.alg, as.scopesSupported());
+  const asMetadata = () => authorizationServerMetadata(c, as.keys.algorithms(), as.scopesSupported());
   const docs: [string[], () => unknown][] = [
     // RFC 8414 §3.1: path inserted between host and path; plus the root (the resource's origin, 2025-03-26 clients).
     [[`/.well-known/oauth-authorization-server${issuerPath}`, "/.well-known/oauth-authorization-server"], asMetadata],
@@ -43,10 +43,11 @@ export const discovery = (deps: OAuthHttpDeps) => {
         `${issuerPath}/.well-known/openid-configuration`,
         "/.well-known/openid-configuration",
       ],
-      () => openidConfiguration(c, as.keys.alg, as.scopesSupported()),
+      () => openidConfiguration(c, as.keys.algorithms(), as.scopesSupported()),
     ],
 
-    [[`${issuerPath}/jwks`, "/jwks"], () => as.keys.jwks()],
+    // …/openid/v1/jwks is where mcp-oauth2-proxy published its keys: resource servers pointed there keep working.
+    [[`${issuerPath}/jwks`, "/jwks", `${issuerPath}/openid/v1/jwks`], () => as.keys.jwks()],
   ];
   const app = new Elysia({ name: "discovery" });
   for (const [paths, body] of docs) {
