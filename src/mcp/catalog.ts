@@ -1,15 +1,15 @@
 // The aggregated view of every backend: tools, resources, resource templates and prompts, named as naming.ts says
 // (`server__name`, resource URIs `server+uri`, descriptions prefixed `[server]`), cached per backend until it
-// reports list_changed or restarts, and filtered per caller by the ACL. Routing goes the other way: a prefixed
-// name back to (backend, original name). Anything the caller may not use is reported exactly like something that
-// does not exist.
+// reports list_changed or restarts, and filtered per caller by the ACL and tool scopes (policy/tool-scopes.ts, fed the
+// scopes a backend advertises in tools/list). Routing goes the other way: a prefixed name back to (backend, original
+// name). Anything the caller may not use is reported exactly like something that does not exist.
 
 import type { Identity } from "../auth/identity.ts";
 import type { BackendConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { type Naming, prefixed } from "../naming.ts";
 import { type Acl, classifyTool, type ToolClass } from "../policy/acl.ts";
-import { grants, type ToolScopes } from "../policy/tool-scopes.ts";
+import { grants, type ListedScope, missingScopes, type ScopeNeed, type ToolScopes } from "../policy/tool-scopes.ts";
 import type { BackendClient } from "./backends/backend-client.ts";
 import type { Target } from "./call.ts";
 import { ErrorCode, RpcError } from "./jsonrpc.ts";
@@ -23,13 +23,20 @@ export interface ToolEntry {
   backend: string;
   name: string;
   class: ToolClass;
-  /** OAuth scopes a token needs to see and call it. */
-  scopes: string[];
+  /** OAuth scopes a token needs to see and call it (policy/tool-scopes.ts). */
+  needs: ScopeNeed;
   /** The definition as clients see it (prefixed). */
   definition: Record<string, unknown>;
 }
 
 type Kind = "tools" | "resources" | "resourceTemplates" | "prompts";
+
+/** A backend's list as it answered: the items, and the scopes its tools/list result advertised (`_meta.scopes`). */
+interface Listing {
+  items: Record<string, unknown>[];
+  /** The pages' `_meta.scopes`, concatenated; undefined when no page had one. */
+  scopes?: unknown[];
+}
 
 const LIST: Record<Kind, { method: string; field: string; capability: string }> = {
   tools: { method: "tools/list", field: "tools", capability: "tools" },
@@ -42,9 +49,9 @@ const LIST: Record<Kind, { method: string; field: string; capability: string }> 
 const MAX_PAGES = 100;
 
 export class Catalog {
-  private readonly cache = new Map<string, Map<Kind, Promise<Record<string, unknown>[]>>>();
+  private readonly cache = new Map<string, Map<Kind, Promise<Listing>>>();
   /** A backend's tools by name, as entries (classified, scoped, named): built once per fetched list. */
-  private readonly toolIndexes = new WeakMap<Promise<Record<string, unknown>[]>, Promise<Map<string, ToolEntry>>>();
+  private readonly toolIndexes = new WeakMap<Promise<Listing>, Promise<Map<string, ToolEntry>>>();
 
   constructor(
     private readonly backends: Map<string, Backend>,
@@ -77,24 +84,26 @@ export class Catalog {
     return backend && target ? { backend, rest: target.rest } : undefined;
   }
 
-  private async fetchAll(b: Backend, kind: Kind): Promise<Record<string, unknown>[]> {
+  private async fetchAll(b: Backend, kind: Kind): Promise<Listing> {
     await b.client.ensureReady();
     const spec = LIST[kind];
-    if (!b.client.info?.capabilities[spec.capability]) return [];
-    const items: Record<string, unknown>[] = [];
+    if (!b.client.info?.capabilities[spec.capability]) return { items: [] };
+    const listing: Listing = { items: [] };
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const result = await b.client.request(spec.method, cursor ? { cursor } : undefined);
       const list = result[spec.field];
-      if (Array.isArray(list)) for (const item of list) if (item && typeof item === "object") items.push(item);
+      if (Array.isArray(list)) for (const item of list) if (item && typeof item === "object") listing.items.push(item);
+      const scopes = (result._meta as Record<string, unknown> | undefined)?.scopes;
+      if (kind === "tools" && scopes !== undefined) listing.scopes = [...(listing.scopes ?? []), scopes].flat();
       cursor = typeof result.nextCursor === "string" && result.nextCursor !== "" ? result.nextCursor : undefined;
       if (!cursor) break;
     }
-    return items;
+    return listing;
   }
 
   /** The backend's own list, cached; a failed fetch is not cached so the next call retries. */
-  raw(b: Backend, kind: Kind): Promise<Record<string, unknown>[]> {
+  raw(b: Backend, kind: Kind): Promise<Listing> {
     let perBackend = this.cache.get(b.config.name);
     if (!perBackend) {
       perBackend = new Map();
@@ -117,7 +126,7 @@ export class Catalog {
     const out: { backend: Backend; items: Record<string, unknown>[] }[] = [];
     results.forEach((r, i) => {
       const backend = all[i] as Backend;
-      if (r.status === "fulfilled") out.push({ backend, items: r.value });
+      if (r.status === "fulfilled") out.push({ backend, items: r.value.items });
       else {
         this.log.warn(`${LIST[kind].method} failed on a backend; it is left out of the list`, {
           backend: backend.config.name,
@@ -128,14 +137,14 @@ export class Catalog {
     return out;
   }
 
-  private toolEntry(b: Backend, t: Record<string, unknown>): ToolEntry {
+  private toolEntry(b: Backend, t: Record<string, unknown>, listed: readonly ListedScope[]): ToolEntry {
     const name = String(t.name);
     const cls = classifyTool(b.config.toolAcl, name, t.annotations as Record<string, unknown> | undefined);
     return {
       backend: b.config.name,
       name,
       class: cls,
-      scopes: this.toolScopes.required(prefixed(b.config.name, name), t),
+      needs: this.toolScopes.required(prefixed(b.config.name, name), t, listed),
       definition: this.outwardItem(b.config.name, t, "name"),
     };
   }
@@ -145,9 +154,15 @@ export class Catalog {
     const list = this.raw(b, "tools");
     let index = this.toolIndexes.get(list);
     if (!index) {
-      index = list.then((items) => {
+      index = list.then(({ items, scopes }) => {
+        const listed = this.toolScopes.listed(scopes);
+        for (const problem of listed.problems) {
+          this.log.warn("a backend's tools/list scopes are partly unusable", { backend: b.config.name, problem });
+        }
         const m = new Map<string, ToolEntry>();
-        for (const t of items) if (typeof t.name === "string" && !m.has(t.name)) m.set(t.name, this.toolEntry(b, t));
+        for (const t of items) {
+          if (typeof t.name === "string" && !m.has(t.name)) m.set(t.name, this.toolEntry(b, t, listed.scopes));
+        }
         return m;
       });
       this.toolIndexes.set(list, index);
@@ -168,7 +183,7 @@ export class Catalog {
         return;
       }
       for (const e of r.value.values()) {
-        if (this.acl.tool(identity, e.backend, e.name, e.class).allow && grants(identity, e.scopes)) {
+        if (this.acl.tool(identity, e.backend, e.name, e.class).allow && grants(identity, e.needs)) {
           out.push(e.definition);
         }
       }
@@ -183,7 +198,7 @@ export class Catalog {
       const p = perBackend.get("tools");
       if (!p) continue;
       try {
-        n += (await p).length;
+        n += (await p).items.length;
       } catch {
         // not counted
       }
@@ -226,9 +241,10 @@ export class Catalog {
       });
       return unknown(decision.rule, tool.backend);
     }
-    if (!grants(identity, tool.scopes)) {
-      const error = insufficientScopeError(shown, tool.scopes);
-      return { kind: "refused", error, backend: tool.backend, rule: decision.rule, scopes: tool.scopes };
+    if (!grants(identity, tool.needs)) {
+      const scopes = missingScopes(identity, tool.needs);
+      const error = insufficientScopeError(shown, scopes);
+      return { kind: "refused", error, backend: tool.backend, rule: decision.rule, scopes };
     }
     return { kind: "tool", backend: target.backend, tool, rule: decision.rule };
   }

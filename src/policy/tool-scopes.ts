@@ -1,38 +1,110 @@
-// Per-tool OAuth scopes: a scope → tool-pattern matrix from config (AuthSec's scope matrix; patterns match the
-// prefixed name `server__tool` on every route), plus the scopes a backend advertises on a tool in `tools/list`
-// `_meta.scopes` (mcp-oauth2-proxy's format). A tool needs every scope that names it; a token without one of them
-// does not see the tool, and calling it gets 403 insufficient_scope naming all the scopes needed (MCP
-// authorization, "Scope Challenge Handling"), so the client can step up.
+// Per-tool OAuth scopes, decided here and nowhere else. A tool's need is a conjunction of clauses, each held by any
+// one of its scopes; three sources add clauses:
+//  - the scope → tool-pattern matrix of `serverAuth.toolScopes` (AuthSec's scope matrix; patterns match the prefixed
+//    name `server__tool` on every route): each scope naming the tool is required (AND);
+//  - a tool's own `_meta.scopes` in tools/list (Gatehouse's per-tool form): each listed scope is required (AND);
+//  - the tools/list result's `_meta.scopes`, a list of `{name, description, tools}` (mcp-oauth2-proxy's format): a tool
+//    it names is open to a token holding ANY scope whose `tools` include it (OR) — one clause. A tool it does not name
+//    needs nothing from it.
+// A token without a clause does not see the tool, and calling it gets 403 insufficient_scope naming, for each clause
+// it lacks, the narrowest scope that would let the call through (MCP authorization, "Scope Challenge Handling").
 
 import type { Identity } from "../auth/identity.ts";
-import { hasAll } from "../oauth/scopes.ts";
 import { matchesAny } from "./glob.ts";
 
+/** What a tool needs: every clause must be held; a clause is held by any one of its scopes (narrowest first). */
+export type ScopeNeed = readonly (readonly string[])[];
+
+/** One scope of a backend's tools/list `_meta.scopes` list (mcp-oauth2-proxy's format). */
+export interface ListedScope {
+  name: string;
+  description?: string;
+  /** The backend's own tool names this scope opens. */
+  tools: string[];
+}
+
+/** Bounds on what a backend may advertise: the consent page shows it all. */
+const MAX_LISTED_SCOPES = 100;
+const MAX_TOOLS_PER_SCOPE = 1000;
+const MAX_DESCRIPTION = 300;
+
+/** RFC 6749 §3.3 scope-token: printable ASCII without space, quote or backslash. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+export const isScopeToken = (s: unknown): s is string => typeof s === "string" && SCOPE_TOKEN.test(s);
+
 export class ToolScopes {
-  /** Scopes backends advertised so far: offered by the authorization server once seen. */
-  private readonly advertised = new Set<string>();
+  /** Scopes backends advertised so far (either form), with the description a list gave: offered once seen. */
+  private readonly advertised = new Map<string, string | undefined>();
 
   constructor(private readonly matrix: Record<string, string[]>) {}
 
-  /** The scopes a tool needs, given its prefixed name and its definition as the backend sent it. */
-  required(prefixedName: string, definition: Record<string, unknown>): string[] {
-    const out = new Set<string>();
-    for (const [scope, patterns] of Object.entries(this.matrix)) if (matchesAny(patterns, prefixedName)) out.add(scope);
+  /**
+   * A backend's tools/list `_meta.scopes` (the result's, not a tool's), checked: entries that are not
+   * `{name: scope-token, description?: string, tools: [string]}` are left out, and said why.
+   */
+  listed(raw: unknown): { scopes: ListedScope[]; problems: string[] } {
+    const scopes: ListedScope[] = [];
+    const problems: string[] = [];
+    if (raw === undefined) return { scopes, problems };
+    if (!Array.isArray(raw)) return { scopes, problems: ["_meta.scopes is not a list"] };
+    for (const [i, entry] of raw.entries()) {
+      if (i >= MAX_LISTED_SCOPES) {
+        problems.push(`only the first ${MAX_LISTED_SCOPES} scopes are used`);
+        break;
+      }
+      const e = entry as Record<string, unknown> | null;
+      if (!e || typeof e !== "object" || !isScopeToken(e.name)) {
+        problems.push(`_meta.scopes[${i}] has no valid name (an RFC 6749 scope token)`);
+        continue;
+      }
+      if (!Array.isArray(e.tools) || !e.tools.every((t) => typeof t === "string")) {
+        problems.push(`_meta.scopes[${i}] (${e.name}) has no list of tool names`);
+        continue;
+      }
+      const scope: ListedScope = { name: e.name, tools: (e.tools as string[]).slice(0, MAX_TOOLS_PER_SCOPE) };
+      if (typeof e.description === "string" && e.description.trim() !== "") {
+        scope.description = e.description.trim().slice(0, MAX_DESCRIPTION);
+      }
+      scopes.push(scope);
+      if (!this.advertised.get(scope.name)) this.advertised.set(scope.name, scope.description);
+    }
+    return { scopes, problems };
+  }
+
+  /**
+   * The need of a tool, given its prefixed name, its definition as the backend sent it (`name` is the backend's own),
+   * and the scope list its backend's tools/list carried.
+   */
+  required(prefixedName: string, definition: Record<string, unknown>, listed: readonly ListedScope[] = []): ScopeNeed {
+    const clauses: string[][] = [];
+    const all = new Set<string>();
+    const add = (scope: string) => {
+      if (all.has(scope)) return;
+      all.add(scope);
+      clauses.push([scope]);
+    };
+    for (const [scope, patterns] of Object.entries(this.matrix)) if (matchesAny(patterns, prefixedName)) add(scope);
     const meta = definition._meta as Record<string, unknown> | undefined;
     if (Array.isArray(meta?.scopes)) {
       for (const s of meta.scopes) {
-        // RFC 6749 §3.3 scope-token: printable ASCII without space, quote or backslash.
-        if (typeof s === "string" && /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)) {
-          out.add(s);
-          this.advertised.add(s);
-        }
+        if (!isScopeToken(s)) continue;
+        add(s);
+        if (!this.advertised.has(s)) this.advertised.set(s, undefined);
       }
     }
-    return [...out];
+    const own = String(definition.name);
+    // Any of these opens the tool; the narrowest (fewest tools) first: that is the one a step-up asks for.
+    const granting = listed.filter((l) => l.tools.includes(own)).sort((a, b) => a.tools.length - b.tools.length);
+    // A scope already required on its own makes the clause redundant.
+    if (granting.length > 0 && !granting.some((l) => all.has(l.name))) clauses.push(granting.map((l) => l.name));
+    return clauses;
   }
 
-  /** Words for the consent page: which tools a scope opens. */
+  /** Words for the consent page: the backend's own description, else which tools a scope opens. */
   describe(scope: string): string | undefined {
+    const listed = this.advertised.get(scope);
+    if (listed) return listed;
     const patterns = this.matrix[scope];
     if (patterns) return `call the tools ${patterns.join(", ")}`;
     if (this.advertised.has(scope)) return "call the tools of a server that asks for this scope";
@@ -41,11 +113,25 @@ export class ToolScopes {
 
   /** Every scope a tool may need: the matrix's and those advertised so far. */
   all(): string[] {
-    return [...new Set([...Object.keys(this.matrix), ...this.advertised])];
+    return [...new Set([...Object.keys(this.matrix), ...this.advertised.keys()])];
   }
 }
 
 /** Tokens without a notion of scope (bearer table, forwarded headers) are not limited by tool scopes. */
-export function grants(identity: Identity, needed: readonly string[]): boolean {
-  return identity.scopes === undefined || hasAll(identity.scopes, needed);
+export function grants(identity: Identity, need: ScopeNeed): boolean {
+  const held = identity.scopes;
+  return held === undefined || need.every((clause) => clause.some((s) => held.includes(s)));
+}
+
+/** What would let the call through: for each clause the token lacks, its narrowest scope. */
+export function missingScopes(identity: Identity, need: ScopeNeed): string[] {
+  const held = identity.scopes ?? [];
+  const out: string[] = [];
+  for (const clause of need) if (!clause.some((s) => held.includes(s)) && clause[0]) out.push(clause[0]);
+  return [...new Set(out)];
+}
+
+/** Every scope a need names, for the advertisement of a backend's scopes at consent. */
+export function scopesNamed(need: ScopeNeed): string[] {
+  return [...new Set(need.flat())];
 }

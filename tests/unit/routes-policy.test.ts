@@ -1,5 +1,6 @@
-// The framework-free rules of issue 5: route policy for anonymous callers, per-tool scopes, the per-caller rate
-// limit, and the configuration of routes and of env-only mode (each problem names the key or variable at fault).
+// The framework-free rules of issue 5: route policy for anonymous callers, the per-caller rate limit, and the
+// configuration of routes and of env-only mode (each problem names the key or variable at fault). Per-tool scopes
+// are in tool-scopes.test.ts.
 
 import { describe, expect, test } from "bun:test";
 import { envModeConfig } from "../../src/config/env-mode.ts";
@@ -8,7 +9,6 @@ import { DEFAULT_ROUTE_POLICY } from "../../src/config/routes.ts";
 import { prefixedNaming, uriTag } from "../../src/naming.ts";
 import { RateLimiter } from "../../src/policy/rate-limit.ts";
 import { admitsAnonymous, anonymousMayCall } from "../../src/policy/route.ts";
-import { grants, ToolScopes } from "../../src/policy/tool-scopes.ts";
 import { publicBase, requestHost, routeForHost } from "../../src/routing.ts";
 
 function problems(config: object, env: Record<string, string> = {}) {
@@ -48,32 +48,6 @@ describe("route policy for callers without credentials", () => {
     const p = { ...DEFAULT_ROUTE_POLICY, authType: "none" as const };
     expect(anonymousMayCall(p, "resources/read", {})).toBe(true);
     expect(anonymousMayCall(p, "some/extension", {})).toBe(true);
-  });
-});
-
-describe("per-tool scopes", () => {
-  const scopes = new ToolScopes({ "tools:write": ["web__admin_*"], files: ["files__*", "web__upload"] });
-  test("a tool needs every scope that names it, plus the scopes it advertises in _meta.scopes", () => {
-    expect(scopes.required("web__echo", {})).toEqual([]);
-    expect(scopes.required("web__admin_reset", {})).toEqual(["tools:write"]);
-    expect(scopes.required("web__admin_x", { _meta: { scopes: ["vault:read"] } }).sort()).toEqual([
-      "tools:write",
-      "vault:read",
-    ]);
-    expect(scopes.all()).toContain("vault:read");
-  });
-  test("advertised scopes that are not RFC 6749 scope tokens are ignored", () => {
-    expect(scopes.required("web__x", { _meta: { scopes: ['a"b', "c d", 7, "ok"] } })).toEqual(["ok"]);
-  });
-  test("tokens without scopes (bearer, forwarded) are not limited; others need all", () => {
-    const base = { subject: "a", roles: [], groups: [], provider: "oauth_as" as const };
-    expect(grants({ ...base, provider: "bearer" }, ["x"])).toBe(true);
-    expect(grants({ ...base, scopes: ["mcp"] }, ["x"])).toBe(false);
-    expect(grants({ ...base, scopes: ["mcp", "x"] }, ["x"])).toBe(true);
-  });
-  test("the consent page describes a matrix scope by the tools it opens", () => {
-    expect(scopes.describe("tools:write")).toBe("call the tools web__admin_*");
-    expect(scopes.describe("unknown")).toBeUndefined();
   });
 });
 
