@@ -5,7 +5,7 @@
 import { Elysia } from "elysia";
 import { createAuditor } from "./audit.ts";
 import type { Config } from "./config/types.ts";
-import { Deadlines } from "./deadlines.ts";
+import { type Deadline, Deadlines } from "./deadlines.ts";
 import type { GatehouseMetrics } from "./gatehouse-metrics.ts";
 import { errors } from "./http/errors.ts";
 import { externalDiscovery } from "./http/external-discovery.ts";
@@ -184,6 +184,18 @@ export async function createApp(config: Config, deps: AppDeps) {
     peerAddress: deps.peerAddress,
     log: log.child("auth"),
   });
+  const deadlines = new Deadlines(deps.clock);
+  if (as) {
+    // The consent page asks the backends behind the resource for their scopes, waiting oauthAs.offerBackendScopes.
+    const waitMs = as.config.offerBackendScopesMs;
+    as.backendScopes = (resource) => {
+      let due: Deadline | undefined;
+      const deadline = new Promise<void>((fire) => {
+        due = deadlines.add(waitMs, fire);
+      });
+      return routes.advertisedScopes(resource, deadline, waitMs).finally(() => deadlines.cancel(due));
+    };
+  }
   for (const r of routes.all) {
     if (r.policy.authType === "none") {
       log.warn('route has authType "none": anyone who can reach it may use it, with no authentication at all', {
@@ -209,7 +221,6 @@ export async function createApp(config: Config, deps: AppDeps) {
     ...(metrics ? { onRateLimited: (which: string) => metrics.rateLimit(which) } : {}),
     accessLog: config.gateway.accessLog,
   };
-  const deadlines = new Deadlines(deps.clock);
   const mcpDeps = (route: (request: Request) => McpRoute): McpDeps => ({
     route,
     admission,

@@ -14,6 +14,7 @@ import { inAnyCidr } from "./net/cidr.ts";
 import type { AuthorizationServer } from "./oauth/authorization-server.ts";
 import { oauthProvider } from "./oauth/bearer-verifier.ts";
 import { externalResourceMetadata, protectedResourceMetadata, protectedResourceMetadataUrl } from "./oauth/metadata.ts";
+import { canonicalResource } from "./oauth/resource.ts";
 
 export interface McpRoute {
   /** "gatehouse" for /mcp, else the backend's name (logs). */
@@ -96,6 +97,8 @@ export interface Routes {
   mcpRoute(request: Request): McpRoute;
   hostOf(request: Request): string;
   health(version: string, activeClients: number): Promise<Record<string, unknown>>;
+  /** The scopes the backends of the route serving `resource` advertise, waiting for them until `deadline`. */
+  advertisedScopes(resource: string, deadline: Promise<unknown>, waitMs: number): Promise<string[]>;
 }
 
 export function buildRoutes(config: Config, deps: RouteDeps): Routes {
@@ -226,6 +229,11 @@ export function buildRoutes(config: Config, deps: RouteDeps): Routes {
     all,
     hostOf,
     mcpRoute: hosts.size === 0 ? () => main : (request) => routeForHost(hosts, hostOf(request)) ?? main,
+    async advertisedScopes(resource, deadline, waitMs) {
+      const wanted = canonicalResource(resource);
+      const r = all.find((x) => x.resourceUrl !== undefined && canonicalResource(x.resourceUrl) === wanted);
+      return r ? r.gateway.catalog.advertisedScopes(deadline, waitMs) : [];
+    },
     async health(version, activeClients) {
       return {
         status: "ok",

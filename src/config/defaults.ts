@@ -36,6 +36,10 @@ export const DEFAULTS = {
     refreshReuseGraceSeconds: 30,
     signingKeyRotationDays: 30,
     signingAlgorithm: "ES256" as const,
+    /** Off unless set: a consent page that asks the backends starts the ones not yet running. */
+    offerBackendScopesMs: 0,
+    /** How long `offerBackendScopes: true` waits. */
+    offerBackendScopesWaitMs: 3000,
     registrationEnabled: true,
     rateLimits: { tokenFailuresPerMinute: 30, authorizePerMinute: 120, registerPerMinute: 30 },
     consent: "page" as "page" | "skip",

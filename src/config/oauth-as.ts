@@ -217,6 +217,12 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
     refreshReuseGraceSeconds: o.refreshReuseGraceSeconds ?? d.refreshReuseGraceSeconds,
     signingKeyRotationMs: signingKeyRotation(o, path, p),
     signingAlgorithm: o.signingAlgorithm ?? d.signingAlgorithm,
+    offerBackendScopesMs:
+      o.offerBackendScopes === undefined || o.offerBackendScopes === false
+        ? d.offerBackendScopesMs
+        : o.offerBackendScopes === true
+          ? d.offerBackendScopesWaitMs
+          : p.duration(o.offerBackendScopes, `${path}.offerBackendScopes`, d.offerBackendScopesWaitMs),
     introspectionClients,
     registrationEnabled: o.registrationEnabled ?? d.registrationEnabled,
     rateLimits: { ...d.rateLimits, ...o.rateLimits },

@@ -355,6 +355,10 @@ export const OAuthAs = T.Object(
     signingKeyRotationDays: T.Optional(T.Integer({ minimum: 0 })),
     /** The same as a duration ("12h", "30d"); only one of the two may be set. */
     signingKeyRotation: T.Optional(Duration),
+    /** Ask the backends for the scopes they advertise when a consent page is shown: true (3 s), a wait, or false. */
+    offerBackendScopes: T.Optional(
+      T.Union([T.Boolean(), Duration], { description: 'false, or how long to wait, such as "3s"' }),
+    ),
     /** Algorithm of generated signing keys: ES256 (default) or RS256 for resource servers that accept only RSA. */
     signingAlgorithm: T.Optional(
       T.Union([T.Literal("ES256"), T.Literal("RS256")], { description: '"ES256" or "RS256"' }),

@@ -208,6 +208,11 @@ export interface OAuthAsConfig {
   refreshReuseGraceSeconds: number;
   /** How often signing keys rotate, in milliseconds (signingKeyRotation or signingKeyRotationDays); 0: never on a schedule. */
   signingKeyRotationMs: number;
+  /**
+   * How long a consent page waits for the route's backends to list their tools, so that the scopes they advertise
+   * are offered (unticked) from the first consent; 0 (the default): they are not asked.
+   */
+  offerBackendScopesMs: number;
   /** The algorithm of generated signing keys (ignored with jwtSecret). */
   signingAlgorithm: "ES256" | "RS256";
   /** Resource servers (and other parties) allowed to call /introspect, by client id with the SHA-256 of a secret. */

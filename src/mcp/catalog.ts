@@ -9,7 +9,14 @@ import type { BackendConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { type Naming, prefixed } from "../naming.ts";
 import { type Acl, classifyTool, type ToolClass } from "../policy/acl.ts";
-import { grants, type ListedScope, missingScopes, type ScopeNeed, type ToolScopes } from "../policy/tool-scopes.ts";
+import {
+  grants,
+  type ListedScope,
+  missingScopes,
+  type ScopeNeed,
+  scopesNamed,
+  type ToolScopes,
+} from "../policy/tool-scopes.ts";
 import type { BackendClient } from "./backends/backend-client.ts";
 import type { Target } from "./call.ts";
 import { ErrorCode, RpcError } from "./jsonrpc.ts";
@@ -189,6 +196,42 @@ export class Catalog {
       }
     });
     return out;
+  }
+
+  /**
+   * The scopes these backends advertise in tools/list (either form), for a consent page: each backend's list as
+   * cached, else fetched — but a backend that has not answered when `deadline` settles (or fails) is left out and
+   * logged; its list goes on loading, so a later consent or step-up finds its scopes.
+   */
+  async advertisedScopes(deadline: Promise<unknown>, waitMs: number): Promise<string[]> {
+    const out = new Set<string>();
+    await Promise.all(
+      [...this.backends.values()].map(async (b) => {
+        const tools = this.tools(b);
+        tools.catch(() => {}); // the answer may come after the deadline: nobody waits for it then
+        let index: Map<string, ToolEntry> | "late";
+        try {
+          index = await Promise.race([tools, deadline.then(() => "late" as const)]);
+        } catch (e) {
+          this.log.warn("consent: a backend could not list its tools; its scopes are not offered on this page", {
+            backend: b.config.name,
+            error: (e as Error).message,
+          });
+          return;
+        }
+        if (index === "late") {
+          this.log.warn("consent: a backend did not list its tools in time; its scopes are not offered on this page", {
+            backend: b.config.name,
+            waited_ms: waitMs,
+          });
+          return;
+        }
+        for (const e of index.values()) {
+          for (const s of scopesNamed(e.needs)) if (this.toolScopes.isAdvertised(s)) out.add(s);
+        }
+      }),
+    );
+    return [...out];
   }
 
   /** Total number of tools across backends whose lists are cached (for /health; not filtered). */

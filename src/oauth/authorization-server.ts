@@ -135,6 +135,13 @@ export class AuthorizationServer {
   /** Scopes beyond scopesSupported that may be granted: per-tool scopes (config matrix, advertised by backends). */
   extraScopes: () => string[] = () => [];
 
+  /**
+   * The scopes the backends behind a resource advertise (their tools/list), asked for when a consent page is shown
+   * so that it offers them from the first consent. Bounded by oauthAs.offerBackendScopes; a backend that cannot
+   * answer in time is left out (set by the app: the gateway knows the backends).
+   */
+  backendScopes: (resource: string) => Promise<string[]> = async () => [];
+
   /** Words for a scope on the consent page, beyond the built-in ones. */
   describeScope: (scope: string) => string | undefined = () => undefined;
 

@@ -39,6 +39,11 @@ export interface PendingAuthorization {
   state: string | undefined;
   codeChallenge: string;
   scopes: string[];
+  /**
+   * Scopes the client did not ask for that the backends advertise (mcp-oauth2-proxy's consent): shown unticked,
+   * granted only when the user ticks them.
+   */
+  offered?: string[];
   resource: string;
   /** Undefined while nobody is signed in: the consent page then offers the login methods. */
   user: User | undefined;
@@ -265,6 +270,11 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
   }
   if (prompt.includes("none"))
     return fail(user ? "consent_required" : "login_required", "user interaction is required");
+  const supported = as.scopesSupported();
+  const offered =
+    as.config.offerBackendScopesMs > 0
+      ? (await as.backendScopes(resource)).filter((s) => !scopes.includes(s) && supported.includes(s))
+      : [];
   const pending: PendingAuthorization = {
     id: randomId(24),
     csrf: randomId(24),
@@ -275,6 +285,7 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
     state,
     codeChallenge: challenge,
     scopes,
+    ...(offered.length > 0 ? { offered } : {}),
     resource,
     user,
     expiresAt: as.clock.now() + PENDING_TTL_MS,
@@ -283,6 +294,7 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
     client_id: clientId,
     subject: user?.subject,
     scopes: scopes.join(" "),
+    ...(offered.length > 0 ? { offered: offered.join(" ") } : {}),
   });
   return { kind: "consent", pending, logins: as.logins.interactive };
 }
@@ -380,19 +392,22 @@ export async function decideConsent(
       }),
     };
   }
-  // The user may have narrowed the scopes on the page (checkboxes); required scopes stay whatever is unticked.
+  // The user may have narrowed the scopes on the page (checkboxes); required scopes stay whatever is unticked. Of
+  // the scopes offered beyond the request, only those ticked are granted — and nothing the page did not offer.
   if (d.form.get("narrowable") === "1") {
     const ticked = d.form.getAll("scope");
     const kept = pending.scopes.filter((s) => as.config.requiredScopes.includes(s) || ticked.includes(s));
-    if (kept.length < pending.scopes.length) {
-      as.log.info("consent: the user narrowed the scopes", {
+    const added = (pending.offered ?? []).filter((s) => ticked.includes(s));
+    if (kept.length < pending.scopes.length || added.length > 0) {
+      as.log.info("consent: the user chose the scopes", {
         client_id: pending.client.client_id,
         asked: pending.scopes.join(" "),
-        granted: kept.join(" "),
+        granted: [...kept, ...added].join(" "),
       });
     }
-    pending.scopes = kept;
+    pending.scopes = [...kept, ...added];
   }
+  delete pending.offered;
   if (pending.user) {
     await rememberConsent(as, pending, pending.user);
     return issue(as, { ...pending, user: who.user ?? pending.user }, 303);

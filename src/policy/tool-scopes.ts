@@ -111,6 +111,11 @@ export class ToolScopes {
     return undefined;
   }
 
+  /** A scope some backend advertised (in either form), not only the matrix. */
+  isAdvertised(scope: string): boolean {
+    return this.advertised.has(scope);
+  }
+
   /** Every scope a tool may need: the matrix's and those advertised so far. */
   all(): string[] {
     return [...new Set([...Object.keys(this.matrix), ...this.advertised.keys()])];

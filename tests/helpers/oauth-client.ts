@@ -15,6 +15,8 @@ export interface BrowserOptions {
   decision?: "approve" | "deny";
   /** Scopes to untick on the consent page (grant less than asked). */
   untick?: string[];
+  /** Unticked scopes to tick on the consent page (those offered beyond what the app asked for). */
+  tick?: string[];
   /** The login method to choose on a consent page that offers several. */
   login?: string;
   /** The browser's cookies, shared between runs to act as the same browser (cookies ignore ports, as browsers do). */
@@ -90,11 +92,12 @@ export async function browse(
       method = "POST";
       const decision = o.decision === "deny" ? "deny" : o.login ? `approve:${o.login}` : "approve";
       const params = new URLSearchParams({ request_id: field("request_id"), csrf: field("csrf"), decision });
-      // Like a browser: the ticked scope checkboxes go with the form (o.untick leaves some out).
+      // Like a browser: the ticked scope checkboxes go with the form (o.untick leaves some out, o.tick adds some).
       if (res.text.includes('name="narrowable"')) {
         params.set("narrowable", "1");
-        for (const m of res.text.matchAll(/name="scope" value="([^"]+)"[^>]*checked/g)) {
-          if (!o.untick?.includes(m[1] as string)) params.append("scope", m[1] as string);
+        for (const m of res.text.matchAll(/name="scope" value="([^"]+)"([^>]*)>/g)) {
+          const [name, checked] = [m[1] as string, (m[2] as string).includes("checked")];
+          if (checked ? !o.untick?.includes(name) : o.tick?.includes(name)) params.append("scope", name);
         }
       }
       body = params.toString();

@@ -480,6 +480,45 @@ describe("consent: the pending authorization", () => {
     expect(w.store.codesIssued.map((c) => c.scopes)).toEqual([["mcp"]]);
   });
 
+  test("scopes the backends advertise are offered beyond the request, and granted only when ticked", async () => {
+    w = await server({ offerBackendScopes: true });
+    w.as.extraScopes = () => ["toolbox:read_only", "toolbox:read_write"];
+    const asked: string[] = [];
+    w.as.backendScopes = async (resource) => {
+      asked.push(resource);
+      return ["toolbox:read_only", "toolbox:read_write", "mcp", "not-supported"];
+    };
+    const p = await consentShown(w, await ask(w, { scope: "mcp" }));
+    expect(asked).toEqual([RESOURCE]);
+    // What the app asked for stays as asked; the rest is offered (unticked on the page), unsupported ones never.
+    expect(p.scopes).toEqual(["mcp"]);
+    expect(p.offered).toEqual(["toolbox:read_only", "toolbox:read_write"]);
+    const ticked: [string, string][] = [
+      ["narrowable", "1"],
+      ["scope", "mcp"],
+      ["scope", "toolbox:read_only"],
+      ["scope", "invented"],
+    ];
+    await answer(w, p, { extra: ticked });
+    expect(w.store.codesIssued.map((c) => c.scopes)).toEqual([["mcp", "toolbox:read_only"]]);
+    expect((await w.store.getConsent("alice", "app"))?.scopes).toEqual(["mcp", "toolbox:read_only"]);
+  });
+
+  test("nothing ticked among the offered scopes grants none of them; by default no backend is asked", async () => {
+    w = await server({ offerBackendScopes: "1s" });
+    w.as.extraScopes = () => ["toolbox:read_only"];
+    w.as.backendScopes = async () => ["toolbox:read_only"];
+    const p = await consentShown(w, await ask(w, { scope: "mcp" }));
+    await answer(w, p, { extra: [["narrowable", "1"]] });
+    expect(w.store.codesIssued.map((c) => c.scopes)).toEqual([["mcp"]]);
+
+    w = await server();
+    w.as.backendScopes = async () => {
+      throw new Error("must not be asked");
+    };
+    expect((await consentShown(w, await ask(w, { scope: "mcp" }))).offered).toBeUndefined();
+  });
+
   test("clients listed in consentSkipClients get a code without a consent page", async () => {
     w = await server({ consentSkipClients: ["app"] });
     const { params, status } = redirectOf(await ask(w));

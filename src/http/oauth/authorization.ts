@@ -88,10 +88,12 @@ export const authorization = (deps: OAuthHttpDeps) => {
           redirectIsLoopback: isLoopback(redirect),
           user: p.user?.subject,
           logins: outcome.logins.map((l) => ({ id: l.config.id, label: l.config.label })),
-          scopes: p.scopes.map((name) => ({
-            name,
-            description: SCOPE_DESCRIPTIONS[name] ?? as.describeScope(name) ?? "a scope this server defines",
-            required: as.config.requiredScopes.includes(name),
+          scopes: [
+            ...p.scopes.map((name) => ({ name, required: as.config.requiredScopes.includes(name), offered: false })),
+            ...(p.offered ?? []).map((name) => ({ name, required: false, offered: true })),
+          ].map((s) => ({
+            ...s,
+            description: SCOPE_DESCRIPTIONS[s.name] ?? as.describeScope(s.name) ?? "a scope this server defines",
           })),
         });
         const extra = p.user ? [] : [`${issuer}`, ...upstreamOrigins];

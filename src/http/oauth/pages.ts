@@ -61,8 +61,11 @@ export interface ConsentView {
   /** The signed-in user; undefined when the user signs in after approving (then `logins` are offered). */
   user: string | undefined;
   logins: { id: string; label: string }[];
-  /** Optional ones get a checkbox, so the user can grant less than the app asks for. */
-  scopes: { name: string; description: string; required: boolean }[];
+  /**
+   * Optional ones get a checkbox, so the user can grant less than the app asks for; `offered` ones (advertised by
+   * the backends, not asked for by the app) start unticked.
+   */
+  scopes: { name: string; description: string; required: boolean; offered?: boolean }[];
 }
 
 export function consentPage(v: ConsentView): string {
@@ -76,10 +79,16 @@ export function consentPage(v: ConsentView): string {
       const label = `<code>${escapeHtml(s.name)}</code> — ${escapeHtml(s.description)}`;
       if (s.required) return `<li>${label}</li>`;
       const id = `scope-${escapeHtml(s.name)}`;
-      return `<li><input type="checkbox" form="consent" name="scope" value="${escapeHtml(s.name)}" id="${id}" checked> <label for="${id}">${label}</label></li>`;
+      const checked = s.offered ? "" : " checked";
+      return `<li><input type="checkbox" form="consent" name="scope" value="${escapeHtml(s.name)}" id="${id}"${checked}> <label for="${id}">${label}</label></li>`;
     })
     .join("");
   const narrowable = v.scopes.some((s) => !s.required);
+  const hint = !narrowable
+    ? ""
+    : v.scopes.some((s) => s.offered)
+      ? " (tick what you want to grant, untick what you do not)"
+      : " (untick what you do not want to grant)";
   const who = v.user
     ? `<p>You are signed in as <strong>${escapeHtml(v.user)}</strong>. If you allow it, this app can call the tools Gatehouse gives you, on your behalf, until you revoke it.</p>`
     : "<p>If you allow it, you sign in next, and this app can then call the tools Gatehouse gives you, on your behalf, until you revoke it.</p>";
@@ -100,7 +109,7 @@ ${who}
   <dt>Client ID</dt><dd><code>${escapeHtml(v.clientId)}</code></dd>
   <dt>Returns to</dt><dd><strong>${escapeHtml(v.redirectHost)}</strong></dd>
 </dl>
-${v.scopes.length > 0 ? `<p>It asks for${narrowable ? " (untick what you do not want to grant)" : ""}:</p><ul class="scopes">${scopes}</ul>` : ""}
+${v.scopes.length > 0 ? `<p>It asks for${hint}:</p><ul class="scopes">${scopes}</ul>` : ""}
 ${warnings.map((w) => `<p class="warning">${escapeHtml(w)}</p>`).join("")}
 <form method="post" action="${escapeHtml(v.action)}" id="consent">
   <input type="hidden" name="request_id" value="${escapeHtml(v.requestId)}">
