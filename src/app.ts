@@ -175,6 +175,11 @@ export async function createApp(config: Config, deps: AppDeps) {
     if (metrics) server.onTokenRefused = (error) => metrics.tokenRefused(error);
     server.extraScopes = () => toolScopes.all();
     server.describeScope = (scope) => toolScopes.describe(scope);
+    server.clientMayHold = (scope, client) =>
+      toolScopes.mayHold(scope, {
+        clientId: client.client_id,
+        ...(client.client_name ? { clientName: client.client_name } : {}),
+      });
   }
   const routes = buildRoutes(config, {
     backends,

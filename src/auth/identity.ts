@@ -20,6 +20,11 @@ export interface Identity {
   /** The protected resource metadata URL to name in challenges (RFC 9728 §5.1), for providers that serve one. */
   resourceMetadata?: string;
   clientId?: string;
+  /**
+   * The client_name the client registered with (Gatehouse's own tokens: read from the client record the token check
+   * loads anyway). Chosen by whoever registered the client: a label, not a proof.
+   */
+  clientName?: string;
   email?: string;
 }
 

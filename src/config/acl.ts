@@ -17,6 +17,7 @@ function grants(list: GrantInput[], path: string, p: Problems): Grant[] {
       resources: g.resources ?? [],
       prompts: g.prompts ?? [],
       deny: g.deny ?? false,
+      clients: g.clients ?? [],
     };
   });
 }
@@ -45,6 +46,7 @@ export function aclSection(raw: unknown, p: Problems): AclConfig | undefined {
       rules: (l.rules ?? []).map((r) => ({
         subjects: r.subjects ?? [],
         roles: r.roles ?? [],
+        clients: r.clients ?? [],
         tools: r.tools,
         policy: r.policy,
       })),

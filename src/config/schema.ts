@@ -399,10 +399,14 @@ export const OAuthAs = T.Object(
 
 const Policy = T.Union([T.Literal("allow"), T.Literal("deny")], { description: '"allow" or "deny"' });
 
+/** Globs on the token's client: its client_id, or the client_name it registered with. */
+const Clients = T.Array(T.String({ minLength: 1 }), { description: "an array of client_id or client_name globs" });
+
 export const LegacyRule = T.Object(
   {
     subjects: T.Optional(StringList),
     roles: T.Optional(StringList),
+    clients: T.Optional(Clients),
     tools: StringList,
     policy: Policy,
   },
@@ -419,8 +423,25 @@ export const Grant = T.Object(
     resources: T.Optional(StringList),
     prompts: T.Optional(StringList),
     deny: T.Optional(T.Boolean()),
+    clients: T.Optional(Clients),
   },
   closed,
+);
+
+/** A toolScopes entry: the tool patterns, or those with the clients that may hold the scope and its words. */
+export const ToolScopeEntry = T.Union(
+  [
+    StringList,
+    T.Object(
+      {
+        tools: StringList,
+        clients: T.Optional(Clients),
+        description: T.Optional(T.String({ minLength: 1, maxLength: 300 })),
+      },
+      closed,
+    ),
+  ],
+  { description: 'an array of tool patterns, or {"tools": [patterns], "clients": [globs], "description": string}' },
 );
 
 export const RoleAcl = T.Object(
@@ -447,7 +468,9 @@ export const ServerAuth = T.Object(
     jwt: T.Optional(T.Unknown()),
     introspection: T.Optional(T.Unknown()),
     /** Per-tool scopes: scope → tool patterns (prefixed names), as AuthSec's scope matrix. */
-    toolScopes: T.Optional(T.Record(T.String(), StringList, { description: "an object of scope → [tool pattern]" })),
+    toolScopes: T.Optional(
+      T.Record(T.String(), ToolScopeEntry, { description: "an object of scope → [tool pattern] or {tools, clients}" }),
+    ),
     /** Legacy ({default, rules}) or role-based ({default, roles, subjects}). */
     acl: T.Optional(T.Unknown()),
   },
@@ -580,6 +603,7 @@ export type ForwardedInput = Static<typeof Forwarded>;
 export type LegacyAclInput = Static<typeof LegacyAcl>;
 export type RoleAclInput = Static<typeof RoleAcl>;
 export type GrantInput = Static<typeof Grant>;
+export type ToolScopeInput = Static<typeof ToolScopeEntry>;
 export type OAuthAsInput = Static<typeof OAuthAs>;
 export type JwtInput = Static<typeof Jwt>;
 export type IntrospectionInput = Static<typeof Introspection>;

@@ -21,8 +21,9 @@ import {
   type OAuthAsInput,
   ServerAuth,
   type ServerAuthInput,
+  type ToolScopeInput,
 } from "./schema.ts";
-import type { AuthConfig, BearerEntry, ProviderKind } from "./types.ts";
+import type { AuthConfig, BearerEntry, ProviderKind, ToolScopeEntry } from "./types.ts";
 
 export const PROVIDERS: readonly ProviderKind[] = ["none", "bearer", "forwarded", "oauth_as", "jwt", "introspection"];
 
@@ -70,6 +71,30 @@ function bearerTokens(raw: unknown, path: string, p: Problems): BearerEntry[] {
       subject,
       roles: typeof v === "string" ? [] : (v.roles ?? []),
     });
+  }
+  return out;
+}
+
+/** RFC 6749 §3.3 scope-token: printable ASCII without space, quote or backslash (what a client can ask for). */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+function toolScopes(raw: Record<string, ToolScopeInput>, path: string, p: Problems): Record<string, ToolScopeEntry> {
+  const out: Record<string, ToolScopeEntry> = {};
+  for (const [scope, entry] of Object.entries(raw)) {
+    if (!SCOPE_TOKEN.test(scope)) {
+      p.add(
+        joinPath(path, scope),
+        "a scope name is printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)",
+      );
+      continue;
+    }
+    out[scope] = Array.isArray(entry)
+      ? { tools: entry, clients: [] }
+      : {
+          tools: entry.tools,
+          clients: entry.clients ?? [],
+          ...(entry.description ? { description: entry.description } : {}),
+        };
   }
   return out;
 }
@@ -136,7 +161,7 @@ export function serverAuthSection(input: unknown, p: Problems): AuthConfig {
   if (j) auth.jwt = jwtSection(j, `${path}.jwt`, p);
   const x = block<IntrospectionInput>(Introspection, "introspection");
   if (x) auth.introspection = introspectionSection(x, `${path}.introspection`, p);
-  auth.toolScopes = s.toolScopes ?? {};
+  auth.toolScopes = toolScopes(s.toolScopes ?? {}, `${path}.toolScopes`, p);
   if (s.acl !== undefined) {
     const a = aclSection(s.acl, p);
     if (a) auth.acl = a;

@@ -21,6 +21,8 @@ export type Access = "read" | "write" | "*";
 export interface LegacyRule {
   subjects: string[];
   roles: string[];
+  /** Globs on the token's client_id or client_name; empty: any caller. */
+  clients: string[];
   tools: string[];
   policy: Policy;
 }
@@ -33,6 +35,18 @@ export interface Grant {
   resources: string[];
   prompts: string[];
   deny: boolean;
+  /** Globs on the token's client_id or client_name; empty: any caller. A grant with clients applies to no other. */
+  clients: string[];
+}
+
+/** One scope of serverAuth.toolScopes. */
+export interface ToolScopeEntry {
+  /** Patterns of prefixed tool names (`server__tool`) the scope is required for. */
+  tools: string[];
+  /** Only tokens of these clients (client_id or client_name globs) can hold the scope; empty: any client. */
+  clients: string[];
+  /** Words for the consent page. */
+  description?: string;
 }
 
 export type AclConfig =
@@ -284,8 +298,8 @@ export interface AuthConfig {
   oauthAs?: OAuthAsConfig;
   jwt?: JwtConfig;
   introspection?: IntrospectionConfig;
-  /** Per-tool scopes: scope → patterns of prefixed tool names. */
-  toolScopes: Record<string, string[]>;
+  /** Per-tool scopes: scope → the tools that need it (and the clients that may hold it). */
+  toolScopes: Record<string, ToolScopeEntry>;
   acl?: AclConfig;
 }
 

@@ -9,14 +9,7 @@ import type { BackendConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { type Naming, prefixed } from "../naming.ts";
 import { type Acl, classifyTool, type ToolClass } from "../policy/acl.ts";
-import {
-  grants,
-  type ListedScope,
-  missingScopes,
-  type ScopeNeed,
-  scopesNamed,
-  type ToolScopes,
-} from "../policy/tool-scopes.ts";
+import { type ListedScope, type ScopeNeed, scopesNamed, type ToolScopes } from "../policy/tool-scopes.ts";
 import type { BackendClient } from "./backends/backend-client.ts";
 import type { Target } from "./call.ts";
 import { ErrorCode, RpcError } from "./jsonrpc.ts";
@@ -190,7 +183,7 @@ export class Catalog {
         return;
       }
       for (const e of r.value.values()) {
-        if (this.acl.tool(identity, e.backend, e.name, e.class).allow && grants(identity, e.needs)) {
+        if (this.acl.tool(identity, e.backend, e.name, e.class).allow && this.toolScopes.grants(identity, e.needs)) {
           out.push(e.definition);
         }
       }
@@ -284,10 +277,20 @@ export class Catalog {
       });
       return unknown(decision.rule, tool.backend);
     }
-    if (!grants(identity, tool.needs)) {
-      const scopes = missingScopes(identity, tool.needs);
-      const error = insufficientScopeError(shown, scopes);
-      return { kind: "refused", error, backend: tool.backend, rule: decision.rule, scopes };
+    if (!this.toolScopes.grants(identity, tool.needs)) {
+      const short = this.toolScopes.shortfall(identity, tool.needs);
+      if (short.kind === "closed") {
+        // No scope this client can be granted opens it: hidden, like a tool the ACL denies (no step-up to loop on).
+        this.log.info("tool call refused: its scope is for other clients", {
+          subject: identity.subject,
+          tool: shown,
+          scope: short.scope,
+          client_id: identity.clientId,
+        });
+        return unknown(`toolScopes.${short.scope}.clients`, tool.backend);
+      }
+      const error = insufficientScopeError(shown, short.scopes);
+      return { kind: "refused", error, backend: tool.backend, rule: decision.rule, scopes: short.scopes };
     }
     return { kind: "tool", backend: target.backend, tool, rule: decision.rule };
   }

@@ -142,6 +142,9 @@ export class AuthorizationServer {
    */
   backendScopes: (resource: string) => Promise<string[]> = async () => [];
 
+  /** Whether a client may be granted a scope at all (toolScopes entries with `clients`; set by the app). */
+  clientMayHold: (scope: string, client: ClientRecord) => boolean = () => true;
+
   /** Words for a scope on the consent page, beyond the built-in ones. */
   describeScope: (scope: string) => string | undefined = () => undefined;
 

@@ -249,7 +249,9 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
   } catch (e) {
     return fail("invalid_target", (e as OAuthError).description);
   }
-  const scopes = grantableScopes(parseScope(p.get("scope")), as.scopesSupported(), as.config.requiredScopes);
+  // Scopes only other clients may hold (toolScopes entries with `clients`) are never granted to this one.
+  const supported = as.scopesSupported().filter((s) => as.clientMayHold(s, client as ClientRecord));
+  const scopes = grantableScopes(parseScope(p.get("scope")), supported, as.config.requiredScopes);
   const prompt = parseScope(p.get("prompt"));
   const user = who.user;
 
@@ -270,7 +272,6 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
   }
   if (prompt.includes("none"))
     return fail(user ? "consent_required" : "login_required", "user interaction is required");
-  const supported = as.scopesSupported();
   const offered =
     as.config.offerBackendScopesMs > 0
       ? (await as.backendScopes(resource)).filter((s) => !scopes.includes(s) && supported.includes(s))

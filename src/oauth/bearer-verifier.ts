@@ -113,7 +113,11 @@ export function oauthProvider(as: AuthorizationServer, resourceUrl = as.config.r
       const grant = await as.store.getGrant(claims.gid);
       if (!grant || grant.revoked_at !== undefined) return refuse("the token has been revoked", true);
       if (await as.store.isAccessTokenRevoked(claims.jti)) return refuse("the token has been revoked", true);
-      if (!as.cimd.isMetadataUrl(claims.client_id) && !(await as.store.getClient(claims.client_id))) {
+      // The client record is read anyway (a deleted client's tokens stop working); its name serves rules on clients.
+      const client = as.cimd.isMetadataUrl(claims.client_id)
+        ? as.cimd.cached(claims.client_id)
+        : await as.store.getClient(claims.client_id);
+      if (!client && !as.cimd.isMetadataUrl(claims.client_id)) {
         return refuse("the client of this token was deleted", true);
       }
       return {
@@ -127,6 +131,7 @@ export function oauthProvider(as: AuthorizationServer, resourceUrl = as.config.r
           requiredScopes: as.config.requiredScopes,
           resourceMetadata: protectedResourceMetadataUrl(resourceUrl),
           clientId: claims.client_id,
+          ...(client?.client_name ? { clientName: client.client_name } : {}),
           ...(claims.email ? { email: claims.email } : {}),
         },
       };

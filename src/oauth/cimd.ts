@@ -65,6 +65,11 @@ export class CimdFetcher {
     return u;
   }
 
+  /** The document this process last loaded for a client_id, even if due for a refresh; never fetches. */
+  cached(clientId: string): ClientRecord | undefined {
+    return this.cache.get(clientId)?.client;
+  }
+
   async load(clientId: string): Promise<ClientRecord> {
     const hit = this.cache.get(clientId);
     if (hit && hit.until > this.o.now()) return hit.client;

@@ -4,11 +4,14 @@
 //  - role-based `{default, strictClassification, roles:{role:[grant]}, subjects:{name:{roles, extra}}}`: the grants
 //    of every role the caller has are united and a matching deny wins; `tools`/`resources`/`prompts` globs match the
 //    backend's own names and `server` globs the backend name. `access` compares with the tool's classification.
-// Without an ACL everything is allowed. Decisions carry the rule that decided, for logs and audit.
+// A rule or grant with `clients` applies only to tokens of those clients (policy/clients.ts): "Alice with Claude
+// Desktop may read but not write" is a grant for Alice's role with `clients`. Without an ACL everything is allowed.
+// Decisions carry the rule that decided, for logs and audit.
 
 import type { Identity } from "../auth/identity.ts";
 import type { Access, AclConfig, Grant, LegacyRule, Policy } from "../config/types.ts";
 import { prefixed } from "../naming.ts";
+import { clientMatches } from "./clients.ts";
 import { globMatcher, matchesAny } from "./glob.ts";
 
 export type { Access, AclConfig, Grant, LegacyRule, Policy };
@@ -91,6 +94,7 @@ export class Acl {
       for (const [i, rule] of c.rules.entries()) {
         if (rule.subjects.length > 0 && !literalOrGlob(rule.subjects, [identity.subject])) continue;
         if (rule.roles.length > 0 && !literalOrGlob(rule.roles, identity.roles)) continue;
+        if (!clientMatches(rule.clients, identity)) continue;
         if (!matchesAny(rule.tools, name)) continue;
         return { allow: rule.policy === "allow", rule: `rules[${i}]` };
       }
@@ -126,7 +130,7 @@ export class Acl {
     let allowRule: string | undefined;
     for (const list of this.grantsFor(identity, c)) {
       for (const { grant, rule } of list) {
-        if (!matchesAny(grant.server, server) || !applies(grant)) continue;
+        if (!matchesAny(grant.server, server) || !clientMatches(grant.clients, identity) || !applies(grant)) continue;
         if (grant.deny) return { allow: false, rule };
         allowRule ??= rule;
       }

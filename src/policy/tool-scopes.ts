@@ -6,10 +6,15 @@
 //  - the tools/list result's `_meta.scopes`, a list of `{name, description, tools}` (mcp-oauth2-proxy's format): a tool
 //    it names is open to a token holding ANY scope whose `tools` include it (OR) — one clause. A tool it does not name
 //    needs nothing from it.
+// A matrix entry with `clients` makes its scope one only tokens of those clients can hold: for any other client the
+// scope counts as absent, wherever it is needed (so "Claude Desktop may not write" is a write scope for the others).
 // A token without a clause does not see the tool, and calling it gets 403 insufficient_scope naming, for each clause
-// it lacks, the narrowest scope that would let the call through (MCP authorization, "Scope Challenge Handling").
+// it lacks, the narrowest scope that would let the call through (MCP authorization, "Scope Challenge Handling") —
+// unless no scope it could be granted would: then the tool is hidden from it, as the ACL hides tools.
 
 import type { Identity } from "../auth/identity.ts";
+import type { ToolScopeEntry } from "../config/types.ts";
+import { type ClientOf, clientMatches } from "./clients.ts";
 import { matchesAny } from "./glob.ts";
 
 /** What a tool needs: every clause must be held; a clause is held by any one of its scopes (narrowest first). */
@@ -33,11 +38,55 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 export const isScopeToken = (s: unknown): s is string => typeof s === "string" && SCOPE_TOKEN.test(s);
 
+/** Why a call is refused for its scopes: what to step up to, or nothing (no scope this client can hold opens it). */
+export type ScopeShortfall = { kind: "step-up"; scopes: string[] } | { kind: "closed"; scope: string };
+
 export class ToolScopes {
   /** Scopes backends advertised so far (either form), with the description a list gave: offered once seen. */
   private readonly advertised = new Map<string, string | undefined>();
+  private readonly matrix: Record<string, ToolScopeEntry>;
+  /** Scopes only some clients can hold (entries with `clients`). */
+  private readonly restricted = new Map<string, string[]>();
 
-  constructor(private readonly matrix: Record<string, string[]>) {}
+  constructor(matrix: Record<string, ToolScopeEntry | string[]>) {
+    this.matrix = {};
+    for (const [scope, e] of Object.entries(matrix)) {
+      this.matrix[scope] = Array.isArray(e) ? { tools: e, clients: [] } : e;
+      if (!Array.isArray(e) && e.clients.length > 0) this.restricted.set(scope, e.clients);
+    }
+  }
+
+  /** Whether a token of this client may hold `scope` at all (the authorization server grants it no other). */
+  mayHold(scope: string, client: ClientOf): boolean {
+    const clients = this.restricted.get(scope);
+    return clients === undefined || clientMatches(clients, client);
+  }
+
+  /** The scope is granted to the token, and its client may hold it. */
+  private holds(identity: Identity, scope: string): boolean {
+    return identity.scopes?.includes(scope) === true && this.mayHold(scope, identity);
+  }
+
+  /** Tokens without a notion of scope (bearer table, forwarded headers) are not limited by tool scopes. */
+  grants(identity: Identity, need: ScopeNeed): boolean {
+    if (identity.scopes === undefined) return true;
+    return need.every((clause) => clause.some((s) => this.holds(identity, s)));
+  }
+
+  /**
+   * What would let a refused call through: for each clause the token lacks, its narrowest scope this client may
+   * hold; or, when a clause has none, that the tool is closed to the client.
+   */
+  shortfall(identity: Identity, need: ScopeNeed): ScopeShortfall {
+    const out = new Set<string>();
+    for (const clause of need) {
+      if (clause.some((s) => this.holds(identity, s))) continue;
+      const usable = clause.find((s) => this.mayHold(s, identity));
+      if (usable === undefined) return { kind: "closed", scope: clause[0] as string };
+      out.add(usable);
+    }
+    return { kind: "step-up", scopes: [...out] };
+  }
 
   /**
    * A backend's tools/list `_meta.scopes` (the result's, not a tool's), checked: entries that are not
@@ -84,7 +133,7 @@ export class ToolScopes {
       all.add(scope);
       clauses.push([scope]);
     };
-    for (const [scope, patterns] of Object.entries(this.matrix)) if (matchesAny(patterns, prefixedName)) add(scope);
+    for (const [scope, e] of Object.entries(this.matrix)) if (matchesAny(e.tools, prefixedName)) add(scope);
     const meta = definition._meta as Record<string, unknown> | undefined;
     if (Array.isArray(meta?.scopes)) {
       for (const s of meta.scopes) {
@@ -101,12 +150,13 @@ export class ToolScopes {
     return clauses;
   }
 
-  /** Words for the consent page: the backend's own description, else which tools a scope opens. */
+  /** Words for the consent page: the configured or the backend's own description, else which tools a scope opens. */
   describe(scope: string): string | undefined {
+    const entry = Object.hasOwn(this.matrix, scope) ? this.matrix[scope] : undefined;
+    if (entry?.description) return entry.description;
     const listed = this.advertised.get(scope);
     if (listed) return listed;
-    const patterns = this.matrix[scope];
-    if (patterns) return `call the tools ${patterns.join(", ")}`;
+    if (entry) return `call the tools ${entry.tools.join(", ")}`;
     if (this.advertised.has(scope)) return "call the tools of a server that asks for this scope";
     return undefined;
   }
@@ -120,20 +170,6 @@ export class ToolScopes {
   all(): string[] {
     return [...new Set([...Object.keys(this.matrix), ...this.advertised.keys()])];
   }
-}
-
-/** Tokens without a notion of scope (bearer table, forwarded headers) are not limited by tool scopes. */
-export function grants(identity: Identity, need: ScopeNeed): boolean {
-  const held = identity.scopes;
-  return held === undefined || need.every((clause) => clause.some((s) => held.includes(s)));
-}
-
-/** What would let the call through: for each clause the token lacks, its narrowest scope. */
-export function missingScopes(identity: Identity, need: ScopeNeed): string[] {
-  const held = identity.scopes ?? [];
-  const out: string[] = [];
-  for (const clause of need) if (!clause.some((s) => held.includes(s)) && clause[0]) out.push(clause[0]);
-  return [...new Set(out)];
 }
 
 /** Every scope a need names, for the advertisement of a backend's scopes at consent. */

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Identity } from "../../src/auth/identity.ts";
-import { parseConfig } from "../../src/config/load.ts";
+import { type ConfigError, parseConfig } from "../../src/config/load.ts";
 import { Acl, classifyTool, type ToolClass } from "../../src/policy/acl.ts";
 import { globMatcher } from "../../src/policy/glob.ts";
 
@@ -210,5 +210,93 @@ describe("role-based ACL (proxy-mode.md › Role-based schema): union of grants,
   test("a subject named __proto__ or constructor gets nothing special", () => {
     expect(acl.tool(who("__proto__"), "github", "x", READ).allow).toBe(false);
     expect(acl.tool(who("constructor", ["toString"]), "github", "x", READ).allow).toBe(false);
+  });
+});
+
+describe("clients on grants and rules (AuthSec's per-scenario policy: the user with this client)", () => {
+  const as = (clientId?: string, clientName?: string, roles = ["staff"]): Identity => ({
+    ...who("alice", roles),
+    provider: "oauth_as",
+    ...(clientId ? { clientId } : {}),
+    ...(clientName ? { clientName } : {}),
+  });
+  const claude = as("https://claude.ai/oauth/mcp-oauth-client-metadata", "Claude");
+  const desktop = as("c-7f3a", "Claude Desktop");
+  const cursor = as("c-9b1e", "Cursor");
+  const bearer = who("alice", ["staff"]);
+
+  test("role grants: Alice with Claude Desktop may read but not write; with Cursor she may write", () => {
+    const acl = aclOf({
+      default: "deny",
+      roles: {
+        staff: [
+          { server: "*", access: "read" },
+          { server: "*", access: "write", clients: ["Cursor", "https://claude.ai/*"] },
+        ],
+      },
+    });
+    expect(acl.tool(desktop, "files", "read_file", READ).allow).toBe(true);
+    expect(acl.tool(desktop, "files", "write_file", WRITE)).toEqual({ allow: false, rule: "default" });
+    expect(acl.tool(cursor, "files", "write_file", WRITE)).toEqual({ allow: true, rule: "roles.staff[1]" });
+    // A client_id glob (a CIMD client's URL) matches as well as a client_name.
+    expect(acl.tool(claude, "files", "write_file", WRITE).allow).toBe(true);
+    // A caller without a client (a static bearer token) never matches a grant that names clients.
+    expect(acl.tool(bearer, "files", "write_file", WRITE).allow).toBe(false);
+    expect(acl.tool(bearer, "files", "read_file", READ).allow).toBe(true);
+  });
+
+  test("a deny grant with clients applies to those clients only, and wins over allows for them", () => {
+    const acl = aclOf({
+      default: "deny",
+      roles: {
+        staff: [
+          { server: "*", access: "*" },
+          { server: "*", access: "write", deny: true, clients: ["Claude*"] },
+        ],
+      },
+    });
+    expect(acl.tool(desktop, "files", "write_file", WRITE)).toEqual({ allow: false, rule: "roles.staff[1]" });
+    expect(acl.tool(desktop, "files", "read_file", READ).allow).toBe(true);
+    expect(acl.tool(cursor, "files", "write_file", WRITE).allow).toBe(true);
+    // Resources and prompts (read access) are not affected by a write deny.
+    expect(acl.resource(desktop, "files", "file:///a").allow).toBe(true);
+  });
+
+  test("resources and prompts follow the client of role grants too", () => {
+    const acl = aclOf({ default: "deny", roles: { staff: [{ server: "docs", access: "read", clients: ["Cursor"] }] } });
+    expect(acl.resource(cursor, "docs", "memo://x").allow).toBe(true);
+    expect(acl.resource(desktop, "docs", "memo://x").allow).toBe(false);
+    expect(acl.prompt(desktop, "docs", "greet").allow).toBe(false);
+  });
+
+  test("legacy rules: a rule with clients matches only tokens of those clients (first match still wins)", () => {
+    const acl = aclOf({
+      default: "allow",
+      rules: [
+        { subjects: ["alice"], clients: ["Claude Desktop"], tools: ["*__write_*", "*__delete_*"], policy: "deny" },
+        { roles: ["staff"], tools: ["*"], policy: "allow" },
+      ],
+    });
+    expect(acl.tool(desktop, "files", "write_file", WRITE)).toEqual({ allow: false, rule: "rules[0]" });
+    expect(acl.tool(desktop, "files", "read_file", READ)).toEqual({ allow: true, rule: "rules[1]" });
+    expect(acl.tool(cursor, "files", "write_file", WRITE)).toEqual({ allow: true, rule: "rules[1]" });
+    expect(acl.tool(bearer, "files", "write_file", WRITE)).toEqual({ allow: true, rule: "rules[1]" });
+  });
+
+  test("clients must be a list of non-empty globs", () => {
+    const pathsOf = (acl: unknown) => {
+      try {
+        aclOf(acl);
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems.map((p) => p.path);
+      }
+    };
+    expect(pathsOf({ rules: [{ tools: ["*"], policy: "deny", clients: "Claude" }] })).toEqual([
+      "serverAuth.acl.rules[0].clients",
+    ]);
+    expect(pathsOf({ roles: { r: [{ server: "*", access: "*", clients: [""] }] } })).toEqual([
+      "serverAuth.acl.roles.r[0].clients[0]",
+    ]);
   });
 });
