@@ -3,7 +3,7 @@
 import type { AuthConfig } from "../config/types.ts";
 import type { SharedServices } from "../store/shared.ts";
 import type { AuthProvider, AuthRequest, AuthResult } from "./identity.ts";
-import { introspectionProvider } from "./introspection.ts";
+import { alsoIntrospected, introspectionProvider } from "./introspection.ts";
 import { jwtProvider } from "./jwt.ts";
 import { bearerProvider, forwardedProvider, noneProvider, providerChain } from "./providers.ts";
 
@@ -36,9 +36,12 @@ export function buildChain(
       case "oauth_as":
         if (!extra.oauth_as) throw new Error("the oauth_as provider needs the authorization server");
         return extra.oauth_as;
-      case "jwt":
+      case "jwt": {
         if (!auth.jwt) throw new Error("jwt provider without configuration");
-        return jwtProvider(auth.jwt, deps);
+        const jwt = jwtProvider(auth.jwt, deps);
+        // introspection.alsoFor "jwt": a JWT must verify here and be active at the issuer (revocation before exp).
+        return auth.introspection?.alsoFor.includes("jwt") ? alsoIntrospected(jwt, auth.introspection, deps) : jwt;
+      }
       case "introspection":
         if (!auth.introspection) throw new Error("introspection provider without configuration");
         return introspectionProvider(auth.introspection, deps);

@@ -110,6 +110,7 @@ export function introspectionSection(
     cacheMaxTtlMs: problems.duration(x.cacheMaxTtl, `${path}.cacheMaxTtl`, DEFAULTS.introspection.cacheMaxTtlMs),
     timeoutMs: problems.duration(x.timeout, `${path}.timeout`, DEFAULTS.introspection.timeoutMs),
     discovery: discovery(x.discovery, `${path}.discovery`, problems),
+    alsoFor: x.alsoFor === undefined ? [] : typeof x.alsoFor === "string" ? [x.alsoFor] : [...new Set(x.alsoFor)],
   };
   if (x.issuer) out.issuer = x.issuer;
   const aud = list(x.audience);

@@ -327,6 +327,8 @@ export const Introspection = T.Object(
     cacheMaxTtl: T.Optional(Duration),
     timeout: T.Optional(Duration),
     discovery: T.Optional(ExternalDiscovery),
+    /** "jwt": tokens the jwt provider accepts must also be active here (revocation before they expire). */
+    alsoFor: T.Optional(T.Union([T.Literal("jwt"), T.Array(T.Literal("jwt"))], { description: '"jwt" (or ["jwt"])' })),
   },
   closed,
 );

@@ -161,6 +161,12 @@ export function serverAuthSection(input: unknown, p: Problems): AuthConfig {
   if (j) auth.jwt = jwtSection(j, `${path}.jwt`, p);
   const x = block<IntrospectionInput>(Introspection, "introspection");
   if (x) auth.introspection = introspectionSection(x, `${path}.introspection`, p);
+  if (auth.introspection?.alsoFor.includes("jwt") && !auth.providers.includes("jwt")) {
+    p.add(
+      `${path}.introspection.alsoFor`,
+      '"jwt" needs "jwt" in serverAuth.providers (and its serverAuth.jwt block): only tokens it accepts are introspected too',
+    );
+  }
   auth.toolScopes = toolScopes(s.toolScopes ?? {}, `${path}.toolScopes`, p);
   if (s.acl !== undefined) {
     const a = aclSection(s.acl, p);

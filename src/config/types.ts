@@ -289,6 +289,8 @@ export interface IntrospectionConfig {
   cacheMaxTtlMs: number;
   timeoutMs: number;
   discovery: ExternalDiscoveryConfig;
+  /** Providers whose accepted tokens must also be active at this endpoint (AuthSec's "both" validation). */
+  alsoFor: "jwt"[];
 }
 
 export interface AuthConfig {
