@@ -42,7 +42,7 @@ export function parseConfig(
   if (!value || typeof value !== "object" || Array.isArray(value)) p.throwIfAny(source);
   const root = p.prune(value as Record<string, unknown>, "");
   const backends = serversSection(root.mcpServers, dir, env, p);
-  const auth = serverAuthSection(root.serverAuth, p);
+  const auth = serverAuthSection(root.serverAuth, p, dir);
   const config: Config = {
     source,
     dir,

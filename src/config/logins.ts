@@ -1,12 +1,14 @@
 // The `oauthAs.logins` part of servers.json: each login method checked against its schema, presets (Google,
 // Microsoft Entra ID, Keycloak, Authentik, Okta) expanded to their OpenID Connect settings, ids made unique.
 
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Static } from "@sinclair/typebox";
 import { DEFAULTS } from "./defaults.ts";
 import { parseDuration } from "./duration.ts";
 import { found, joinPath, type Problems } from "./problems.ts";
 import { AllowRules as AllowRulesSchema, LoginSchemas } from "./schema.ts";
-import type { AllowRules, LoginCommon, LoginConfig, OidcSettings } from "./types.ts";
+import type { AllowRules, LoginCommon, LoginConfig, OidcSettings, WorkspaceSettings } from "./types.ts";
 
 export function allowRulesProblems(allow: AllowRules | undefined, path: string, problems: Problems): void {
   for (const [i, p] of (allow?.emailDomainPatterns ?? []).entries()) {
@@ -22,7 +24,13 @@ export function allowRulesProblems(allow: AllowRules | undefined, path: string, 
 }
 
 /** Turns one entry of `logins` into its normalised form, or undefined when it has problems (recorded). */
-function login(raw: unknown, path: string, problems: Problems, seen: Set<string>): LoginConfig | undefined {
+function login(
+  raw: unknown,
+  path: string,
+  problems: Problems,
+  seen: Set<string>,
+  dir: string,
+): LoginConfig | undefined {
   const type = raw && typeof raw === "object" && !Array.isArray(raw) ? (raw as { type?: unknown }).type : undefined;
   if (typeof type !== "string" || !Object.hasOwn(LoginSchemas, type)) {
     problems.push({
@@ -144,6 +152,10 @@ function login(raw: unknown, path: string, problems: Problems, seen: Set<string>
         settings.hostedDomain = o.hostedDomain as string;
         settings.authParams.hd = o.hostedDomain as string;
       }
+      if (o.workspace) {
+        const w = workspaceSettings(o.workspace as WorkspaceInput, `${path}.workspace`, problems, dir, timeoutMs);
+        if (w) settings.workspace = w;
+      }
       break;
     case "microsoft": {
       const tenant = o.tenant as string;
@@ -175,11 +187,76 @@ function login(raw: unknown, path: string, problems: Problems, seen: Set<string>
   return { ...common, type: "oidc", oidc: settings };
 }
 
-export function loginsSection(list: unknown[] | undefined, path: string, problems: Problems): LoginConfig[] {
+type WorkspaceInput = NonNullable<Static<(typeof LoginSchemas)["google"]>["workspace"]>;
+
+const DIRECTORY_URL = "https://admin.googleapis.com";
+
+/**
+ * google.workspace: the service account (its JSON key, from a file or inline) Gatehouse signs in as to read the
+ * user's groups from the Admin SDK Directory API. Read and checked here, so a wrong key fails at start with its path.
+ */
+function workspaceSettings(
+  w: WorkspaceInput,
+  path: string,
+  problems: Problems,
+  dir: string,
+  timeoutMs: number,
+): WorkspaceSettings | undefined {
+  if ((w.serviceAccountKeyFile === undefined) === (w.serviceAccountKey === undefined)) {
+    problems.push({
+      path,
+      message: "set one of serviceAccountKeyFile (a JSON key file) or serviceAccountKey (its text)",
+    });
+    return undefined;
+  }
+  let text = w.serviceAccountKey;
+  const where = w.serviceAccountKeyFile ? `${path}.serviceAccountKeyFile` : `${path}.serviceAccountKey`;
+  if (w.serviceAccountKeyFile) {
+    try {
+      text = readFileSync(resolve(dir, w.serviceAccountKeyFile), "utf8");
+    } catch (e) {
+      problems.push({ path: where, message: `cannot read ${w.serviceAccountKeyFile}: ${(e as Error).message}` });
+      return undefined;
+    }
+  }
+  let key: Record<string, unknown>;
+  try {
+    key = JSON.parse(text as string) as Record<string, unknown>;
+  } catch {
+    problems.push({
+      path: where,
+      message: "is not JSON (expected a service account key downloaded from Google Cloud)",
+    });
+    return undefined;
+  }
+  if (key.type !== "service_account") {
+    problems.push({
+      path: where,
+      message: `is a credential of type ${found(key.type)}; only a service account key ("type": "service_account") can be used: workload identity federation and metadata-server credentials are not supported`,
+    });
+    return undefined;
+  }
+  const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+  const clientEmail = str(key.client_email);
+  const privateKey = str(key.private_key);
+  if (!clientEmail || !privateKey?.includes("BEGIN PRIVATE KEY")) {
+    problems.push({ path: where, message: "has no client_email or no private_key (PKCS #8 PEM)" });
+    return undefined;
+  }
+  const tokenUri = str(key.token_uri) ?? "https://oauth2.googleapis.com/token";
+  const directoryUrl = (w.directoryUrl ?? DIRECTORY_URL).replace(/\/$/, "");
+  problems.httpsUrl(tokenUri, `${where} (token_uri)`);
+  problems.httpsUrl(directoryUrl, `${path}.directoryUrl`);
+  const out: WorkspaceSettings = { clientEmail, privateKey, tokenUri, directoryUrl, timeoutMs };
+  if (w.adminEmail) out.adminEmail = w.adminEmail;
+  return out;
+}
+
+export function loginsSection(list: unknown[] | undefined, path: string, problems: Problems, dir = "."): LoginConfig[] {
   const seen = new Set<string>(["trusted-header"]);
   const out: LoginConfig[] = [];
   for (const [i, raw] of (list ?? []).entries()) {
-    const l = login(raw, joinPath(path, i), problems, seen);
+    const l = login(raw, joinPath(path, i), problems, seen, dir);
     if (l) out.push(l);
   }
   return out;

@@ -98,7 +98,7 @@ function redirectPatterns(list: readonly string[], path: string, p: Problems): s
   return [...list];
 }
 
-export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
+export function oauthAsSection(o: OAuthAsInput, p: Problems, dir = "."): OAuthAsConfig {
   const path = "serverAuth.oauthAs";
   const d = DEFAULTS.oauthAs;
   let issuer: URL | undefined;
@@ -119,7 +119,7 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems): OAuthAsConfig {
     );
   }
   const trusted = p.cidrs(o.trustedSourceCidrs, `${path}.trustedSourceCidrs`) ?? [];
-  const logins = loginsSection(o.logins, `${path}.logins`, p);
+  const logins = loginsSection(o.logins, `${path}.logins`, p, dir);
   if ((o.trustedSourceCidrs ?? []).length === 0 && logins.length === 0) {
     p.add(
       `${path}.trustedSourceCidrs`,

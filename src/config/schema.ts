@@ -169,6 +169,18 @@ export const LoginSchemas = {
       type: T.Literal("google"),
       ...clientKeys,
       hostedDomain: T.Optional(T.String()),
+      /** Read the user's Workspace groups from the Admin SDK Directory API with a service account. */
+      workspace: T.Optional(
+        T.Object(
+          {
+            serviceAccountKeyFile: T.Optional(T.String({ minLength: 1 })),
+            serviceAccountKey: T.Optional(T.String({ minLength: 1 })),
+            adminEmail: T.Optional(T.String({ minLength: 3 })),
+            directoryUrl: T.Optional(T.String({ minLength: 1 })),
+          },
+          closed,
+        ),
+      ),
       issuer: T.Optional(T.String()),
       ...claimKeys,
       ...loginCommon,

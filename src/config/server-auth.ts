@@ -99,7 +99,8 @@ function toolScopes(raw: Record<string, ToolScopeInput>, path: string, p: Proble
   return out;
 }
 
-export function serverAuthSection(input: unknown, p: Problems): AuthConfig {
+/** `dir`: what relative paths (a service account key file) are relative to. */
+export function serverAuthSection(input: unknown, p: Problems, dir = "."): AuthConfig {
   const auth: AuthConfig = { providers: [], toolScopes: {} };
   if (input === undefined) return auth;
   const path = "serverAuth";
@@ -156,7 +157,7 @@ export function serverAuthSection(input: unknown, p: Problems): AuthConfig {
     if (trusted) auth.forwarded.trustedSourceCidrs = trusted;
   }
   const o = block<OAuthAsInput>(OAuthAs, "oauthAs");
-  if (o) auth.oauthAs = oauthAsSection(o, p);
+  if (o) auth.oauthAs = oauthAsSection(o, p, dir);
   const j = block<JwtInput>(Jwt, "jwt");
   if (j) auth.jwt = jwtSection(j, `${path}.jwt`, p);
   const x = block<IntrospectionInput>(Introspection, "introspection");

@@ -87,10 +87,26 @@ export interface OidcSettings {
   authParams: Record<string, string>;
   /** When set, the ID token's `hd` (Google Workspace domain) must equal it. */
   hostedDomain?: string;
+  /** Google: read the user's Workspace groups from the Directory API (login/google-workspace.ts). */
+  workspace?: WorkspaceSettings;
   /** Accept an `iss` of the form https://login.microsoftonline.com/{tid}/v2.0 (Entra multi-tenant). */
   tenantIssuer?: boolean;
   /** Treat `email` as verified although the provider sends no email_verified (Entra, single tenant). */
   trustEmail?: boolean;
+  timeoutMs: number;
+}
+
+/** A Google service account with domain-wide delegation, reading groups from the Admin SDK Directory API. */
+export interface WorkspaceSettings {
+  clientEmail: string;
+  /** PKCS #8 PEM, from the service account's JSON key. */
+  privateKey: string;
+  /** Where the signed assertion is exchanged for an access token (the key's token_uri). */
+  tokenUri: string;
+  /** The Workspace user the service account acts as; default: the user signing in (as mcp-oauth2-proxy does). */
+  adminEmail?: string;
+  /** https://admin.googleapis.com (a loopback stand-in in tests). */
+  directoryUrl: string;
   timeoutMs: number;
 }
 

@@ -11,6 +11,7 @@
 import * as oauth from "oauth4webapi";
 import type { OidcSettings } from "../config/types.ts";
 import { UpstreamError } from "../net/upstream.ts";
+import { WorkspaceDirectory } from "./google-workspace.ts";
 import {
   authorizationUrl,
   bodyOf,
@@ -52,6 +53,8 @@ export class OidcLogin implements InteractiveLogin {
   private discovered: Discovered | undefined;
   private lastUnknownKidRefetch = Number.NEGATIVE_INFINITY;
   private readonly http: HttpOptions;
+  /** Google with `workspace`: where the user's groups come from. */
+  private readonly workspace: WorkspaceDirectory | undefined;
 
   constructor(
     readonly settings: OidcSettings,
@@ -65,6 +68,9 @@ export class OidcLogin implements InteractiveLogin {
       timeoutMs: settings.timeoutMs,
       ...(doFetch ? { fetch: doFetch } : {}),
     });
+    this.workspace = settings.workspace
+      ? new WorkspaceDirectory(settings.workspace, settings.id, now, doFetch)
+      : undefined;
     if (settings.tenantIssuer && !expectedIssuerHook) {
       throw new Error(`login ${settings.id}: this oauth4webapi cannot check multi-tenant (Entra) issuers`);
     }
@@ -224,7 +230,21 @@ export class OidcLogin implements InteractiveLogin {
         if (e instanceof UpstreamError || !isProtocolError(e)) throw e;
       }
     }
-    return this.toUser(info, { ...tokens });
+    const user = this.toUser(info, { ...tokens });
+    await this.addWorkspaceGroups(user);
+    return user;
+  }
+
+  /**
+   * Google Workspace groups from the Directory API, for a verified address of the configured domain only (anyone
+   * else is refused by the allow rules anyway, and the directory knows nothing of them).
+   */
+  private async addWorkspaceGroups(user: UpstreamUser): Promise<void> {
+    if (!this.workspace || !user.email || !user.emailVerified) return;
+    const domain = this.settings.hostedDomain;
+    if (domain !== undefined && user.hostedDomain !== domain) return;
+    const groups = await this.workspace.groupsOf(user.email);
+    user.groups = [...new Set([...user.groups, ...groups])];
   }
 
   /**
