@@ -272,10 +272,10 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
   }
   if (prompt.includes("none"))
     return fail(user ? "consent_required" : "login_required", "user interaction is required");
-  const offered =
-    as.config.offerBackendScopesMs > 0
-      ? (await as.backendScopes(resource)).filter((s) => !scopes.includes(s) && supported.includes(s))
-      : [];
+  const advertised = as.config.offerBackendScopesMs > 0 ? await as.backendScopes(resource) : [];
+  // Supported scopes again: asking the backends may have made theirs known.
+  const grantable = new Set(as.scopesSupported().filter((s) => as.clientMayHold(s, client as ClientRecord)));
+  const offered = advertised.filter((s) => !scopes.includes(s) && grantable.has(s));
   const pending: PendingAuthorization = {
     id: randomId(24),
     csrf: randomId(24),

@@ -43,6 +43,8 @@ export interface BrowserResult {
   status: number;
   page?: string;
   consentShown: boolean;
+  /** The HTML of the last consent page shown. */
+  consentPage?: string;
 }
 
 async function defaultFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string }) {
@@ -64,9 +66,11 @@ export async function browse(
   let method = "GET";
   let body: string | undefined;
   let consentShown = false;
+  let consentPage: string | undefined;
   for (let hop = 0; hop < 20; hop++) {
-    if (url.startsWith(redirectPrefix)) return { landed: new URL(url), status: 302, consentShown, visited };
-    if (o.stopAt?.(url)) return { stoppedAt: url, status: 0, consentShown, visited };
+    const seen = { consentShown, ...(consentPage ? { consentPage } : {}), visited };
+    if (url.startsWith(redirectPrefix)) return { landed: new URL(url), status: 302, ...seen };
+    if (o.stopAt?.(url)) return { stoppedAt: url, status: 0, ...seen };
     visited.push(url);
     const headers: Record<string, string> = { ...o.headers };
     if (cookies.size > 0) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
@@ -87,6 +91,7 @@ export async function browse(
     const form = /<form method="post" action="([^"]+)"[^>]*>/.exec(res.text);
     if (res.status === 200 && form && res.text.includes('name="request_id"')) {
       consentShown = true;
+      consentPage = res.text;
       const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(res.text)?.[1] ?? "";
       url = new URL(form[1] as string, url).href;
       method = "POST";
@@ -117,7 +122,7 @@ export async function browse(
       o = { ...o, credentials: undefined }; // once: a second form is a refusal to report
       continue;
     }
-    return { status: res.status, page: res.text, consentShown, visited };
+    return { status: res.status, page: res.text, consentShown, ...(consentPage ? { consentPage } : {}), visited };
   }
   throw new Error("too many redirects");
 }
