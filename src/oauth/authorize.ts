@@ -251,7 +251,15 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
   }
   // Scopes only other clients may hold (toolScopes entries with `clients`) are never granted to this one.
   const supported = as.scopesSupported().filter((s) => as.clientMayHold(s, client as ClientRecord));
-  const scopes = grantableScopes(parseScope(p.get("scope")), supported, as.config.requiredScopes);
+  const requested = parseScope(p.get("scope"));
+  const scopes = grantableScopes(requested, supported, as.config.requiredScopes);
+  const withheld = requested.filter((s) => !supported.includes(s) && as.scopesSupported().includes(s));
+  if (withheld.length > 0) {
+    as.log.info("authorize: scopes withheld, they are for other clients (toolScopes clients)", {
+      client_id: clientId,
+      scopes: withheld.join(" "),
+    });
+  }
   const prompt = parseScope(p.get("prompt"));
   const user = who.user;
 

@@ -213,6 +213,7 @@ describe("the minimal flow, and the scope matrix per user and client (Gatehouse 
       })
     ).json()) as { scope: string };
     expect(token.scope.split(" ").sort()).toEqual(["files:read", "mcp"]);
+    await gh.waitForLog(/scopes withheld, they are for other clients.*scopes=files:write/);
   });
 
   test("Alice with Cursor can write: the 403 names files:write, and after the step-up the call runs", async () => {
