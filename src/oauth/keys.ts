@@ -64,8 +64,8 @@ export class KeyRing {
     this.store.onKeysChanged?.(() => void this.reload().catch(() => {}));
     const active = this.active();
     if (!active) await this.rotate(now, "first start");
-    else if ((active.alg ?? "ES256") !== this.alg && this.options.switchAlgorithm !== false) {
-      await this.rotate(now, `signing algorithm changed from ${active.alg ?? "ES256"} to ${this.alg}`);
+    else if (algOf(active) !== this.alg && this.options.switchAlgorithm !== false) {
+      await this.rotate(now, `signing algorithm changed from ${algOf(active)} to ${this.alg}`);
     } else await this.maybeRotate(now);
   }
 
@@ -124,7 +124,7 @@ export class KeyRing {
   private async importRecord(r: KeyRecord) {
     let hit = this.imported.get(r.kid);
     if (!hit) {
-      const alg = r.alg ?? "ES256";
+      const alg = algOf(r);
       hit = {
         publicKey: (await importJWK(r.public_jwk as JWK, alg)) as CryptoKey,
         privateKey: (await importJWK(r.private_jwk as JWK, alg)) as CryptoKey,
@@ -140,7 +140,7 @@ export class KeyRing {
     const active = this.active();
     if (!active) throw new Error("no signing key");
     const { privateKey } = await this.importRecord(active);
-    return { alg: active.alg ?? "ES256", kid: active.kid, key: privateKey as CryptoKey };
+    return { alg: algOf(active), kid: active.kid, key: privateKey as CryptoKey };
   }
 
   /**
@@ -157,14 +157,15 @@ export class KeyRing {
       this.records = await this.store.getKeys();
       r = this.records.find((k) => k.kid === kid);
     }
-    if (!r || (r.expires_at !== undefined && r.expires_at < now) || (r.alg ?? "ES256") !== alg) return undefined;
+    if (!r || (r.expires_at !== undefined && r.expires_at < now) || algOf(r) !== alg) return undefined;
     return (await this.importRecord(r)).publicKey;
   }
 
   /** The algorithms of the keys that verify tokens now: the signing one first (for the discovery metadata). */
   algorithms(): SigningAlgorithm[] {
     if (this.secret) return ["HS256"];
-    return [...new Set([this.active()?.alg ?? this.alg, ...this.records.map((k) => k.alg ?? "ES256")])];
+    const active = this.active();
+    return [...new Set([active ? algOf(active) : this.alg, ...this.records.map(algOf)])];
   }
 
   /** RFC 7517 JWK Set of the public keys (empty with HS256). */
@@ -175,8 +176,13 @@ export class KeyRing {
   describe(): string {
     return this.alg === "HS256"
       ? "HS256 (oauthAs.jwtSecret)"
-      : `${this.active()?.alg ?? this.alg} (${this.records.length} key(s), active ${this.active()?.kid})`;
+      : `${this.algorithms()[0]} (${this.records.length} key(s), active ${this.active()?.kid})`;
   }
+}
+
+/** A key's algorithm; records written before keys had one are ES256. */
+function algOf(r: KeyRecord): KeyAlgorithm {
+  return r.alg ?? "ES256";
 }
 
 function describePeriod(ms: number): string {
