@@ -15,8 +15,7 @@ import { type ExternalIssuer, startExternalIssuer } from "../fixtures/external-i
 import { type HttpBackend, startHttpBackend } from "../fixtures/http-backend.ts";
 import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
 import { freePort } from "../helpers/net.ts";
-import { browse, HeadlessOAuthProvider } from "../helpers/oauth-client.ts";
-import { pkce } from "../helpers/oauth-flow.ts";
+import { HeadlessOAuthProvider, tokensByBrowser } from "../helpers/oauth-client.ts";
 import { writeConfig } from "../helpers/temp.ts";
 
 let backend: HttpBackend;
@@ -172,46 +171,12 @@ describe("the minimal flow, and the scope matrix per user and client (Gatehouse 
     await client.close();
 
     // Even asked for explicitly, files:write is not granted to Claude Desktop.
-    const cb = await redirect();
-    const reg = (await (
-      await fetch(`${gh.url}/register`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          redirect_uris: [cb],
-          token_endpoint_auth_method: "none",
-          client_name: "Claude Desktop",
-        }),
-      })
-    ).json()) as { client_id: string };
-    const { verifier, challenge } = pkce();
-    const landed = (
-      await browse(
-        `${gh.url}/authorize?${new URLSearchParams({
-          response_type: "code",
-          client_id: reg.client_id,
-          redirect_uri: cb,
-          code_challenge: challenge,
-          code_challenge_method: "S256",
-          scope: "mcp files:read files:write",
-        })}`,
-        cb,
-        { headers: ALICE },
-      )
-    ).landed as URL;
-    const token = (await (
-      await fetch(`${gh.url}/token`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({
-          grant_type: "authorization_code",
-          code: landed.searchParams.get("code") as string,
-          redirect_uri: cb,
-          client_id: reg.client_id,
-          code_verifier: verifier,
-        }),
-      })
-    ).json()) as { scope: string };
+    const token = await tokensByBrowser(gh.url, {
+      redirect: await redirect(),
+      clientName: "Claude Desktop",
+      scope: "mcp files:read files:write",
+      browser: { headers: ALICE },
+    });
     expect(token.scope.split(" ").sort()).toEqual(["files:read", "mcp"]);
     await gh.waitForLog(/scopes withheld, they are for other clients.*scopes=files:write/);
   });

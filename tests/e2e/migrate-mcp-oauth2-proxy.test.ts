@@ -23,7 +23,7 @@ import {
 } from "../fixtures/standins.ts";
 import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
 import { freePort } from "../helpers/net.ts";
-import { type BrowserOptions, browse, HeadlessOAuthProvider } from "../helpers/oauth-client.ts";
+import { type BrowserOptions, HeadlessOAuthProvider, tokensByBrowser } from "../helpers/oauth-client.ts";
 import { pkce } from "../helpers/oauth-flow.ts";
 import { tempDir, writeConfig } from "../helpers/temp.ts";
 
@@ -257,44 +257,8 @@ describe("the ingress auth-url (/authenticate) and host-based identification", (
   test("the MCP server named by the Host header is its own resource: its token passes, /mcp's does not", async () => {
     // A token for the host's resource, through the authorization endpoint as a client of that host would get it.
     google.nextUser = "ada";
-    const cb = await redirect();
-    const reg = (await (
-      await fetch(`${base}/register`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          redirect_uris: [cb],
-          token_endpoint_auth_method: "none",
-          client_name: "Ingress client",
-        }),
-      })
-    ).json()) as { client_id: string };
-    const { verifier, challenge } = pkce();
     const resource = `http://${HOST}/mcp`;
-    const authorize = `${base}/authorize?${new URLSearchParams({
-      response_type: "code",
-      client_id: reg.client_id,
-      redirect_uri: cb,
-      code_challenge: challenge,
-      code_challenge_method: "S256",
-      scope: "mcp",
-      resource,
-    })}`;
-    const landed = (await browse(authorize, cb)).landed as URL;
-    const token = (await (
-      await fetch(`${base}/token`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({
-          grant_type: "authorization_code",
-          code: landed.searchParams.get("code") as string,
-          redirect_uri: cb,
-          client_id: reg.client_id,
-          code_verifier: verifier,
-          resource,
-        }),
-      })
-    ).json()) as { access_token: string };
+    const token = await tokensByBrowser(base, { redirect: await redirect(), clientName: "Ingress client", resource });
     const asHost = (t: string) =>
       fetch(`${base}/authenticate`, { headers: { host: HOST, authorization: `Bearer ${t}` } });
     const ok = await asHost(token.access_token);

@@ -8,6 +8,7 @@ import type {
   OAuthClientMetadata,
   OAuthTokens,
 } from "@modelcontextprotocol/sdk/shared/auth.js";
+import { pkce } from "./oauth-flow.ts";
 
 export interface BrowserOptions {
   /** Headers the reverse proxy would add (x-forwarded-user …). */
@@ -180,4 +181,52 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
   code(): string | undefined {
     return this.lastBrowse?.landed?.searchParams.get("code") ?? undefined;
   }
+}
+
+/**
+ * The authorization code flow by hand, for what the SDK does not let a test choose (the scope or resource asked
+ * for): registers a public client, drives /authorize in the headless browser (consent, sign-in) and redeems the code.
+ */
+export async function tokensByBrowser(
+  base: string,
+  o: { redirect: string; clientName?: string; scope?: string; resource?: string; browser?: BrowserOptions },
+): Promise<{ access_token: string; scope: string }> {
+  const reg = await fetch(`${base}/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      redirect_uris: [o.redirect],
+      token_endpoint_auth_method: "none",
+      ...(o.clientName ? { client_name: o.clientName } : {}),
+    }),
+  });
+  const { client_id } = (await reg.json()) as { client_id: string };
+  const { verifier, challenge } = pkce();
+  const resource: Record<string, string> = o.resource ? { resource: o.resource } : {};
+  const query = new URLSearchParams({
+    response_type: "code",
+    client_id,
+    redirect_uri: o.redirect,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    ...resource,
+  });
+  if (o.scope) query.set("scope", o.scope);
+  const result = await browse(`${base}/authorize?${query}`, o.redirect, o.browser);
+  const code = result.landed?.searchParams.get("code");
+  if (!code) throw new Error(`no code: ${result.status} ${result.page?.slice(0, 300)}`);
+  const res = await fetch(`${base}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: o.redirect,
+      client_id,
+      code_verifier: verifier,
+      ...resource,
+    }),
+  });
+  if (res.status !== 200) throw new Error(`token failed: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { access_token: string; scope: string };
 }
