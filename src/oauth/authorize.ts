@@ -250,7 +250,8 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
     return fail("invalid_target", (e as OAuthError).description);
   }
   // Scopes only other clients may hold (toolScopes entries with `clients`) are never granted to this one.
-  const supported = as.scopesSupported().filter((s) => as.clientMayHold(s, client as ClientRecord));
+  const grantableHere = () => as.scopesSupported().filter((s) => as.clientMayHold(s, client as ClientRecord));
+  const supported = grantableHere();
   const requested = parseScope(p.get("scope"));
   const scopes = grantableScopes(requested, supported, as.config.requiredScopes);
   const withheld = requested.filter((s) => !supported.includes(s) && as.scopesSupported().includes(s));
@@ -281,8 +282,8 @@ export async function authorize(as: AuthorizationServer, req: AuthorizeRequest):
   if (prompt.includes("none"))
     return fail(user ? "consent_required" : "login_required", "user interaction is required");
   const advertised = as.config.offerBackendScopesMs > 0 ? await as.backendScopes(resource) : [];
-  // Supported scopes again: asking the backends may have made theirs known.
-  const grantable = new Set(as.scopesSupported().filter((s) => as.clientMayHold(s, client as ClientRecord)));
+  // Grantable scopes again: asking the backends may have made theirs known.
+  const grantable = new Set(grantableHere());
   const offered = advertised.filter((s) => !scopes.includes(s) && grantable.has(s));
   const pending: PendingAuthorization = {
     id: randomId(24),
