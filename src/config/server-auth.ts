@@ -76,12 +76,12 @@ function bearerTokens(raw: unknown, path: string, p: Problems): BearerEntry[] {
 }
 
 /** RFC 6749 §3.3 scope-token: printable ASCII without space, quote or backslash (what a client can ask for). */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+export const isScopeToken = (s: unknown): s is string => typeof s === "string" && /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s);
 
 function toolScopes(raw: Record<string, ToolScopeInput>, path: string, p: Problems): Record<string, ToolScopeEntry> {
   const out: Record<string, ToolScopeEntry> = {};
   for (const [scope, entry] of Object.entries(raw)) {
-    if (!SCOPE_TOKEN.test(scope)) {
+    if (!isScopeToken(scope)) {
       p.add(
         joinPath(path, scope),
         "a scope name is printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)",

@@ -13,6 +13,7 @@
 // unless no scope it could be granted would: then the tool is hidden from it, as the ACL hides tools.
 
 import type { Identity } from "../auth/identity.ts";
+import { isScopeToken } from "../config/server-auth.ts";
 import type { ToolScopeEntry } from "../config/types.ts";
 import { type ClientOf, clientMatches } from "./clients.ts";
 import { matchesAny } from "./glob.ts";
@@ -32,11 +33,6 @@ export interface ListedScope {
 const MAX_LISTED_SCOPES = 100;
 const MAX_TOOLS_PER_SCOPE = 1000;
 const MAX_DESCRIPTION = 300;
-
-/** RFC 6749 §3.3 scope-token: printable ASCII without space, quote or backslash. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
-
-export const isScopeToken = (s: unknown): s is string => typeof s === "string" && SCOPE_TOKEN.test(s);
 
 /** Why a call is refused for its scopes: what to step up to, or nothing (no scope this client can hold opens it). */
 export type ScopeShortfall = { kind: "step-up"; scopes: string[] } | { kind: "closed"; scope: string };
