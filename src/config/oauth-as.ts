@@ -174,11 +174,14 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems, dir = "."): OAuthAs
     );
   }
   const resourceUrl = o.resourceUrl ?? `${issuerUrl}/mcp`;
-  try {
-    const r = new URL(resourceUrl);
-    if (r.hash || (r.protocol !== "https:" && r.protocol !== "http:")) throw new Error();
-  } catch {
-    p.add(`${path}.resourceUrl`, `found ${found(resourceUrl)}, expected the https:// URL of /mcp`);
+  // Without an issuer there is no default resource to check: its problem is the issuer's, reported above.
+  if (issuer || o.resourceUrl !== undefined) {
+    try {
+      const r = new URL(resourceUrl);
+      if (r.hash || (r.protocol !== "https:" && r.protocol !== "http:")) throw new Error();
+    } catch {
+      p.add(`${path}.resourceUrl`, `found ${found(resourceUrl)}, expected the https:// URL of /mcp`);
+    }
   }
   const introspectionClients: OAuthAsConfig["introspectionClients"] = [];
   for (const [id, secret] of Object.entries(o.introspectionClients ?? {})) {

@@ -99,6 +99,13 @@ function expected(schema: TSchema, fallback: string): string {
   return fallback.replace(/^Expected /, "").replace(/^Unexpected property$/, "");
 }
 
+/** What to put in a required setting that users most often leave out, where "is required" alone does not help. */
+const REQUIRED_HINTS: Record<string, string> = {
+  "serverAuth.oauthAs.issuerUrl":
+    "is required but missing: the public https:// URL clients reach Gatehouse at (behind ngrok or a Cloudflare " +
+    "Tunnel, the tunnel's URL) — Gatehouse never builds its issuer from X-Forwarded-* headers",
+};
+
 export class Problems {
   private readonly list: ConfigProblem[] = [];
   /** What boots but deserves a word (logged by serve, printed by check): never a reason to refuse. */
@@ -172,7 +179,7 @@ export class Problems {
         const known = Object.keys((e.schema as { properties?: Record<string, unknown> }).properties ?? {});
         this.add(path, unknownKeyMessage(path.split(/[.[]/).pop()?.replace(/["\]]/g, "") ?? "", known));
       } else if (e.message.startsWith("Expected required property")) {
-        this.add(path, "is required but missing");
+        this.add(path, REQUIRED_HINTS[path] ?? "is required but missing");
       } else {
         this.add(path, `found ${found(e.value)}, expected ${expected(e.schema, e.message)}`);
       }

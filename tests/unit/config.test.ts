@@ -257,6 +257,17 @@ describe("servers.json loading", () => {
     expect(byPath["serverAuth.oauthAs.redirectUriAllowlist[0]"]).toContain('only a trailing "*"');
   });
 
+  test("a missing issuerUrl says what to put there (a tunnel's URL too), and nothing derived from it is reported", () => {
+    const found = problems({
+      ...server,
+      serverAuth: { providers: ["oauth_as"], oauthAs: { trustedSourceCidrs: ["127.0.0.1/32"] } },
+      gateway: { trustedProxies: ["127.0.0.1/32"] },
+    });
+    expect(found.map((p) => p.path)).toEqual(["serverAuth.oauthAs.issuerUrl"]);
+    expect(found[0]?.message).toContain("the tunnel's URL");
+    expect(found[0]?.message).toContain("never builds its issuer from X-Forwarded-*");
+  });
+
   test("scopesSupported keeps mcp serve's meaning (advertised, default []); requiredScopes is its own key", () => {
     const as = (o: Record<string, unknown>) =>
       load({
