@@ -186,6 +186,24 @@ describe("registration (RFC 7591)", () => {
     await register(t, { redirect_uris: ["cursor://anysphere.cursor-mcp/oauth/callback", "http://127.0.0.1:54321/cb"] });
   });
 
+  test("registrationEnabled: false — gone from the metadata, and a client that registers anyway is refused, logged", async () => {
+    await t.close();
+    await setup({ registrationEnabled: false });
+    const meta = (await (await t.request("/.well-known/oauth-authorization-server")).json()) as Record<string, unknown>;
+    expect(meta.registration_endpoint).toBeUndefined();
+    const res = await t.request("/register", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }),
+    });
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as { error: string; error_description: string };
+    expect(body.error).toBe("access_denied");
+    expect(body.error_description).toContain("oauthAs.registrationEnabled: false");
+    expect((await store.stats()).clients).toBe(0);
+    expect(t.lines.some((l) => l.includes("registration refused") && l.includes("registrationEnabled"))).toBe(true);
+  });
+
   test("malformed metadata is invalid_client_metadata", async () => {
     for (const body of [
       { redirect_uris: [REDIRECT], token_endpoint_auth_method: "private_key_jwt" },
