@@ -17,7 +17,13 @@ export interface ChildProcess {
   write(data: string): void | Promise<void>;
   /** Resolves with the exit code (null when killed by a signal) once the process has exited. */
   readonly exited: Promise<number | null>;
+  /**
+   * Signals the child and, where the runtime can, every process it started (its process group): a backend run as
+   * `sh -c "npx -y server"` is three processes, and signalling only the shell would leave the server running.
+   */
   kill(signal?: "SIGTERM" | "SIGKILL"): void;
+  /** Whether a process the child started is still running after the child itself exited (absent: not known). */
+  descendantsAlive?(): boolean;
 }
 
 export interface Spawner {

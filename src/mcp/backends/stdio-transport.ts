@@ -34,9 +34,13 @@ export async function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (l
   }
 }
 
-/** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
+/**
+ * SIGTERM to the child and what it started, then SIGKILL after a grace period to whatever is left of them; resolves
+ * once the child is gone and its descendants are gone or killed.
+ */
 export async function stopChild(child: ChildProcess): Promise<void> {
   child.kill("SIGTERM");
+  const deadline = Date.now() + KILL_GRACE_MS;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const killed = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
@@ -47,6 +51,14 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   await Promise.race([child.exited.then(() => {}), killed]);
   clearTimeout(timer);
   await child.exited;
+  // A wrapper (sh, npx) often exits at SIGTERM before the server under it has: give those the rest of the grace.
+  while (child.descendantsAlive?.()) {
+    if (Date.now() >= deadline) {
+      child.kill("SIGKILL");
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export class StdioTransport implements BackendTransport {
