@@ -1,8 +1,8 @@
 // The Bun implementations of the platform interfaces, loaded by currentRuntime() (types.ts) under Bun only — this
 // file imports `bun` — and by tests. The rest of the app stays runtime-neutral.
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { RedisClient } from "bun";
+import { groupRunning, signalGroup } from "./process-group.ts";
 import type { ChildProcess, FileSystem, PasswordHasher, RedisFactory, Runtime, Spawner } from "./types.ts";
 
 export const bunSpawner: Spawner = {
@@ -27,42 +27,12 @@ export const bunSpawner: Spawner = {
       },
       exited: proc.exited.then(() => proc.exitCode),
       kill(signal = "SIGTERM") {
-        try {
-          process.kill(-proc.pid, signal); // the whole group
-        } catch {
-          proc.kill(signal); // no group left (everything in it exited): the child itself, if still there
-        }
+        if (!signalGroup(proc.pid, signal)) proc.kill(signal); // no group left: the child itself, if still there
       },
       descendantsAlive: () => groupRunning(proc.pid),
     };
   },
 };
-
-/**
- * Whether a process of group `pgid` is still running. Linux: from /proc, not counting zombies (an orphan waits there
- * until whoever adopted it reaps it, which may be never in a container); elsewhere: whether the group exists at all.
- */
-function groupRunning(pgid: number): boolean {
-  if (existsSync("/proc/self/stat")) {
-    for (const name of readdirSync("/proc")) {
-      if (name.charCodeAt(0) > 57) continue; // not a pid
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // state ppid pgrp …
-        if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return false;
-  }
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const bunFileSystem: FileSystem = {
   readText: (path) => Bun.file(path).text(),

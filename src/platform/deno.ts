@@ -4,6 +4,7 @@
 // have is left undefined and refused by the command that needs it, naming it: argon2id (Bun.password) for local
 // accounts and `hash-password`, and a Redis client (Bun's built-in one) for state.redis.
 
+import { groupRunning, signalGroup } from "./process-group.ts";
 import type { ChildProcess, FileSystem, HttpServer, Runtime, Spawner } from "./types.ts";
 
 /** The part of Deno's API used here (the project type-checks against bun-types). */
@@ -36,6 +37,7 @@ interface DenoApi {
       stdin: "piped";
       stdout: "piped";
       stderr: "piped";
+      detached: boolean;
     },
   ) => { spawn(): DenoChild };
   serve(
@@ -64,6 +66,8 @@ export const denoSpawner: Spawner = {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
+      // setsid(): the child leads its own process group, so stopping it reaches what it started (npx → node).
+      detached: true,
     }).spawn();
     const stdin = child.stdin.getWriter();
     return {
@@ -73,12 +77,14 @@ export const denoSpawner: Spawner = {
       write: (data) => stdin.write(encoder.encode(data)),
       exited: child.status.then((s) => (s.signal ? null : s.code)),
       kill(signal = "SIGTERM") {
+        if (signalGroup(child.pid, signal)) return;
         try {
-          child.kill(signal);
+          child.kill(signal); // no group left: the child itself, if still there
         } catch {
           // already exited
         }
       },
+      descendantsAlive: () => groupRunning(child.pid),
     };
   },
 };
