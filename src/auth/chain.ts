@@ -40,7 +40,9 @@ export function buildChain(
         if (!auth.jwt) throw new Error("jwt provider without configuration");
         const jwt = jwtProvider(auth.jwt, deps);
         // introspection.alsoFor "jwt": a JWT must verify here and be active at the issuer (revocation before exp).
-        return auth.introspection?.alsoFor.includes("jwt") ? alsoIntrospected(jwt, auth.introspection, deps) : jwt;
+        return auth.introspection?.alsoFor.includes("jwt")
+          ? alsoIntrospected(jwt, auth.introspection, auth.jwt, deps)
+          : jwt;
       }
       case "introspection":
         if (!auth.introspection) throw new Error("introspection provider without configuration");

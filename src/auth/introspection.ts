@@ -5,7 +5,7 @@
 // (`alsoFor: "jwt"`): a JWT that verifies locally must then be active at the issuer too.
 
 import { BoundedMap } from "../bounded-map.ts";
-import type { IntrospectionConfig } from "../config/types.ts";
+import type { IntrospectionConfig, JwtConfig } from "../config/types.ts";
 import { sha256Hex } from "../crypto.ts";
 import { allowChecker } from "../login/allow.ts";
 import { fetchJson, isObject, UpstreamError } from "../net/upstream.ts";
@@ -137,13 +137,26 @@ export function introspectionProvider(
  * A provider whose accepted tokens must also be active at the issuer's introspection endpoint
  * (`introspection.alsoFor: "jwt"`): a JWT revoked at the identity provider stops working before it expires — within
  * cacheMaxTtl, the longest an active answer is remembered. The identity stays the one the provider found.
+ *
+ * The answer describes the JWT, so it is held to the jwt block's issuer and audiences (besides any the introspection
+ * block names for its own opaque tokens), and a refusal points clients at the jwt block's discovery: an Authentik
+ * or Auth0 audience ("my-mcp") need not be written twice.
  */
 export function alsoIntrospected(
   provider: AuthProvider,
   c: IntrospectionConfig,
+  jwt: JwtConfig,
   deps: { now(): number; fetch?: typeof fetch; shared?: SharedServices },
 ): AuthProvider {
-  const introspect = introspector(c, deps);
+  const audience = [...new Set([...(c.audience ?? []), ...jwt.audience])];
+  const held: IntrospectionConfig = {
+    ...c,
+    issuer: c.issuer ?? jwt.issuer,
+    discovery: jwt.discovery,
+    requiredScopes: jwt.requiredScopes,
+  };
+  if (audience.length > 0) held.audience = audience;
+  const introspect = introspector(held, deps);
   return {
     kind: provider.kind,
     async authenticate(req: AuthRequest): Promise<AuthResult> {

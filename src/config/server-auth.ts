@@ -160,7 +160,12 @@ export function serverAuthSection(input: unknown, p: Problems, dir = "."): AuthC
   if (o) auth.oauthAs = oauthAsSection(o, p, dir);
   const j = block<JwtInput>(Jwt, "jwt");
   if (j) auth.jwt = jwtSection(j, `${path}.jwt`, p);
-  const x = block<IntrospectionInput>(Introspection, "introspection");
+  let x = block<IntrospectionInput>(Introspection, "introspection");
+  // A block used only for alsoFor serves no discovery of its own (refusals point at the jwt block's), so it needs
+  // none; one listed in providers does.
+  if (x && x.discovery === undefined && !auth.providers.includes("introspection")) {
+    x = { ...x, discovery: { mode: "none" } };
+  }
   if (x) auth.introspection = introspectionSection(x, `${path}.introspection`, p);
   if (auth.introspection?.alsoFor.includes("jwt") && !auth.providers.includes("jwt")) {
     p.add(

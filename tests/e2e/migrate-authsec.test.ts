@@ -247,7 +247,6 @@ describe("token revocation: JWT validation plus introspection (introspection.als
             clientSecret: "introspection-secret-0123456789",
             alsoFor: "jwt",
             cacheMaxTtl: "1s",
-            discovery: { mode: "none" },
           },
         },
       }),

@@ -17,6 +17,7 @@ let key: { privateKey: CryptoKey; jwk: JWK };
 const revoked = new Set<string>();
 let introspections = 0;
 let introspectionDown = false;
+let answerAudience: string | undefined;
 
 const issuerFetch = (async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
   const url = String(input);
@@ -29,7 +30,9 @@ const issuerFetch = (async (input: string | URL | Request, init?: RequestInit): 
     if (introspectionDown) throw new TypeError("Unable to connect. Is the computer able to access the url?");
     const token = new URLSearchParams(String(init?.body)).get("token") as string;
     if (revoked.has(token)) return Response.json({ active: false });
-    return Response.json({ active: true, iss: ISSUER, aud: AUDIENCE, sub: "alice", exp: T0 / 1000 + 3600 });
+    // The issuer describes the token it was given: its own aud (or the one a test makes it claim).
+    const aud = answerAudience ?? (JSON.parse(atob(token.split(".")[1] as string)) as { aud: string }).aud;
+    return Response.json({ active: true, iss: ISSUER, aud, sub: "alice", exp: T0 / 1000 + 3600 });
   }
   return new Response("not found", { status: 404 });
 }) as typeof fetch;
@@ -60,11 +63,11 @@ function chainOf(auth: Record<string, unknown>) {
     chain({ headers: new Headers({ authorization: `Bearer ${token}` }), peerAddress: undefined });
 }
 
-function jwt(sub = "alice"): Promise<string> {
+function jwt(sub = "alice", audience = AUDIENCE): Promise<string> {
   return new SignJWT({ scope: "mcp" })
     .setProtectedHeader({ alg: "RS256", kid: key.jwk.kid as string })
     .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
+    .setAudience(audience)
     .setSubject(sub)
     .setIssuedAt()
     .setExpirationTime("1h")
@@ -78,6 +81,7 @@ beforeEach(async () => {
   revoked.clear();
   introspections = 0;
   introspectionDown = false;
+  answerAudience = undefined;
 });
 afterEach(() => setSystemTime());
 
@@ -148,6 +152,20 @@ describe("introspection.alsoFor: jwt", () => {
     revoked.add(token);
     expect((await check(token)).ok).toBe(true);
     expect(introspections).toBe(0);
+  });
+
+  test("the answer is held to the jwt block's audience (Authentik's \"my-mcp\"): not written twice, no discovery of its own", async () => {
+    const auth = serverAuth();
+    const { discovery: _, ...bare } = auth.introspection;
+    const check = chainOf({ ...auth, jwt: { ...auth.jwt, audience: "my-mcp" }, introspection: bare });
+    const r = await check(await jwt("alice", "my-mcp"));
+    expect(r.ok).toBe(true);
+    expect(introspections).toBe(1);
+    // The issuer saying the token is for someone else still refuses it.
+    answerAudience = "another-api";
+    const other = await check(await jwt("bob", "my-mcp"));
+    expect(other.ok).toBe(false);
+    if (!other.ok) expect(other.failure.tried).toContain("the token is for another audience (introspection)");
   });
 
   test('alsoFor "jwt" without "jwt" among the providers is refused at load, naming the setting', () => {
