@@ -188,6 +188,7 @@ export async function createApp(config: Config, deps: AppDeps) {
     chainDeps: { now: () => deps.clock.now(), shared, ...(deps.fetch ? { fetch: deps.fetch } : {}) },
     peerAddress: deps.peerAddress,
     log: log.child("auth"),
+    audit,
   });
   const deadlines = new Deadlines(deps.clock);
   if (as) {

@@ -1,5 +1,6 @@
 // The audit log (`audit` in servers.json, as `mcp serve`): one JSON record per security decision — every tool call,
-// resource read and prompt get (allowed or denied, with the ACL rule or the scope that decided it), and what the
+// resource read and prompt get (allowed or denied, with the ACL rule or the scope that decided it), credentials an
+// MCP route refused, and what the
 // authorization server and the sign-in decide (registrations, consent, tokens issued and refused, refresh reuse,
 // revocations, introspections, sign-ins, key rotations, configuration reloads). Each record has its time, event,
 // outcome, the request id and source address (request-context.ts), and who (subject, client_id) when known. Never a
@@ -12,6 +13,7 @@ import { currentRequest } from "./request-context.ts";
 export type AuditEvent =
   | "tool_call"
   | "resource_read"
+  | "access_refused"
   | "prompt_get"
   | "client_registered"
   | "client_registration_refused"

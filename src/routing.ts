@@ -3,6 +3,7 @@
 // (RFC 9728): its own URL, metadata and token audience (RFC 8707), so a token minted for one backend is refused by
 // another. Backends are shared between routes; so are their list caches' invalidations and their idle reaping.
 
+import type { Auditor } from "./audit.ts";
 import { buildChain, type ChainDeps } from "./auth/chain.ts";
 import type { AuthResult } from "./auth/identity.ts";
 import { routeProviders } from "./config/routes.ts";
@@ -85,6 +86,8 @@ export interface RouteDeps {
   chainDeps: ChainDeps;
   peerAddress(request: Request): string | undefined;
   log: Logger;
+  /** Records credentials a route refused (access_refused). */
+  audit?: Auditor;
 }
 
 export interface Routes {
@@ -141,13 +144,28 @@ export function buildRoutes(config: Config, deps: RouteDeps): Routes {
         },
       });
       if (!result.ok) {
+        const reason = result.failure.tried ?? result.failure.description;
+        const path = new URL(request.url).pathname;
         deps.log.info("request refused", {
           status: result.failure.status,
-          reason: result.failure.tried ?? result.failure.description,
-          path: new URL(request.url).pathname,
+          reason,
+          path,
           route: name,
           peer: peerAddress(),
         });
+        // Credentials that were presented and refused are a security decision; a request without any is the first
+        // step of every client's discovery (401 with resource_metadata), not worth a record each.
+        if (result.failure.error) {
+          deps.audit?.event({
+            event: "access_refused",
+            success: false,
+            reason,
+            status: result.failure.status,
+            error: result.failure.error,
+            route: name,
+            path,
+          });
+        }
       }
       return result;
     };

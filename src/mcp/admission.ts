@@ -254,6 +254,9 @@ export function checkAnonymous(route: AdmissionRoute, caller: Caller, incoming: 
   return undefined;
 }
 
+/** The methods the audit log records one by one (audit.ts): a refusal of one of them is recorded too. */
+const AUDITED_CALLS = new Set(["tools/call", "resources/read", "prompts/get"]);
+
 /** What resolves a request's target: the route's gateway. */
 export interface Resolver {
   resolve(identity: Identity, request: JsonRpcRequest): Target | Promise<Target> | undefined;
@@ -284,9 +287,9 @@ export async function admitRequest(
       log.warn("tool call refused: rate limit", { subject: caller.identity.subject, limit: describeLimit(toolLimit) });
       limits.onRateLimited?.("mcp_tool_calls");
       const message = `rate limit exceeded: ${describeLimit(toolLimit)} tool calls (gateway.rateLimit.maxToolCalls)`;
-      if (inBatch) {
-        return { target: { kind: "refused", error: new RpcError(ErrorCode.InvalidRequest, message) } };
-      }
+      const target: Target = { kind: "refused", error: new RpcError(ErrorCode.InvalidRequest, message) };
+      if (inBatch) return { target }; // the gateway answers and audits it
+      resolver.refused?.(caller.identity, request, target);
       return {
         refusal: {
           kind: "rpc",
@@ -307,10 +310,9 @@ export async function admitRequest(
       subject: identity.subject,
       method: request.method,
     });
-    if (inBatch) {
-      const error = insufficientScopeError(request.method, needed);
-      return { target: { kind: "refused", error, scopes: needed } };
-    }
+    const target: Target = { kind: "refused", error: insufficientScopeError(request.method, needed), scopes: needed };
+    if (inBatch) return { target }; // the gateway answers and audits it
+    if (AUDITED_CALLS.has(request.method)) resolver.refused?.(identity, request, target);
     return { refusal: { kind: "auth", failure: stepUp(identity, needed, request.method) } };
   }
   const target = await resolver.resolve(caller.identity, request);

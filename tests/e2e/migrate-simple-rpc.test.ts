@@ -109,6 +109,8 @@ describe("JWT service tokens (authType jwt)", () => {
     expect(call.status).toBe(403);
     expect(call.headers.get("www-authenticate")).toContain('error="insufficient_scope"');
     expect(call.headers.get("www-authenticate")).toContain("mcp:call");
+    // securityLogging's record of the refusal: the audit (here in the log stream) names the call and the scope.
+    await gh.waitForLog(/tool_call [^\n]*subject=lister[^\n]*success=false[^\n]*scope=mcp:call/);
   });
 
   test("without the required scope mcp, or expired, or from another issuer: refused", async () => {
@@ -209,6 +211,16 @@ describe("rate limits and the trusted proxy", () => {
   });
 
   test("the audit records the forwarded client address as the source", async () => {
+    const garbage = await fetch(`${gh.url}/mcp`, {
+      method: "POST",
+      headers: {
+        authorization: "Bearer garbage",
+        "content-type": "application/json",
+        "x-forwarded-for": "198.51.100.9",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(garbage.status).toBe(401);
     await Bun.sleep(300);
     const records = readFileSync(audit, "utf8")
       .trim()
@@ -217,5 +229,12 @@ describe("rate limits and the trusted proxy", () => {
     const refused = records.filter((r) => r.event === "token_refused");
     expect(refused.some((r) => r.source === "198.51.100.7")).toBe(true);
     expect(refused.some((r) => r.source === "127.0.0.1")).toBe(false);
+    // The tool call over maxToolCalls, and the refused credentials, are security decisions too.
+    const limited = records.find((r) => r.event === "tool_call" && r.success === false);
+    expect(limited).toMatchObject({ subject: "svc", name: "web__echo" });
+    expect(String(limited?.error)).toContain("gateway.rateLimit.maxToolCalls");
+    const denied = records.find((r) => r.event === "access_refused");
+    expect(denied).toMatchObject({ success: false, status: 401, error: "invalid_token", source: "198.51.100.9" });
+    expect(JSON.stringify(records)).not.toContain("garbage");
   });
 });
