@@ -4,6 +4,7 @@
 
 import { Elysia } from "elysia";
 import { createAuditor } from "./audit.ts";
+import { ENV_MODE_SOURCE } from "./config/env-mode.ts";
 import type { Config } from "./config/types.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import type { GatehouseMetrics } from "./gatehouse-metrics.ts";
@@ -212,14 +213,20 @@ export async function createApp(config: Config, deps: AppDeps) {
   }
 
   const rl = config.gateway.rateLimit;
+  // Messages name the setting the operator wrote: in env-only mode, mcp-oauth-proxy's variable.
+  const envMode = config.source === ENV_MODE_SOURCE;
   const limiter = rl?.maxRequests
     ? { limit: shared.rateLimit("mcp", rl.maxRequests, rl.windowMs), setting: "gateway.rateLimit.maxRequests" }
     : config.gateway.rateLimitPerMinute > 0
-      ? { limit: shared.rateLimit("mcp", config.gateway.rateLimitPerMinute), setting: "gateway.rateLimitPerMinute" }
+      ? {
+          limit: shared.rateLimit("mcp", config.gateway.rateLimitPerMinute),
+          setting: envMode ? "RATE_LIMIT_RPM" : "gateway.rateLimitPerMinute",
+        }
       : undefined;
   const toolCalls = rl?.maxToolCalls ? shared.rateLimit("mcp-tool-calls", rl.maxToolCalls, rl.windowMs) : undefined;
   const admission = {
     allowedOrigins: config.gateway.allowedOrigins,
+    originsSetting: envMode ? "CORS_ALLOW_ORIGINS" : "gateway.allowedOrigins",
     maxBodyBytes: config.gateway.maxBodyBytes,
     ...(limiter ? { limiter: limiter.limit, limiterSetting: limiter.setting } : {}),
     ...(toolCalls ? { toolCallLimiter: toolCalls } : {}),

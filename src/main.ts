@@ -373,13 +373,24 @@ async function reloadCommand(runtime: Runtime, argv: string[]): Promise<number> 
 async function check(runtime: Runtime, argv: string[]): Promise<number> {
   const { flags } = parseArgs(argv, { config: { value: true }, help: {} });
   if (flags.help) return print(CHECK_HELP);
-  const config = await readConfig(runtime, flags.config as string | undefined);
+  const env = process.env as Record<string, string | undefined>;
+  const location = locateConfig(flags.config as string | undefined, env, process.cwd());
+  const which = `configuration: ${location.path}${location.via ? ` (found through ${location.via})` : ""}\n`;
+  let config: Config;
+  try {
+    config = await loadConfig(location, env, runtime.files.readText, process.cwd());
+  } catch (e) {
+    // The file it read comes first, problems or not: a problem in a file one did not mean to read is found at once.
+    if (e instanceof ConfigError) process.stdout.write(which);
+    throw e;
+  }
   refuseMissing(runtime, config);
   const providers = config.auth.providers.join(", ") || "none (anonymous)";
-  process.stdout.write(`configuration: ${config.source}${config.via ? ` (found through ${config.via})` : ""}\n`);
+  process.stdout.write(which);
+  const names = config.backends.length > 0 ? ` (${config.backends.map((b) => b.name).join(", ")})` : "";
   process.stdout.write(
-    `${config.source}: ok — ${config.backends.length} server${config.backends.length === 1 ? "" : "s"} ` +
-      `${config.backends.length > 0 ? `(${config.backends.map((b) => b.name).join(", ")})` : ""}, providers: ${providers}` +
+    `${config.source}: ok — ${config.backends.length} server${config.backends.length === 1 ? "" : "s"}${names}` +
+      `, providers: ${providers}` +
       `${config.auth.acl ? `, ACL: ${config.auth.acl.kind === "legacy" ? "legacy rules" : "role-based"}` : ""}` +
       `${config.state.redis ? `, shared state: ${describeRedisUrl(config.state.redis.url)}` : ""}\n`,
   );

@@ -4,13 +4,19 @@
 
 import { type ConfigProblem, joinPath } from "./problems.ts";
 
+/** Where substitution reports: a problem, and (a Problems collector) the setting it leaves unusable. */
+interface EnvProblems {
+  push(p: ConfigProblem): void;
+  refuse?(path: string): void;
+}
+
 const PATTERN = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 export function substituteString(
   value: string,
   env: Record<string, string | undefined>,
   path: string,
-  problems: { push(p: ConfigProblem): void },
+  problems: EnvProblems,
   seen?: (name: string, path: string) => void,
 ): string {
   if (!value.includes("${")) return value;
@@ -23,7 +29,9 @@ export function substituteString(
       path,
       message: `environment variable ${name} is not set (set it, or write \${${name}:-default} to give a default)`,
     });
-    // Left as written: loading fails anyway, and an empty value would only add confusing follow-on problems.
+    // Left as written, and the setting marked as already wrong: loading fails anyway, and the rules would only add
+    // follow-on problems about the placeholder ("must be at least 32 bytes").
+    problems.refuse?.(path);
     return whole;
   });
 }
@@ -32,7 +40,7 @@ export function substituteString(
 export function substituteEnv(
   value: unknown,
   env: Record<string, string | undefined>,
-  problems: { push(p: ConfigProblem): void },
+  problems: EnvProblems,
   path = "",
   /** Told every variable referenced, with where (secretEnv below). */
   seen?: (name: string, path: string) => void,

@@ -124,6 +124,11 @@ export class Problems {
     this.list.push(p);
   }
 
+  /** Marks `path` as having its problem already (an unset variable in it): later rules say nothing more about it. */
+  refuse(path: string): void {
+    this.refused.add(path);
+  }
+
   add(path: string, message: string): void {
     this.push({ path, message });
   }

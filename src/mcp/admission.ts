@@ -34,8 +34,9 @@ export interface AdmissionRoute {
 }
 
 export interface AdmissionDeps {
-  /** gateway.allowedOrigins. */
+  /** gateway.allowedOrigins, and the setting's name for messages (env-only mode: CORS_ALLOW_ORIGINS). */
   allowedOrigins: readonly string[];
+  originsSetting?: string;
   /** gateway.maxBodyBytes. */
   maxBodyBytes: number;
   /** Requests per caller (gateway.rateLimitPerMinute or gateway.rateLimit.maxRequests), and which setting it is. */
@@ -79,7 +80,8 @@ export const refused = (x: object): x is Refused => "refusal" in x;
 export function checkOrigin(request: Request, route: AdmissionRoute, deps: AdmissionDeps): Refused | undefined {
   const origin = request.headers.get("origin");
   if (originAllowed(origin, deps.allowedOrigins, () => selfOrigins([route.resourceUrl], request))) return undefined;
-  deps.log.warn("request refused: Origin not allowed (add it to gateway.allowedOrigins if it is yours)", { origin });
+  const setting = deps.originsSetting ?? "gateway.allowedOrigins";
+  deps.log.warn(`request refused: Origin not allowed (add it to ${setting} if it is yours)`, { origin });
   return rpc(403, ErrorCode.InvalidRequest, `Origin ${origin} is not allowed`);
 }
 

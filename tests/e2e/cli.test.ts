@@ -84,12 +84,14 @@ describe("gatehouse CLI", () => {
     const r = run(["check", "--config", path]);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`configuration: ${path} (found through --config)`);
-    expect(r.out).toContain("ok — 1 server (s)");
+    expect(r.out).toContain("ok — 1 server (s), providers:");
   });
 
-  test("check: every problem printed with its path, exit 1", () => {
-    const r = run(["check", "--config", writeConfig({ mcpServers: { a: { command: 1 }, b: { url: "x" } }, typo: 1 })]);
+  test("check: every problem printed with its path, after the file it read, exit 1", () => {
+    const path = writeConfig({ mcpServers: { a: { command: 1 }, b: { url: "x" } }, typo: 1 });
+    const r = run(["check", "--config", path]);
     expect(r.code).toBe(1);
+    expect(r.out).toContain(`configuration: ${path} (found through --config)`);
     expect(r.err).toContain("mcpServers.a.command: found 1, expected string");
     expect(r.err).toContain("mcpServers.b.url");
     expect(r.err).toContain("typo: unknown key");

@@ -337,6 +337,16 @@ describe("the Quick start (spawn with --port, no MCP_UPSTREAM_PATH), its issuer 
     expect((await fetch(`${gh.base}/echo/x`, { headers: { authorization: "Bearer garbage" } })).status).toBe(401);
     await gh.waitForLog(/request sub=machine method=GET path=\/echo\/spawned /);
   });
+
+  test("a browser Origin it does not list is refused, and the log names CORS_ALLOW_ORIGINS (there is no servers.json)", async () => {
+    const res = await fetch(`${gh.base}/mcp`, {
+      method: "POST",
+      headers: { origin: "https://evil.example", "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(res.status).toBe(403);
+    await gh.waitForLog("Origin not allowed (add it to CORS_ALLOW_ORIGINS if it is yours)");
+  });
 });
 
 describe("what Gatehouse refuses rather than guess", () => {

@@ -105,6 +105,19 @@ describe("servers.json loading", () => {
     ]);
   });
 
+  test("an unset variable is the setting's only problem (no follow-on about the placeholder's length)", () => {
+    const found = problems({
+      ...server,
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: "https://a.example", jwtSecret: "${JWT_SECRET}", trustedSourceCidrs: ["127.0.0.1/32"] },
+      },
+    });
+    expect(found).toEqual([
+      { path: "serverAuth.oauthAs.jwtSecret", message: expect.stringContaining("JWT_SECRET is not set") },
+    ]);
+  });
+
   test("reports every problem at once, each with its path, what was found and what was expected", () => {
     const found = problems({
       mcpServers: {
