@@ -106,6 +106,29 @@ describe("discovery (RFC 8414, RFC 9728)", () => {
     }
   });
 
+  test("X-Forwarded-Host/Proto, even from a trusted proxy, never change the issuer or the resource (checklist #16)", async () => {
+    await t.close();
+    const config = oauthConfig({ scopesSupported: ["mcp"] });
+    t = await testApp({ ...config, gateway: { trustedProxies: ["127.0.0.1/32"], allowedHosts: ["*"] } });
+    const forged = { "x-forwarded-host": "evil.example", "x-forwarded-proto": "http", host: "evil.example" };
+    const as = (await (await t.request("/.well-known/oauth-authorization-server", { headers: forged })).json()) as {
+      issuer: string;
+      token_endpoint: string;
+    };
+    expect(as.issuer).toBe(ISSUER);
+    expect(as.token_endpoint.startsWith(ISSUER)).toBe(true);
+    const prm = (await (await t.request("/.well-known/oauth-protected-resource/mcp", { headers: forged })).json()) as {
+      resource: string;
+      authorization_servers: string[];
+    };
+    expect(prm).toMatchObject({ resource: RESOURCE, authorization_servers: [ISSUER] });
+    const challenge = (await t.rpc({ jsonrpc: "2.0", id: 1, method: "tools/list" }, forged)).headers.get(
+      "www-authenticate",
+    );
+    expect(challenge).toContain(`${ISSUER}/.well-known/oauth-protected-resource/mcp`);
+    expect(challenge).not.toContain("evil.example");
+  });
+
   test("OIDC discovery has the fields OIDC-shaped parsers require", async () => {
     const d = (await (await t.request("/.well-known/openid-configuration")).json()) as Record<string, unknown>;
     expect(d.jwks_uri).toBe(`${ISSUER}/jwks`);
