@@ -30,6 +30,23 @@ export class ConfigError extends Error {
 }
 
 /** A short rendering of a bad value for error messages (never the whole object). */
+/** Settings whose values are secrets (or hold some): a problem with one names its shape, never its text. */
+const SECRET_SETTING = /(secret|token|tokens|password|passwordhash|key|authorization|credentials?)$/i;
+
+/** `found(value)`, unless `path` names a secret: then only what kind of value it is, and its length. */
+export function foundAt(path: string, value: unknown): string {
+  const last =
+    path
+      .replace(/\[[^\]]*\]$/, "")
+      .split(".")
+      .pop() ?? "";
+  const key = /\["([^"]*)"\]$/.exec(path)?.[1] ?? last;
+  if (!SECRET_SETTING.test(key) && !SECRET_SETTING.test(last)) return found(value);
+  if (typeof value === "string") return `a string of ${value.length} characters (not shown: a secret)`;
+  if (value === undefined || value === null || typeof value !== "object") return found(value);
+  return `${Array.isArray(value) ? "an array" : "an object"} (not shown: it holds secrets)`;
+}
+
 export function found(value: unknown): string {
   if (value === undefined) return "nothing";
   const s = JSON.stringify(value);
@@ -186,7 +203,7 @@ export class Problems {
       } else if (e.message.startsWith("Expected required property")) {
         this.add(path, REQUIRED_HINTS[path] ?? "is required but missing");
       } else {
-        this.add(path, `found ${found(e.value)}, expected ${expected(e.schema, e.message)}`);
+        this.add(path, `found ${foundAt(path, e.value)}, expected ${expected(e.schema, e.message)}`);
       }
     }
     return ok;

@@ -8,7 +8,7 @@ import { aclSection } from "./acl.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { introspectionSection, jwtSection } from "./external.ts";
 import { oauthAsSection, SHA256_KEY } from "./oauth-as.ts";
-import { found, joinPath, type Problems, unknownKeyMessage } from "./problems.ts";
+import { found, foundAt, joinPath, type Problems, unknownKeyMessage } from "./problems.ts";
 import {
   BearerToken,
   Forwarded,
@@ -41,13 +41,13 @@ const BLOCK_OF: Record<Exclude<ProviderKind, "none">, keyof ServerAuthInput> = {
  */
 function bearerTokens(raw: unknown, path: string, p: Problems): BearerEntry[] {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
-    p.add(path, `found ${found(raw)}, expected an object with "tokens"`);
+    p.add(path, `found ${foundAt(`${path}.tokens`, raw)}, expected an object with "tokens"`);
     return [];
   }
   const { tokens, ...rest } = raw as Record<string, unknown>;
   for (const key of Object.keys(rest)) p.add(joinPath(path, key), unknownKeyMessage(key, ["tokens"]));
   if (!tokens || typeof tokens !== "object" || Array.isArray(tokens)) {
-    p.add(`${path}.tokens`, `found ${found(tokens)}, expected an object of token → subject`);
+    p.add(`${path}.tokens`, `found ${foundAt(`${path}.tokens`, tokens)}, expected an object of token → subject`);
     return [];
   }
   const out: BearerEntry[] = [];

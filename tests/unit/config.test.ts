@@ -105,6 +105,19 @@ describe("servers.json loading", () => {
     ]);
   });
 
+  test("a problem with a secret setting names its shape, never its text (check, reload logs and audit print these)", () => {
+    const found = problems({
+      mcpServers: { s: { command: "x", env: { API_KEY: 42 } } },
+      metrics: { bearerToken: "SHORTMETRIC1" },
+      serverAuth: { providers: ["bearer"], bearer: { tokens: ["tok-abcdefgh12345678"] } },
+    });
+    const text = JSON.stringify(found);
+    expect(found.length).toBe(3);
+    for (const secret of ["SHORTMETRIC1", "tok-abcdefgh12345678"]) expect(text).not.toContain(secret);
+    expect(text).toContain("a string of 12 characters (not shown: a secret)");
+    expect(text).toContain("an array (not shown: it holds secrets)");
+  });
+
   test("an unset variable is the setting's only problem (no follow-on about the placeholder's length)", () => {
     const found = problems({
       ...server,
