@@ -52,16 +52,26 @@ export async function token(as: AuthorizationServer, headers: Headers, form: URL
   } catch (e) {
     if (e instanceof OAuthError) {
       as.onTokenRefused?.(e.error);
-      if (!outcome.logged) tokenRefused(as, e, form);
+      if (!outcome.logged) tokenRefused(as, e, form, headers);
     }
     throw e;
   }
 }
 
+/** The client id a request names (Basic credentials or the form), for refusal records; never throws. */
+export function namedClientId(headers: Headers | undefined, form: URLSearchParams | undefined): string | undefined {
+  try {
+    if (headers && form) return presentedCredentials(headers, form)?.clientId.slice(0, 200);
+  } catch {
+    // malformed Basic credentials: no id to name
+  }
+  return form?.get("client_id")?.slice(0, 200) ?? undefined;
+}
+
 /** Every refusal at /token gets one log line and one audit record, whatever refused it (people debug from them). */
-export function tokenRefused(as: AuthorizationServer, e: OAuthError, form?: URLSearchParams): void {
+export function tokenRefused(as: AuthorizationServer, e: OAuthError, form?: URLSearchParams, headers?: Headers): void {
   const grantType = form?.get("grant_type") ?? undefined;
-  const clientId = form?.get("client_id") ?? undefined;
+  const clientId = namedClientId(headers, form);
   as.log.info("token refused", { grant_type: grantType, client_id: clientId, error: e.error, reason: e.description });
   as.audit.event({
     event: "token_refused",

@@ -3,6 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { SignJWT } from "jose";
+import { GatehouseMetrics } from "../../src/gatehouse-metrics.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { type TestApp, testApp } from "../helpers/app.ts";
 import { FakeClock } from "../helpers/clock.ts";
@@ -821,6 +822,39 @@ describe("revocation (RFC 7009) and introspection (RFC 7662)", () => {
     expect(((await (await introspect("garbage", rs)).json()) as { active: boolean }).active).toBe(false);
     expect((await introspect(tk.access_token)).status).toBe(401);
     expect((await introspect(tk.access_token, `Basic ${btoa("rs-1:wrong")}`)).status).toBe(401);
+  });
+
+  test("refusals at /introspect, /revoke and /token each get a log line and an audit record naming the client", async () => {
+    await t.close();
+    await setup({ introspectionClients: { "rs-1": "resource-server-secret-1" } });
+    const form = (path: string, body: Record<string, string>, headers: Record<string, string> = {}) =>
+      t.request(path, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+        body: new URLSearchParams(body).toString(),
+      });
+    const wrongSecret = `Basic ${btoa("rs-1:wrong-secret-value")}`;
+    expect((await form("/introspect", { token: "x" }, { authorization: wrongSecret })).status).toBe(401);
+    expect((await form("/revoke", { token: "abc", client_id: "nobody" })).status).toBe(401);
+    const c = await register(t);
+    expect((await form("/revoke", { client_id: c.client_id })).status).toBe(400);
+    const basic = `Basic ${btoa(`${c.client_id}:wrong`)}`;
+    expect(
+      (await form("/token", { grant_type: "authorization_code", code: "x" }, { authorization: basic })).status,
+    ).toBe(401);
+    const has = (...parts: string[]) => t.lines.some((l) => parts.every((p) => l.includes(p)));
+    expect(has("introspection refused", "client_id=rs-1", "invalid_client")).toBe(true);
+    expect(has("token_introspected", "success=false", "client_id=rs-1")).toBe(true);
+    expect(has("revocation refused", "client_id=nobody", "invalid_client")).toBe(true);
+    expect(has("token_revoked", "success=false", `client_id=${c.client_id}`, "token is required")).toBe(true);
+    expect(has("token refused", `client_id=${c.client_id}`, "invalid_client")).toBe(true);
+    expect(t.lines.some((l) => l.includes("wrong-secret-value"))).toBe(false);
+    // The wrong content type at /token is counted with the other refusals.
+    const metrics = new GatehouseMetrics("0.0.0-test", "bun");
+    await t.close();
+    t = await testApp(oauthConfig(), { deps: { metrics } });
+    await t.request("/token", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(metrics.render()).toMatch(/gatehouse_oauth_token_refusals_total\{error="invalid_request"\} 1/);
   });
 });
 

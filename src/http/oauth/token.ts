@@ -3,7 +3,7 @@
 import { Elysia } from "elysia";
 import { OAuthError } from "../../oauth/errors.ts";
 import { introspect, revoke } from "../../oauth/revocation.ts";
-import { token, tokenRefused } from "../../oauth/token.ts";
+import { namedClientId, token, tokenRefused } from "../../oauth/token.ts";
 import { preflight, withCors } from "../cors.ts";
 import { noStoreJson, type OAuthHttpDeps, readForm, refuseForeignOrigin, routes } from "./common.ts";
 import { AuthLimits } from "./limits.ts";
@@ -36,6 +36,35 @@ async function formClientId(request: Request): Promise<string | undefined> {
 export const tokenEndpoints = (deps: OAuthHttpDeps) => {
   const { as, origins } = deps;
   const app = new Elysia({ name: "token" });
+  /**
+   * /revoke and /introspect: a refusal (a wrong client secret, a missing token, a wrong content type) gets one log
+   * line and an audit record of the endpoint's event with success false, as /token's do.
+   */
+  const refusalsRecorded =
+    (
+      event: "token_revoked" | "token_introspected",
+      handle: (request: Request, form: URLSearchParams) => Promise<Response>,
+    ) =>
+    async (request: Request): Promise<Response> => {
+      let form: URLSearchParams | undefined;
+      try {
+        form = await readForm(request);
+        return await handle(request, form);
+      } catch (e) {
+        if (e instanceof OAuthError) {
+          const clientId = namedClientId(request.headers, form);
+          const what = event === "token_revoked" ? "revocation" : "introspection";
+          as.log.info(`${what} refused`, { client_id: clientId, error: e.error, reason: e.description });
+          as.audit.event({
+            event,
+            success: false,
+            ...(clientId ? { client_id: clientId } : {}),
+            reason: `${e.error}: ${e.description}`,
+          });
+        }
+        throw e;
+      }
+    };
   const endpoints: [string, (request: Request) => Promise<Response>][] = [
     [
       "/token",
@@ -44,7 +73,10 @@ export const tokenEndpoints = (deps: OAuthHttpDeps) => {
         try {
           form = await readForm(request);
         } catch (e) {
-          if (e instanceof OAuthError) tokenRefused(as, e);
+          if (e instanceof OAuthError) {
+            as.onTokenRefused?.(e.error);
+            tokenRefused(as, e, undefined, request.headers);
+          }
           throw e;
         }
         return noStoreJson(await token(as, request.headers, form));
@@ -52,12 +84,17 @@ export const tokenEndpoints = (deps: OAuthHttpDeps) => {
     ],
     [
       "/revoke",
-      async (request) => {
-        await revoke(as, request.headers, await readForm(request));
+      refusalsRecorded("token_revoked", async (request, form) => {
+        await revoke(as, request.headers, form);
         return noStoreJson({});
-      },
+      }),
     ],
-    ["/introspect", async (request) => noStoreJson(await introspect(as, request.headers, await readForm(request)))],
+    [
+      "/introspect",
+      refusalsRecorded("token_introspected", async (request, form) =>
+        noStoreJson(await introspect(as, request.headers, form)),
+      ),
+    ],
   ];
   for (const [name, handle] of endpoints) {
     for (const path of routes(as.config.issuerUrl, name)) {
