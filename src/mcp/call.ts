@@ -20,9 +20,10 @@ export type Target =
   | { kind: "prompt"; backend: Backend; name: string; rule: string }
   /**
    * Answered with `error` instead of being forwarded: unknown, hidden by the ACL (the same answer), or — with
-   * `scopes` — a tool the token's scopes do not cover (HTTP answers that one with a 403 step-up challenge).
+   * `scopes` — a tool the token's scopes do not cover (HTTP answers that one with a 403 step-up challenge); or, with
+   * `failed`, a backend that could not be asked (not a decision about the caller: metrics count it as an error).
    */
-  | { kind: "refused"; error: RpcError; backend?: string; rule?: string; scopes?: string[] };
+  | { kind: "refused"; error: RpcError; backend?: string; rule?: string; scopes?: string[]; failed?: true };
 
 /** A request as the transports hand it to the gateway. */
 export interface CallRequest {

@@ -263,7 +263,7 @@ export class Catalog {
       tools = await this.tools(target.backend);
     } catch (e) {
       const error = e instanceof RpcError ? e : new RpcError(ErrorCode.InternalError, (e as Error).message);
-      return { kind: "refused", error, backend: target.backend.config.name };
+      return { kind: "refused", error, backend: target.backend.config.name, failed: true };
     }
     const tool = tools.get(target.rest);
     if (!tool) return unknown();

@@ -192,7 +192,8 @@ export class Gateway implements RouteCore {
     } catch (e) {
       if (isAudited(request.method)) this.audit(call, e as Error);
       const timeout = e instanceof RpcError && e.rpcCode === ErrorCode.RequestTimeout;
-      this.count(call, call.target?.kind === "refused" ? "denied" : timeout ? "timeout" : "error");
+      const denied = call.target?.kind === "refused" && !call.target.failed;
+      this.count(call, denied ? "denied" : timeout ? "timeout" : "error");
       if (e instanceof RpcError) return e.toJsonRpc(request.id);
       this.log.error("unexpected error while handling a request", {
         method: request.method,

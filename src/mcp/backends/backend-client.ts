@@ -97,6 +97,9 @@ const BROADCAST_METHODS = new Set([
   "notifications/resources/updated",
 ]);
 
+/** Errors of requests refused because the backend no longer knew our session (retried once by request()). */
+const SESSION_LOST = new WeakSet<object>();
+
 export class BackendClient {
   readonly name: string;
   private state: State = { kind: "idle" };
@@ -228,7 +231,15 @@ export class BackendClient {
     options: RequestOptions = {},
   ): Promise<Record<string, unknown>> {
     await this.ensureReady();
-    return this.rawRequest(method, params, options);
+    try {
+      return await this.rawRequest(method, params, options);
+    } catch (e) {
+      // HTTP 404 on our session (the backend restarted): the request was not processed, so it is sent once more on a
+      // new session — MCP transports, Session Management: the client MUST start a new session on 404.
+      if (!SESSION_LOST.has(e as object)) throw e;
+      await this.ensureReady();
+      return this.rawRequest(method, params, options);
+    }
   }
 
   private rawRequest(
@@ -264,8 +275,14 @@ export class BackendClient {
       if (options.headers) sendOptions.headers = options.headers;
       this.o.transport.send(message, sendOptions).catch((e: unknown) => {
         const err = e as TransportError;
-        this.settle(id, undefined, new RpcError(ErrorCode.ConnectionClosed, `backend "${this.name}": ${err.message}`));
-        if (err instanceof TransportError && err.options.sessionLost) this.restartSoon("session lost");
+        const error = new RpcError(ErrorCode.ConnectionClosed, `backend "${this.name}": ${err.message}`);
+        if (err instanceof TransportError && err.options.sessionLost) {
+          SESSION_LOST.add(error);
+          this.restartSoon("session lost");
+        } else if (err instanceof TransportError && err.options.unreachable) {
+          this.connectionLost(err.message);
+        }
+        this.settle(id, undefined, error);
       });
     });
   }
@@ -415,6 +432,20 @@ export class BackendClient {
     for (const [id, p] of [...this.pending]) {
       this.settle(id, undefined, new RpcError(ErrorCode.ConnectionClosed, `${message} while handling ${p.method}`));
     }
+  }
+
+  /**
+   * A backend that was up and can no longer be reached: not connected any more (health and metrics say so, with the
+   * error), and the next request connects afresh — with the usual backoff if that fails too.
+   */
+  private connectionLost(message: string): void {
+    if (this.state.kind !== "ready") return;
+    this.o.log.warn("lost the connection to the backend", { backend: this.name, error: message });
+    this.lastError = message;
+    this.generation++;
+    this.state = { kind: "idle" };
+    this.info = undefined;
+    void this.o.transport.close().catch(() => {});
   }
 
   private restartSoon(reason: string): void {

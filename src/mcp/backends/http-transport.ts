@@ -128,7 +128,8 @@ export class HttpTransport implements BackendTransport {
       try {
         return await this.fetch(url, { ...init, signal, redirect: "manual" });
       } catch (e) {
-        throw new TransportError(`could not reach ${url}: ${(e as Error).message}`);
+        // Aborted by the caller (its deadline, a cancellation): not the backend's fault.
+        throw new TransportError(`could not reach ${url}: ${(e as Error).message}`, { unreachable: !signal.aborted });
       }
     }
     const controller = new AbortController();
@@ -141,8 +142,12 @@ export class HttpTransport implements BackendTransport {
     try {
       return await this.fetch(url, { ...init, signal: controller.signal, redirect: "manual" });
     } catch (e) {
-      if (timedOut) throw new TransportError(`no response from ${url} within ${this.options.connectTimeoutMs} ms`);
-      throw new TransportError(`could not reach ${url}: ${(e as Error).message}`);
+      if (timedOut) {
+        throw new TransportError(`no response from ${url} within ${this.options.connectTimeoutMs} ms`, {
+          unreachable: true,
+        });
+      }
+      throw new TransportError(`could not reach ${url}: ${(e as Error).message}`, { unreachable: true });
     } finally {
       clearTimeout(timer);
       this.waiting.delete(controller);

@@ -44,7 +44,8 @@ export interface BackendTransport {
 export class TransportError extends Error {
   constructor(
     message: string,
-    readonly options: { sessionLost?: boolean; status?: number } = {},
+    /** sessionLost: HTTP 404 on our session; unreachable: no connection (refused, reset, DNS, connect timeout). */
+    readonly options: { sessionLost?: boolean; unreachable?: boolean; status?: number } = {},
   ) {
     super(message);
     this.name = "TransportError";
