@@ -6,7 +6,7 @@ import { dirname, isAbsolute } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { adminApi, reloadApi } from "./admin.ts";
 import { type AppDeps, createApp, type GatehouseApp } from "./app.ts";
-import { parseArgs, parseBind, UsageError } from "./cli/args.ts";
+import { CommandError, parseArgs, parseBind, UsageError } from "./cli/args.ts";
 import { doctor } from "./cli/doctor.ts";
 import {
   CHECK_HELP,
@@ -66,7 +66,7 @@ async function readConfig(runtime: Runtime, flag: string | undefined): Promise<C
 function refuseMissing(runtime: Runtime, config: Config): void {
   const local = config.auth.oauthAs?.logins.find((l) => l.type === "local");
   if (local && !runtime.passwords) {
-    throw new UsageError(
+    throw new CommandError(
       `login "${local.id}" is a local account list, whose passwords are argon2id hashes checked with Bun.password: ` +
         `not available under ${runtime.name}. Run dist/gatehouse (or bun src/main.ts), or use another login.`,
     );
@@ -128,7 +128,7 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   }
   const f = config.auth.forwarded;
   if (config.auth.providers.includes("forwarded") && f && !f.trustedSourceCidrs && !loopback) {
-    throw new UsageError(
+    throw new CommandError(
       `serverAuth.forwarded.trustedSourceCidrs is required when listening on ${host}: without it anyone who can ` +
         `reach Gatehouse could claim any user with the ${f.header} header. List your reverse proxy's addresses.`,
     );
@@ -184,7 +184,7 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   } catch (e) {
     await app.gatehouse.shutdown();
     await state.close();
-    throw new UsageError(`cannot listen on ${host}:${port}: ${(e as Error).message}`);
+    throw new CommandError(`cannot listen on ${host}:${port}: ${(e as Error).message}`);
   }
 
   const { reload } = reloader({
@@ -347,7 +347,7 @@ async function reloadCommand(runtime: Runtime, argv: string[]): Promise<number> 
   let answer: { status: number; body: string } | undefined;
   if (socket && existsSync(socket)) answer = await runtime.fetchUnix(socket, "POST", "/reload").catch(() => undefined);
   if (!answer) {
-    throw new UsageError(
+    throw new CommandError(
       `no running Gatehouse found for ${location.path}${socket ? ` (no admin socket at ${socket})` : ""}: ` +
         "send it SIGHUP instead (systemctl reload gatehouse, or kill -HUP <pid>)",
     );
@@ -421,7 +421,7 @@ async function hashPassword(runtime: Runtime, argv: string[]): Promise<number> {
   if (flags.help) return print(HASH_PASSWORD_HELP);
   const { passwords } = runtime;
   if (!passwords) {
-    throw new UsageError(
+    throw new CommandError(
       `hash-password needs argon2id (Bun.password), which ${runtime.name} does not have: run dist/gatehouse`,
     );
   }
@@ -491,6 +491,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError) {
       process.stderr.write(`gatehouse: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof CommandError) {
+      process.stderr.write(`gatehouse: ${e.message}\n`);
+      return 1;
     }
     process.stderr.write(`gatehouse: unexpected error: ${(e as Error).stack ?? e}\n`);
     return 1;

@@ -11,8 +11,24 @@ export interface Parsed {
   positionals: string[];
 }
 
+/** The command line itself is wrong (an unknown flag, a missing argument): exit 2. */
 export class UsageError extends Error {
   override name = "UsageError";
+}
+
+/** The command was understood, but what it works on is not there or refused it (no state, no such client): exit 1. */
+export class CommandError extends Error {
+  override name = "CommandError";
+}
+
+/** No state file where a command looked: says where that place came from, and how to name another. */
+export function noStateFile(path: string, configSource: string, env: Record<string, string | undefined>): CommandError {
+  const from = env.MCP_AUTH_SERVER_PATH?.trim()
+    ? "the path given with --state or MCP_AUTH_SERVER_PATH"
+    : `beside ${configSource}, where the server keeps it unless told otherwise`;
+  return new CommandError(
+    `no state file at ${path} (${from}): point to the one the server uses with --state PATH or MCP_AUTH_SERVER_PATH`,
+  );
 }
 
 export function parseArgs(argv: string[], spec: Record<string, FlagSpec>, maxPositionals = 0): Parsed {

@@ -19,7 +19,7 @@ import type { Runtime } from "../platform/types.ts";
 import { stateLocation } from "../store/location.ts";
 import { openState } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
-import { UsageError } from "./args.ts";
+import { CommandError, noStateFile, UsageError } from "./args.ts";
 
 export function adminSocketPath(statePath: string): string {
   return `${statePath}.sock`;
@@ -46,10 +46,7 @@ async function direct<T>(config: Config, runtime: Runtime, fn: (d: AdminDeps) =>
   // Never a new, empty state: a command that finds none where it looked says where, and how to point it elsewhere.
   const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
   if (!config.state.redis && where.kind === "file" && !existsSync(where.path) && !existsSync(`${where.path}.journal`)) {
-    throw new UsageError(
-      `no state file at ${where.path} (looked beside ${config.source}, or at MCP_AUTH_SERVER_PATH): point to the one ` +
-        "the server uses with --state PATH or MCP_AUTH_SERVER_PATH",
-    );
+    throw noStateFile(where.path, config.source, process.env as Record<string, string | undefined>);
   }
   const state = await openState(config, {
     log: createLogger({ level: "warn" }),
@@ -98,10 +95,12 @@ export async function stateCommand(
 ): Promise<number> {
   const { config, runtime, out } = options;
   if (!config.auth.oauthAs)
-    throw new UsageError("this configuration has no serverAuth.oauthAs block: there is no authorization server state");
+    throw new CommandError(
+      "this configuration has no serverAuth.oauthAs block: there is no authorization server state",
+    );
   const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
   if (where.kind === "inline" && !config.state.redis) {
-    throw new UsageError("the state comes from MCP_AUTH_SERVER_CONFIG (read-only): edit that value instead");
+    throw new CommandError("the state comes from MCP_AUTH_SERVER_CONFIG (read-only): edit that value instead");
   }
   // A running server is asked through its admin socket (it sees the change at once); with Redis every replica is
   // told by Redis itself, so the command works on the shared state directly.
@@ -137,7 +136,7 @@ export async function stateCommand(
       const r = await run({ method: "DELETE", path: `/sessions/${encodeURIComponent(arg)}` }, (d) =>
         revokeSessions(d, arg),
       );
-      if (r.status === 404 || r.body === 0) throw new UsageError(`no active session matches ${arg}`);
+      if (r.status === 404 || r.body === 0) throw new CommandError(`no active session matches ${arg}`);
       out(`revoked ${(r.body as { revoked?: number }).revoked ?? r.body} session(s): the browser must sign in again\n`);
       return 0;
     }
@@ -146,7 +145,7 @@ export async function stateCommand(
   if (command === "keys") {
     if (sub !== "rotate") throw new UsageError("usage: gatehouse keys rotate");
     const r = await run({ method: "POST", path: "/keys/rotate" }, async (d) => ({ kid: await rotateKeys(d) }));
-    if (r.status !== 200) throw new UsageError((r.body as { error?: string }).error ?? "rotation failed");
+    if (r.status !== 200) throw new CommandError((r.body as { error?: string }).error ?? "rotation failed");
     out(
       `new signing key ${(r.body as { kid: string }).kid}; the previous one keeps verifying until its tokens expire\n`,
     );
@@ -184,7 +183,7 @@ export async function stateCommand(
     case "show": {
       if (!arg) throw new UsageError("usage: gatehouse clients show CLIENT_ID");
       const r = await run({ method: "GET", path: `/clients/${encodeURIComponent(arg)}` }, (d) => showClient(d, arg));
-      if (r.status === 404) throw new UsageError(`no client ${arg}`);
+      if (r.status === 404) throw new CommandError(`no client ${arg}`);
       print(r.body);
       return 0;
     }
@@ -193,7 +192,7 @@ export async function stateCommand(
       const r = await run({ method: "DELETE", path: `/clients/${encodeURIComponent(arg)}` }, (d) =>
         revokeClient(d, arg),
       );
-      if (r.status === 404) throw new UsageError(`no client ${arg}`);
+      if (r.status === 404) throw new CommandError(`no client ${arg}`);
       out(`revoked ${arg}: its registration, consents, grants and tokens no longer work\n`);
       return 0;
     }

@@ -10,7 +10,7 @@ import { describeReport, parseState } from "../store/mcp-serve.ts";
 import { mcpServeContext, openState } from "../store/open.ts";
 import type { parseSnapshot } from "../store/snapshot.ts";
 import type { Store } from "../store/types.ts";
-import { UsageError } from "./args.ts";
+import { CommandError, noStateFile, UsageError } from "./args.ts";
 
 export async function stateTransfer(
   sub: string | undefined,
@@ -26,15 +26,14 @@ export async function stateTransfer(
   if (sub !== "export" && sub !== "import") throw new UsageError("usage: gatehouse state export | import");
   const { config } = options;
   if (!config.auth.oauthAs) {
-    throw new UsageError("this configuration has no serverAuth.oauthAs block: there is no authorization server state");
+    throw new CommandError(
+      "this configuration has no serverAuth.oauthAs block: there is no authorization server state",
+    );
   }
   const where = stateLocation(config, process.env as Record<string, string | undefined>, process.cwd());
   const exists = (p: string) => existsSync(p) || existsSync(`${p}.journal`);
   if (sub === "export" && !config.state.redis && where.kind === "file" && !exists(where.path)) {
-    throw new UsageError(
-      `no state file at ${where.path} (looked beside ${config.source}, or at MCP_AUTH_SERVER_PATH): point to the one ` +
-        "the server uses with --state PATH or MCP_AUTH_SERVER_PATH",
-    );
+    throw noStateFile(where.path, config.source, process.env as Record<string, string | undefined>);
   }
   let snapshot: ReturnType<typeof parseSnapshot> | undefined;
   if (sub === "import") {
@@ -45,7 +44,7 @@ export async function stateTransfer(
       if (read.mcpServe)
         options.err(`standard input is mcp serve's state: converted ${describeReport(read.mcpServe)}\n`);
     } catch (e) {
-      throw new UsageError(`standard input is not a Gatehouse state (${(e as Error).message})`);
+      throw new CommandError(`standard input is not a Gatehouse state (${(e as Error).message})`);
     }
   }
   const state = await openState(config, {
@@ -68,7 +67,7 @@ export async function stateTransfer(
     try {
       await store.importSnapshot(s);
     } catch (e) {
-      throw new UsageError((e as Error).message);
+      throw new CommandError((e as Error).message);
     }
     options.err(`imported ${count(s)} into ${store.description}\n`);
     return 0;

@@ -53,7 +53,7 @@ describe("gatehouse CLI", () => {
       },
     });
     const missing = run(["clients", "list", "--config", config]);
-    expect(missing.code).toBe(2);
+    expect(missing.code).toBe(1);
     expect(missing.err).toContain("no state file at");
     expect(missing.err).toContain("--state PATH");
     expect(existsSync(join(dirname(config), "auth_server.json"))).toBe(false);
@@ -64,11 +64,16 @@ describe("gatehouse CLI", () => {
     const found = run(["clients", "list", "--config", config, "--state", elsewhere]);
     expect(found.err).toBe("");
     expect(found.code).toBe(0);
+    expect(run(["clients", "show", "nobody", "--config", config, "--state", elsewhere])).toMatchObject({ code: 1 });
+    // A --state that names nothing is named as the place looked at.
+    const wrong = run(["keys", "rotate", "--config", config, "--state", "/nonexistent/x.json"]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toContain("no state file at /nonexistent/x.json (the path given with --state");
   });
 
-  test("reload without a running server says how else to reload, exit 2", () => {
+  test("reload without a running server says how else to reload, exit 1 (nothing wrong with the command line)", () => {
     const r = run(["reload", "--config", "/nonexistent/servers.json"]);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toContain("SIGHUP");
   });
 
@@ -124,7 +129,7 @@ describe("gatehouse CLI", () => {
   test("serve: forwarded identities without trustedSourceCidrs are refused on a non-loopback bind", () => {
     const config = writeConfig({ ...good, serverAuth: { providers: ["forwarded"], forwarded: {} } });
     const r = run(["serve", "--config", config, "--bind", "0.0.0.0:0", "--insecure"]);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toContain("serverAuth.forwarded.trustedSourceCidrs is required");
   });
 

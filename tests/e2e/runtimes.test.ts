@@ -143,10 +143,10 @@ describe("Deno: deno run -A src/main.ts", () => {
       },
     });
     const checked = denoCli(["check", "--config", local]);
-    expect(checked.exitCode).toBe(2);
+    expect(checked.exitCode).toBe(1);
     expect(checked.stderr.toString()).toContain("Bun.password");
     const hashed = denoCli(["hash-password", "secret"]);
-    expect(hashed.exitCode).toBe(2);
+    expect(hashed.exitCode).toBe(1);
     expect(hashed.stderr.toString()).toContain("argon2id (Bun.password)");
     const redis = writeConfig({
       mcpServers: { web: { url: backend.url } },

@@ -95,7 +95,7 @@ describe.skipIf(!enabled)("state export and import", () => {
     const latest = (await refreshed.json()) as { refresh_token: string; access_token: string };
     // a second import would overwrite: refused
     const again = cli(["state", "import", "--config", redisConfig], exported.out);
-    expect(again.code).toBe(2);
+    expect(again.code).toBe(1);
     expect(again.err).toContain("already holds");
     const back = cli(["state", "export", "--config", redisConfig]);
     expect(back.code).toBe(0);
@@ -121,7 +121,7 @@ describe.skipIf(!enabled)("state export and import", () => {
     const statePath = join(dirname(fileConfig), "auth_server.json");
     const beforeText = readFileSync(statePath, "utf8");
     const refused = cli(["state", "import", "--config", fileConfig], back.out);
-    expect(refused.code).toBe(2);
+    expect(refused.code).toBe(1);
     expect(refused.err).toContain("already holds");
     expect(readFileSync(statePath, "utf8")).toBe(beforeText);
   }, 60_000);
@@ -135,7 +135,7 @@ describe.skipIf(!enabled)("state export and import", () => {
       },
     });
     const r = cli(["state", "import", "--config", config], '{"clients": []}');
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toContain('not a Gatehouse state ("clients" is not an object)');
     expect(existsSync(join(dirname(config), "auth_server.json"))).toBe(false);
   });
