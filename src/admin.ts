@@ -13,7 +13,7 @@ export interface AdminDeps {
   store: Store;
   keys: KeyRing;
   now(): number;
-  /** The running server's audit log (the CLI working on a stopped server's state has none). */
+  /** The audit log: the running server's, or (the CLI working on a stopped server's state) audit.path's file. */
   audit?: Auditor;
   /** Reloads the running server's configuration (`gatehouse reload`). */
   reload?: () => Promise<ReloadResult>;
@@ -55,7 +55,10 @@ export async function showClient(d: AdminDeps, id: string): Promise<Record<strin
 }
 
 export async function revokeClient(d: AdminDeps, id: string): Promise<boolean> {
-  return d.store.deleteClient(id, d.now());
+  const revoked = await d.store.deleteClient(id, d.now());
+  if (revoked)
+    d.audit?.event({ event: "client_revoked", success: true, client_id: id, reason: "gatehouse clients revoke" });
+  return revoked;
 }
 
 export async function listSessions(d: AdminDeps): Promise<Record<string, unknown>[]> {

@@ -27,6 +27,7 @@ export type AuditEvent =
   | "sign_in"
   | "sign_in_failed"
   | "browser_session_revoked"
+  | "client_revoked"
   | "signing_key_rotated"
   | "config_reloaded"
   | "config_reload_refused";

@@ -215,6 +215,7 @@ export class GatehouseMetrics {
       case "token_revoked":
       case "token_introspected":
       case "browser_session_revoked":
+      case "client_revoked":
       case "signing_key_rotated":
         this.oauthEvents.inc([r.event, outcome]);
         break;

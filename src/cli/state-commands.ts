@@ -2,7 +2,7 @@
 // through its admin socket (so the running server sees the change at once); otherwise they open the state file
 // directly (taking its lock, so they never race a server).
 
-import { existsSync } from "node:fs";
+import { appendFileSync, existsSync } from "node:fs";
 import {
   type AdminDeps,
   listClients,
@@ -12,6 +12,7 @@ import {
   rotateKeys,
   showClient,
 } from "../admin.ts";
+import { createAuditor } from "../audit.ts";
 import type { Config } from "../config/types.ts";
 import { createLogger } from "../log.ts";
 import { KeyRing } from "../oauth/keys.ts";
@@ -69,8 +70,17 @@ async function direct<T>(config: Config, runtime: Runtime, fn: (d: AdminDeps) =>
       },
       createLogger({ level: "warn" }),
     );
+    // What the command changes is audited as the server would, to audit.path's file (the server's log stream is out
+    // of reach: a stopped server's audit output "log" gets nothing).
+    const file = config.audit.file;
+    const audit = createAuditor(
+      { ...config.audit, toLog: false },
+      createLogger({ level: "warn" }),
+      file ? (line) => appendFileSync(file, `${line}\n`, { mode: 0o600 }) : undefined,
+    );
+    keys.onRotated = (kid, reason) => audit.event({ event: "signing_key_rotated", success: true, kid, reason });
     await keys.init(Date.now());
-    return await fn({ store, keys, now: () => Date.now() });
+    return await fn({ store, keys, now: () => Date.now(), audit });
   } finally {
     await state.close();
   }

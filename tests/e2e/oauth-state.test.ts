@@ -11,7 +11,7 @@ import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
 import { freePort } from "../helpers/net.ts";
 import { code, pkce, REDIRECT, register, remote, tokenRequest, tokens, USER } from "../helpers/oauth-flow.ts";
 import { BUN, MAIN, ROOT } from "../helpers/paths.ts";
-import { writeConfig } from "../helpers/temp.ts";
+import { tempDir, writeConfig } from "../helpers/temp.ts";
 
 let backend: HttpBackend;
 beforeAll(async () => {
@@ -21,9 +21,11 @@ afterAll(async () => {
   await backend?.stop();
 });
 
-async function server(): Promise<{ config: string; port: number; start(): Promise<Running> }> {
+async function server(): Promise<{ config: string; port: number; audit: string; start(): Promise<Running> }> {
   const port = await freePort();
+  const audit = join(tempDir(), "audit.jsonl");
   const config = writeConfig({
+    audit: { enabled: true, output: "file", path: audit },
     mcpServers: { web: { url: backend.url } },
     serverAuth: {
       providers: ["oauth_as"],
@@ -34,7 +36,7 @@ async function server(): Promise<{ config: string; port: number; start(): Promis
       },
     },
   });
-  return { config, port, start: () => startGatehouse({ config, port }) };
+  return { config, port, audit, start: () => startGatehouse({ config, port }) };
 }
 
 const mcpStatus = async (base: string, token: string) =>
@@ -139,6 +141,15 @@ describe("state across restarts", () => {
     expect(json.map((c) => c.client_id)).toEqual([b.client_id]);
     expect(cli(["clients", "revoke", b.client_id, "--config", s.config]).code).toBe(0);
     expect(cli(["clients", "show", b.client_id, "--config", s.config]).err).toContain(`no client ${b.client_id}`);
+    expect(cli(["keys", "rotate", "--config", s.config]).code).toBe(0);
+    // Each change is audited, by the running server or (stopped) by the CLI into audit.path's file.
+    const records = readFileSync(s.audit, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const revoked = records.filter((r) => r.event === "client_revoked").map((r) => r.client_id);
+    expect(revoked).toEqual([a.client_id, b.client_id]);
+    expect(records.some((r) => r.event === "signing_key_rotated" && r.reason === "gatehouse keys rotate")).toBe(true);
   });
 
   test("kill -9 during a burst of grants: every acknowledged grant is there after restart", async () => {
