@@ -367,6 +367,7 @@ async function reloadCommand(runtime: Runtime, argv: string[]): Promise<number> 
   if (result.restartNeeded?.length) {
     process.stdout.write(`needs a restart to take effect: ${result.restartNeeded.join(", ")}\n`);
   }
+  for (const w of result.warnings ?? []) process.stdout.write(`warning: ${w}\n`);
   return 0;
 }
 

@@ -19,6 +19,8 @@ export interface ReloadResult {
   removed?: string[];
   /** Settings that changed but only take effect after a restart. */
   restartNeeded?: string[];
+  /** What the change does to people already connected (tokens refused from now on). */
+  warnings?: string[];
 }
 
 export interface Reloadable {
@@ -62,6 +64,25 @@ export function restartOnly(running: Config, next: Config): { names: string[]; c
   return { names, config: kept };
 }
 
+/**
+ * What a valid change still breaks for those already connected: tokens are bound to the issuer, the resource and
+ * the signing secret they were made with (RFC 9068 iss/aud), so changing one refuses every token issued before.
+ */
+export function reloadConsequences(running: Config, next: Config): string[] {
+  const a = running.auth.oauthAs;
+  const b = next.auth.oauthAs;
+  if (!a || !b) return [];
+  const out: string[] = [];
+  const refused = "every token issued before is refused from now on: clients must sign in again";
+  if (a.issuerUrl !== b.issuerUrl)
+    out.push(`serverAuth.oauthAs.issuerUrl changed (${a.issuerUrl} → ${b.issuerUrl}): ${refused}`);
+  if (a.resourceUrl !== b.resourceUrl) {
+    out.push(`serverAuth.oauthAs.resourceUrl changed (${a.resourceUrl} → ${b.resourceUrl}): ${refused}`);
+  }
+  if (a.jwtSecret !== b.jwtSecret) out.push(`serverAuth.oauthAs.jwtSecret changed: ${refused}`);
+  return out;
+}
+
 export function reloader<A extends Reloadable>(deps: ReloaderDeps<A>) {
   const once = async (trigger: string): Promise<ReloadResult> => {
     const { log } = deps;
@@ -82,6 +103,7 @@ export function reloader<A extends Reloadable>(deps: ReloaderDeps<A>) {
       return { ok: false, problems };
     }
     const { names, config } = restartOnly(deps.config(), next);
+    const warnings = reloadConsequences(deps.config(), config);
     let app: A;
     try {
       app = await deps.build(config);
@@ -109,9 +131,17 @@ export function reloader<A extends Reloadable>(deps: ReloaderDeps<A>) {
         settings: names.join(","),
       });
     }
+    for (const w of warnings) log.warn(`reload: ${w}`);
     deps.audit?.event({ event: "config_reloaded", success: true, reason: trigger });
     deps.observe?.(true);
-    return { ok: true, added, changed, removed, ...(names.length > 0 ? { restartNeeded: names } : {}) };
+    return {
+      ok: true,
+      added,
+      changed,
+      removed,
+      ...(names.length > 0 ? { restartNeeded: names } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
+    };
   };
 
   /** One reload at a time, in the order asked for (each reads the file as it is then). */
