@@ -39,8 +39,12 @@ export const metricsEndpoint = (deps: MetricsDeps) => {
           {
             error: "forbidden",
             error_description: proxied
-              ? "metrics are not served through a proxy without metrics.bearerToken"
-              : "this source may not read the metrics (metrics.allowFrom, or metrics.bearerToken)",
+              ? bearerToken
+                ? "through a proxy, send Authorization: Bearer <metrics.bearerToken>"
+                : "metrics are not served through a proxy without metrics.bearerToken"
+              : bearerToken
+                ? "this source may not read the metrics without Authorization: Bearer <metrics.bearerToken> (or list it in metrics.allowFrom)"
+                : "this source may not read the metrics (metrics.allowFrom, or metrics.bearerToken)",
           },
           403,
         );

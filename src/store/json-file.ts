@@ -367,7 +367,7 @@ export class JsonFileStore extends MemoryStore {
       for (let i = batch.length - 1; i >= 0; i--) for (const op of (batch[i] as PendingBatch).undo) this.apply(op);
       const err = e instanceof StoreUnavailableError ? e : new StoreUnavailableError((e as Error).message);
       if (!this.lostLock) this.outage.failed(err.message);
-      else this.outage.failed(this.lostLock);
+      else this.outage.failed(this.lostLock, "they are answered 503 meanwhile (nothing is half-saved); reads go on");
       for (const b of batch) b.reject(err);
       return;
     }

@@ -49,7 +49,8 @@ export class OutageLog {
     return this.since === undefined || this.recovering !== undefined ? undefined : this.reason;
   }
 
-  failed(reason: string): void {
+  /** `effect` replaces the usual one when this failure does not end by itself (a lost lock: until a restart). */
+  failed(reason: string, effect = this.effect): void {
     this.refused++;
     if (this.recovering !== undefined) {
       clearTimeout(this.recovering);
@@ -63,7 +64,7 @@ export class OutageLog {
     }
     this.since = this.now();
     this.reason = reason;
-    this.log.error(`${this.what}: ${reason}; ${this.effect}`);
+    this.log.error(`${this.what}: ${reason}; ${effect}`);
   }
 
   recovered(): void {
