@@ -111,6 +111,7 @@ export function providerChain(providers: AuthProvider[]): (req: AuthRequest) => 
   return async (req) => {
     let first: AuthFailure | undefined;
     let discoverable: AuthFailure | undefined;
+    let down: AuthFailure | undefined;
     const reasons: string[] = [];
     for (const p of providers) {
       const r = await p.authenticate(req);
@@ -118,13 +119,14 @@ export function providerChain(providers: AuthProvider[]): (req: AuthRequest) => 
       first ??= r.failure;
       // The first refusal that points at protected resource metadata (oauth_as, jwt/introspection with discovery).
       if (r.failure.challenge.includes("resource_metadata=")) discoverable ??= r.failure;
+      // A provider that could not check the token (its store or issuer unreachable) may have accepted it.
+      if (r.failure.status === 503) down ??= r.failure;
       reasons.push(`${p.kind}: ${r.failure.description}`);
     }
-    const answer = first as AuthFailure;
-    const failure: AuthFailure = discoverable
-      ? { ...answer, status: discoverable.status, challenge: discoverable.challenge }
-      : { ...answer };
-    if (discoverable?.error) failure.error = discoverable.error;
+    // The answer is one provider's refusal, whole — status, challenge, error and description agree (a revoked
+    // Gatehouse token is "has been revoked" in the body as in WWW-Authenticate); every reason goes to the log.
+    // A 503 wins over refusals: retrying soon may succeed, where a 401 would send the user back to sign in.
+    const failure: AuthFailure = { ...(down ?? discoverable ?? (first as AuthFailure)) };
     failure.tried = reasons.join("; ");
     return { ok: false, failure };
   };
