@@ -161,14 +161,6 @@ export async function createApp(config: Config, deps: AppDeps) {
       shared,
     });
     await as.init();
-    if (config.auth.oauthAs.issuerUrl.startsWith("http://")) {
-      log.warn(
-        "oauthAs.issuerUrl uses plain http: hosted clients (Claude, ChatGPT) need https, and tokens travel in clear",
-        {
-          issuer: config.auth.oauthAs.issuerUrl,
-        },
-      );
-    }
   }
   if (as) {
     const server = as;

@@ -111,6 +111,12 @@ export function oauthAsSection(o: OAuthAsInput, p: Problems, dir = "."): OAuthAs
     p.add(`${path}.issuerUrl`, `found ${found(o.issuerUrl)}, expected an https:// URL`);
   } else if (issuer.search || issuer.hash) {
     p.add(`${path}.issuerUrl`, "must not have a query or fragment (RFC 8414 §2)");
+  } else if (issuer.protocol === "http:") {
+    // Loopback development works; nothing hosted will connect, and tokens would cross the network in clear.
+    p.warn(
+      `${path}.issuerUrl`,
+      "uses plain http: hosted clients (Claude, ChatGPT) need https, and tokens travel in clear",
+    );
   }
   if (o.jwtSecret !== undefined && bytes(o.jwtSecret) < 32) {
     p.add(
