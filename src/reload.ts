@@ -91,7 +91,7 @@ export function reloader<A extends Reloadable>(deps: ReloaderDeps<A>) {
       next = await deps.load();
     } catch (e) {
       const problems = (e as { problems?: { path: string; message: string }[] }).problems?.map(
-        (p) => `${p.path}: ${p.message}`,
+        (p) => `${p.path || "(root)"}: ${p.message}`,
       ) ?? [(e as Error).message];
       log.error("configuration reload refused; the running configuration stays", {
         trigger,

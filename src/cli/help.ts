@@ -8,9 +8,10 @@ Usage:
   gatehouse reload [--config PATH]                                  reload a running server's configuration
   gatehouse doctor https://mcp.example.com/mcp                      check discovery as Claude.ai, ChatGPT… do
   gatehouse hash-token [TOKEN]                                      print a sha256: key for bearer.tokens
-  gatehouse clients list|show ID|revoke ID [--config PATH] [--json] manage registered OAuth clients
-  gatehouse keys rotate [--config PATH]                             start signing with a new key
+  gatehouse clients list|show ID|revoke ID [--state PATH] [--json]  manage registered OAuth clients
+  gatehouse keys rotate [--config PATH] [--state PATH]              start signing with a new key
   gatehouse sessions list | revoke ID | revoke subject:USER          browser sessions of the login methods
+                                      (clients, keys, sessions: --config PATH and --state PATH, the state file)
   gatehouse state export > FILE | state import < FILE               move the state between the file and Redis
   gatehouse hash-password [PASSWORD]                                an argon2id hash for a local account
   gatehouse --version                                               print the version
@@ -97,7 +98,8 @@ shared state in Redis, and every replica sees the change at once. A command that
 says where it looked, and changes nothing (it never starts an empty state).
 `;
 
-export const KEYS_HELP = `Usage: gatehouse keys rotate [--config PATH]
+export const KEYS_HELP = `Usage: gatehouse keys rotate [--config PATH] [--state PATH]
+       (--state PATH: the state file, as $MCP_AUTH_SERVER_PATH, when it is not beside the config)
 
 Starts signing access tokens with a newly generated key (ES256, or RS256 with oauthAs.signingAlgorithm). The
 previous key stays published and keeps verifying the tokens it signed until they expire, so nobody is logged out.
@@ -109,7 +111,7 @@ token).
 export const SESSIONS_HELP = `Usage: gatehouse sessions list [--json]
        gatehouse sessions revoke SESSION_ID
        gatehouse sessions revoke subject:USER
-       (each takes --config PATH)
+       (each takes --config PATH, and --state PATH: the state file, as $MCP_AUTH_SERVER_PATH)
 
 The browser sessions of users who signed in through oauthAs.logins. Revoking one makes that browser sign in again
 before it can authorize another app (tokens already issued keep working: revoke the app with gatehouse clients).

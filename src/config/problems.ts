@@ -29,7 +29,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** A short rendering of a bad value for error messages (never the whole object). */
 /** Settings whose values are secrets (or hold some): a problem with one names its shape, never its text. */
 const SECRET_SETTING = /(secret|token|tokens|password|passwordhash|key|authorization|credentials?)$/i;
 
@@ -47,6 +46,7 @@ export function foundAt(path: string, value: unknown): string {
   return `${Array.isArray(value) ? "an array" : "an object"} (not shown: it holds secrets)`;
 }
 
+/** A short rendering of a bad value for error messages (never the whole object). */
 export function found(value: unknown): string {
   if (value === undefined) return "nothing";
   const s = JSON.stringify(value);

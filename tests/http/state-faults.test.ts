@@ -65,6 +65,10 @@ describe("the state store cannot write", () => {
     });
     await expectUnavailable(res);
     expect((await store.stats()).clients).toBe(0);
+    // The refusal is in the log and the audit, as any other refused registration.
+    expect(
+      t.lines.some((l) => l.includes("client_registration_refused") && l.includes("temporarily_unavailable")),
+    ).toBe(true);
     files.heal();
     expect((await register(t)).client_id).toBeString();
   });

@@ -5,6 +5,7 @@ import { Elysia } from "elysia";
 import { readLimited } from "../../net/body.ts";
 import { OAuthError } from "../../oauth/errors.ts";
 import { registerClient } from "../../oauth/registration.ts";
+import { StoreUnavailableError } from "../../store/types.ts";
 import { preflight, withCors } from "../cors.ts";
 import { noStoreJson, type OAuthHttpDeps, refuseForeignOrigin, routes } from "./common.ts";
 import { AuthLimits } from "./limits.ts";
@@ -104,6 +105,16 @@ export const registration = (deps: OAuthHttpDeps) => {
               event: "client_registration_refused",
               success: false,
               reason: `${e.error}: ${e.description}`,
+            });
+          } else if (e instanceof StoreUnavailableError) {
+            // Answered 503 by the error serializer; the outage itself is logged once by the store.
+            log.info("registration refused: the state store cannot be written now", {
+              peer: deps.peerAddress(request),
+            });
+            as.audit.event({
+              event: "client_registration_refused",
+              success: false,
+              reason: "temporarily_unavailable: the state store cannot be written now",
             });
           }
           throw e;
