@@ -19,14 +19,13 @@ export function signalGroup(pgid: number, signal: "SIGTERM" | "SIGKILL"): boolea
  * until whoever adopted it reaps it, which may be never in a container); elsewhere: whether the group exists at all.
  */
 export function groupRunning(pgid: number): boolean {
-  if (!existsSync("/proc/self/stat")) {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
+  // The cheap answer first: no process of the group at all (the common case once it was stopped).
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
   }
+  if (!existsSync("/proc/self/stat")) return true;
   for (const name of readdirSync("/proc")) {
     if (name.charCodeAt(0) > 57) continue; // not a pid
     try {

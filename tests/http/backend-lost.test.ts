@@ -36,7 +36,7 @@ test("a lost HTTP backend shows in /health and the metrics; back, it is used aga
   const health = (await (await t.request("/health")).json()) as Record<string, unknown>;
   expect(health).toMatchObject({ status: "degraded", backends_failing: ["web"] });
   expect(metrics.render()).toContain('gatehouse_backend_up{server="web"} 0');
-  expect(t.lines.some((l) => l.includes("lost the connection to the backend") && l.includes("backend=web"))).toBe(true);
+  expect(t.lines.some((l) => l.includes("the backend cannot be reached") && l.includes("backend=web"))).toBe(true);
 
   // Back on the same port, a new process: it knows no session of ours.
   backend = await startHttpBackend({ port });

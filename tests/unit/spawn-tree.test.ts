@@ -3,7 +3,7 @@
 
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { stopChild } from "../../src/mcp/backends/stdio-transport.ts";
+import { reapDescendants, stopChild } from "../../src/mcp/backends/stdio-transport.ts";
 import { bunSpawner } from "../../src/platform/bun.ts";
 
 /** Running (a zombie waiting for whoever adopted it to reap it is not). */
@@ -43,7 +43,19 @@ test("the server a wrapper started is stopped with it", async () => {
 });
 
 test("a descendant that ignores SIGTERM is killed once the grace period is over", async () => {
-  const { child, grandchild } = await spawnTree("(trap '' TERM; exec sleep 300) & echo $!; wait");
+  // The descendant prints its pid once it ignores SIGTERM (so the signal cannot arrive before the trap is set).
+  const { child, grandchild } = await spawnTree(`sh -c 'trap "" TERM; echo $$; exec sleep 300' & wait`);
+  process.kill(grandchild, "SIGTERM");
+  await Bun.sleep(100);
+  expect(alive(grandchild)).toBe(true); // SIGTERM alone does not stop it
   await stopChild(child);
+  expect(await gone(grandchild)).toBe(true);
+});
+
+test("a wrapper that exits on its own leaves nothing running: what it started is stopped after it", async () => {
+  const { child, grandchild } = await spawnTree("sleep 300 & echo $!");
+  await child.exited;
+  expect(alive(grandchild)).toBe(true); // orphaned, still holding whatever it held
+  await reapDescendants(child);
   expect(await gone(grandchild)).toBe(true);
 });

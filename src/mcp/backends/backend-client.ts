@@ -111,6 +111,8 @@ export class BackendClient {
   private lastError: string | undefined;
   private lastUsed = 0;
   private generation = 0;
+  /** Since when requests to a ready backend fail to connect (unreachable()); undefined while they get through. */
+  private unreachableSince: number | undefined;
   /** Usage since this client was created (across restarts), for the adaptive idle timeout. */
   requestCount = 0;
   readonly firstUsed: number;
@@ -135,7 +137,7 @@ export class BackendClient {
   }
 
   get connected(): boolean {
-    return this.state.kind === "ready";
+    return this.state.kind === "ready" && this.unreachableSince === undefined;
   }
 
   get inFlight(): number {
@@ -200,6 +202,7 @@ export class BackendClient {
       await this.o.transport.send({ jsonrpc: "2.0", method: "notifications/initialized" });
       if (generation !== this.generation) throw new RpcError(ErrorCode.ConnectionClosed, "restarted during start-up");
       this.state = { kind: "ready", since: this.o.clock.now() };
+      this.unreachableSince = undefined;
       this.lastError = undefined;
       this.o.log.info("backend ready", {
         backend: this.name,
@@ -273,17 +276,23 @@ export class BackendClient {
       options.cancellation?.onCancel(() => this.cancel(id, "the client cancelled the request"));
       const sendOptions: SendOptions = p.abort ? { signal: p.abort.signal } : {};
       if (options.headers) sendOptions.headers = options.headers;
-      this.o.transport.send(message, sendOptions).catch((e: unknown) => {
-        const err = e as TransportError;
-        const error = new RpcError(ErrorCode.ConnectionClosed, `backend "${this.name}": ${err.message}`);
-        if (err instanceof TransportError && err.options.sessionLost) {
-          SESSION_LOST.add(error);
-          this.restartSoon("session lost");
-        } else if (err instanceof TransportError && err.options.unreachable) {
-          this.connectionLost(err.message);
-        }
-        this.settle(id, undefined, error);
-      });
+      // Only what happens to the session this request went out on may change the client's state: an answer about
+      // an older session (a stale 404, a failure of a connection since replaced) must not tear down a newer one.
+      const generation = this.generation;
+      this.o.transport.send(message, sendOptions).then(
+        () => this.reachable(generation),
+        (e: unknown) => {
+          const err = e as TransportError;
+          const error = new RpcError(ErrorCode.ConnectionClosed, `backend "${this.name}": ${err.message}`);
+          if (err instanceof TransportError && err.options.sessionLost) {
+            SESSION_LOST.add(error); // retried once by request(), on the session that replaces it
+            if (generation === this.generation) this.restartSoon("session lost");
+          } else if (err instanceof TransportError && err.options.unreachable && generation === this.generation) {
+            this.unreachable(err.message);
+          }
+          this.settle(id, undefined, error);
+        },
+      );
     });
   }
 
@@ -435,17 +444,27 @@ export class BackendClient {
   }
 
   /**
-   * A backend that was up and can no longer be reached: not connected any more (health and metrics say so, with the
-   * error), and the next request connects afresh — with the usual backoff if that fails too.
+   * A backend that was up and could not be reached by a request: health and metrics say it is not connected, with
+   * the error, until a request or message gets through again. Nothing is torn down — the other calls in flight go on,
+   * and a backend that comes back as a new process answers 404 on our session, which reconnects (restartSoon).
    */
-  private connectionLost(message: string): void {
+  private unreachable(message: string): void {
     if (this.state.kind !== "ready") return;
-    this.o.log.warn("lost the connection to the backend", { backend: this.name, error: message });
+    if (this.unreachableSince === undefined) {
+      this.o.log.warn("the backend cannot be reached", { backend: this.name, error: message });
+      this.unreachableSince = this.o.clock.now();
+    }
     this.lastError = message;
-    this.generation++;
-    this.state = { kind: "idle" };
-    this.info = undefined;
-    void this.o.transport.close().catch(() => {});
+  }
+
+  private reachable(generation: number): void {
+    if (this.unreachableSince === undefined || generation !== this.generation) return;
+    this.o.log.info("the backend can be reached again", {
+      backend: this.name,
+      after_s: Math.round((this.o.clock.now() - this.unreachableSince) / 1000),
+    });
+    this.unreachableSince = undefined;
+    this.lastError = undefined;
   }
 
   private restartSoon(reason: string): void {

@@ -157,6 +157,8 @@ export class HttpTransport implements BackendTransport {
   async send(message: JsonRpcMessage, options: SendOptions = {}): Promise<void> {
     const { signal } = options;
     if (this.mode === "sse") return this.sendLegacy(message, options);
+    // The session this request is sent on: a 404 is about that one, which may have been replaced meanwhile.
+    const sent = this.sessionId;
     const res = await this.request(
       this.options.url,
       {
@@ -176,9 +178,9 @@ export class HttpTransport implements BackendTransport {
       await this.connectLegacy();
       return this.sendLegacy(message, options);
     }
-    if (res.status === 404 && this.sessionId) {
+    if (res.status === 404 && sent) {
       await res.body?.cancel().catch(() => {});
-      this.sessionId = undefined;
+      if (this.sessionId === sent) this.sessionId = undefined;
       throw new TransportError("the backend no longer knows our session (HTTP 404)", {
         sessionLost: true,
         status: 404,

@@ -7,7 +7,7 @@ import type { Logger } from "../../log.ts";
 import type { ChildProcess, Spawner, SpawnOptions } from "../../platform/types.ts";
 import type { JsonRpcMessage } from "../jsonrpc.ts";
 import type { HttpTransport } from "./http-transport.ts";
-import { forEachLine, stopChild } from "./stdio-transport.ts";
+import { forEachLine, reapDescendants, stopChild } from "./stdio-transport.ts";
 import { type BackendTransport, type SendOptions, TransportError, type TransportHandlers } from "./transport.ts";
 
 export interface SpawnedHttpOptions {
@@ -24,6 +24,8 @@ const POLL_MS = 150;
 export class SpawnedHttpTransport implements BackendTransport {
   readonly abortsRequests = true;
   private child: ChildProcess | undefined;
+  /** Children close() is stopping: their exit is no crash to report. */
+  private readonly stopping = new WeakSet<ChildProcess>();
   private closing = false;
 
   constructor(
@@ -54,8 +56,11 @@ export class SpawnedHttpTransport implements BackendTransport {
     void child.exited.then(async (code) => {
       exited = code === null ? "was killed by a signal" : `exited with code ${code}`;
       if (this.child === child) this.child = undefined;
-      if (this.closing) return;
+      // Stopped by close(): expected. (Not `this.closing`: a restart may have begun since, resetting it.)
+      if (this.stopping.has(child)) return;
       this.log.warn(`backend process ${exited}`, { backend: this.name, pid: child.pid });
+      // What it started must not keep the port the restarted process will need.
+      await reapDescendants(child);
       await this.http.close();
       handlers.onClose(`process ${exited}`);
     });
@@ -80,7 +85,10 @@ export class SpawnedHttpTransport implements BackendTransport {
       }
       if (Date.now() > deadline) {
         const child = this.child;
-        if (child) await stopChild(child);
+        if (child) {
+          this.stopping.add(child);
+          await stopChild(child);
+        }
         throw new TransportError(
           `the process did not open ${this.options.url} within ${this.options.readyTimeoutMs} ms (check port and path)`,
         );
@@ -99,8 +107,10 @@ export class SpawnedHttpTransport implements BackendTransport {
 
   async close(): Promise<void> {
     this.closing = true;
-    await this.http.close();
+    // The child of now: by the time the session is closed a restart may have started another, which is not ours.
     const child = this.child;
+    if (child) this.stopping.add(child);
+    await this.http.close();
     if (child) await stopChild(child);
   }
 

@@ -52,12 +52,22 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
   await child.exited;
   // A wrapper (sh, npx) often exits at SIGTERM before the server under it has: give those the rest of the grace.
-  while (child.descendantsAlive?.()) {
+  await reapDescendants(child, deadline);
+}
+
+/**
+ * After the child itself exited (stopped, or on its own): what it started and left running gets SIGTERM, then
+ * SIGKILL at `deadline` — an orphaned server would hold the port its restarted child needs, and outlive Gatehouse.
+ */
+export async function reapDescendants(child: ChildProcess, deadline = Date.now() + KILL_GRACE_MS): Promise<void> {
+  if (!child.descendantsAlive?.()) return;
+  child.kill("SIGTERM");
+  while (child.descendantsAlive()) {
     if (Date.now() >= deadline) {
       child.kill("SIGKILL");
-      break;
+      return;
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -104,7 +114,10 @@ export class StdioTransport implements BackendTransport {
     void child.exited.then((code) => {
       if (this.child === child) this.child = undefined;
       const reason = code === null ? "was killed by a signal" : `exited with code ${code}`;
-      if (!this.closing) this.log.warn(`backend process ${reason}`, { backend: this.name, pid: child.pid });
+      if (!this.closing) {
+        this.log.warn(`backend process ${reason}`, { backend: this.name, pid: child.pid });
+        void reapDescendants(child);
+      }
       handlers.onClose(`process ${reason}`);
     });
   }
