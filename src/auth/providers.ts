@@ -125,8 +125,14 @@ export function providerChain(providers: AuthProvider[]): (req: AuthRequest) => 
     }
     // The answer is one provider's refusal, whole — status, challenge, error and description agree (a revoked
     // Gatehouse token is "has been revoked" in the body as in WWW-Authenticate); every reason goes to the log.
-    // A 503 wins over refusals: retrying soon may succeed, where a 401 would send the user back to sign in.
-    const failure: AuthFailure = { ...(down ?? discoverable ?? (first as AuthFailure)) };
+    // In order: a discoverable provider's verdict on the token (expired, revoked: the client refreshes or signs in);
+    // else a provider that could not check it (503: it may be valid there, so retry rather than sign in again);
+    // else the discoverable refusal (no credentials), else the first.
+    const verdict = discoverable?.error ? discoverable : undefined;
+    const chosen = verdict ?? down ?? discoverable ?? (first as AuthFailure);
+    const failure: AuthFailure = { ...chosen };
+    // What could not be reached (an identity provider's URL, the store) is for the log, not for whoever asked.
+    if (chosen === down) failure.description = "the token cannot be checked right now; retry shortly";
     failure.tried = reasons.join("; ");
     return { ok: false, failure };
   };

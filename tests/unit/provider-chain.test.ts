@@ -40,5 +40,26 @@ test("a provider that could not check the token makes the answer 503, not a refu
     refusing("oauth_as", unavailable("the state store cannot be read now")),
   ])(req);
   expect(r.ok).toBe(false);
-  if (!r.ok) expect(r.failure).toMatchObject({ status: 503, description: "the state store cannot be read now" });
+  if (!r.ok) {
+    expect(r.failure).toMatchObject({
+      status: 503,
+      description: "the token cannot be checked right now; retry shortly",
+    });
+    expect(r.failure.tried).toContain("oauth_as: the state store cannot be read now"); // the log has the detail
+  }
+});
+
+test("a discoverable provider's verdict on the token wins over another provider being down", async () => {
+  const expired: AuthFailure = {
+    status: 401,
+    error: "invalid_token",
+    description: "the token has expired",
+    challenge: 'Bearer error="invalid_token", resource_metadata="https://m/"',
+  };
+  const r = await providerChain([
+    refusing("oauth_as", expired),
+    refusing("jwt", unavailable("cannot fetch its JWKS (http://idp.internal/jwks)")),
+  ])(req);
+  expect(r.ok).toBe(false);
+  if (!r.ok) expect(r.failure).toMatchObject({ status: 401, description: "the token has expired" });
 });
