@@ -3,7 +3,7 @@
 
 import { resolve } from "node:path";
 import { DEFAULTS } from "./defaults.ts";
-import { found, type Problems } from "./problems.ts";
+import { found, foundUrl, type Problems } from "./problems.ts";
 import { publicUrlProblems, routePolicy } from "./routes.ts";
 import type { AuditInput, GatewayInput } from "./schema.ts";
 import type { AuditConfig, GatewayConfig } from "./types.ts";
@@ -50,7 +50,7 @@ export function gatewaySection(x: GatewayInput | undefined, p: Problems): Gatewa
     } catch {
       ok = false;
     }
-    if (!ok) p.add("gateway.forward.url", `found ${found(g.forward.url)}, expected an http:// or https:// URL`);
+    if (!ok) p.add("gateway.forward.url", `found ${foundUrl(g.forward.url)}, expected an http:// or https:// URL`);
     out.forward = { url: g.forward.url, appendPath: g.forward.appendPath ?? false };
     if (g.forward.server !== undefined) out.forward.server = g.forward.server;
   }

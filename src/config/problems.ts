@@ -31,19 +31,32 @@ export class ConfigError extends Error {
 
 /** Settings whose values are secrets (or hold some): a problem with one names its shape, never its text. */
 const SECRET_SETTING = /(secret|token|tokens|password|passwordhash|key|authorization|credentials?)$/i;
+/** Settings that hold secrets among other things: anything under them is described, never quoted. */
+const SECRET_HOLDERS = new Set(["headers", "env", "introspectionClients", "bearer", "redis", "logins", "users", "jwt"]);
+/** A URL with a password in it (redis://:pw@host). */
+const USERINFO = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i;
 
-/** `found(value)`, unless `path` names a secret: then only what kind of value it is, and its length. */
+/** `found(value)`, unless `path` is or is under a secret: then only what kind of value it is, and its length. */
 export function foundAt(path: string, value: unknown): string {
-  const last =
-    path
-      .replace(/\[[^\]]*\]$/, "")
-      .split(".")
-      .pop() ?? "";
-  const key = /\["([^"]*)"\]$/.exec(path)?.[1] ?? last;
-  if (!SECRET_SETTING.test(key) && !SECRET_SETTING.test(last)) return found(value);
+  const segments = path
+    .split(/[.[\]]+/)
+    .map((x) => x.replace(/^"|"$/g, ""))
+    .filter(Boolean);
+  const secret =
+    segments.some((x) => SECRET_SETTING.test(x) || SECRET_HOLDERS.has(x)) ||
+    (typeof value === "string" && USERINFO.test(value));
+  if (!secret) return found(value);
   if (typeof value === "string") return `a string of ${value.length} characters (not shown: a secret)`;
-  if (value === undefined || value === null || typeof value !== "object") return found(value);
+  if (value === undefined) return found(value);
+  if (value === null || typeof value !== "object")
+    return `${value === null ? "null" : `a ${typeof value}`} (not shown)`;
   return `${Array.isArray(value) ? "an array" : "an object"} (not shown: it holds secrets)`;
+}
+
+/** `found(value)` for a URL setting: its userinfo and query (where passwords and API keys ride) left out. */
+export function foundUrl(value: unknown): string {
+  if (typeof value !== "string") return found(value);
+  return found(value.replace(/\/\/[^/@\s]*@/, "//…@").replace(/\?.*$/, "?…"));
 }
 
 /** A short rendering of a bad value for error messages (never the whole object). */
@@ -262,7 +275,7 @@ export class Problems {
     } catch {
       ok = false;
     }
-    if (!ok) this.add(path, `found ${found(value)}, expected an https:// URL (http only on loopback, for tests)`);
+    if (!ok) this.add(path, `found ${foundUrl(value)}, expected an https:// URL (http only on loopback, for tests)`);
   }
 
   /** Throws the ConfigError listing every problem, when there is one. */

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { serverNameProblem } from "../naming.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { parseDuration } from "./duration.ts";
-import { found, joinPath, type Problems, unknownKeyMessage } from "./problems.ts";
+import { found, foundUrl, joinPath, type Problems, unknownKeyMessage } from "./problems.ts";
 import { routePolicy } from "./routes.ts";
 import {
   HttpServer,
@@ -163,7 +163,7 @@ function server(
       // reported below
     }
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      p.add(`${path}.url`, `found ${found(s.url)}, expected an http:// or https:// URL`);
+      p.add(`${path}.url`, `found ${foundUrl(s.url)}, expected an http:// or https:// URL`);
       return undefined;
     }
     const b: BackendConfig = {

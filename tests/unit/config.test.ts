@@ -116,6 +116,21 @@ describe("servers.json loading", () => {
     for (const secret of ["SHORTMETRIC1", "tok-abcdefgh12345678"]) expect(text).not.toContain(secret);
     expect(text).toContain("a string of 12 characters (not shown: a secret)");
     expect(text).toContain("an array (not shown: it holds secrets)");
+    // Settings that hold secrets among other things, URLs with a password or a key, numbers at secret paths.
+    const more = problems({
+      mcpServers: {
+        a: { command: "x", headers: "Authorization: Bearer sk-live-SECRET1", env: ["GITHUB_TOKEN=ghp_SECRET2"] },
+        b: { url: "ftp://u:SECRET3@h/mcp?api_key=SECRET4" },
+      },
+      metrics: { bearerToken: 123456789123 },
+      state: { redis: "redis://:SECRET5@redis:6379" },
+      serverAuth: { providers: ["bearer"], bearer: { tokens: {} }, jwt: "SECRET6" },
+    });
+    const moreText = JSON.stringify(more);
+    expect(more.length).toBeGreaterThanOrEqual(6);
+    for (const secret of ["SECRET1", "SECRET2", "SECRET3", "SECRET4", "SECRET5", "SECRET6", "123456789123"]) {
+      expect([secret, moreText.includes(secret)]).toEqual([secret, false]);
+    }
   });
 
   test("an unset variable is the setting's only problem (no follow-on about the placeholder's length)", () => {
