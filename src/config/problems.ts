@@ -143,20 +143,27 @@ export class Problems {
   private readonly seen = new Set<string>();
   /** Paths a schema refused (the rules after it must not read them). */
   private readonly refused = new Set<string>();
+  /** Paths holding an unset ${VAR} (refuse()). */
+  private readonly unset = new Set<string>();
   private checking = false;
 
   push(p: ConfigProblem): void {
     // A setting the schema refused has its problem already: what the rules would add about it is noise.
     if (this.refused.has(p.path) && !this.checking) return;
+    // A setting whose variable is unset has its one problem ("… is not set").
+    if (this.unset.has(p.path) && !p.message.startsWith("environment variable ")) return;
     const key = `${p.path}\u0000${p.message}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
     this.list.push(p);
   }
 
-  /** Marks `path` as having its problem already (an unset variable in it): later rules say nothing more about it. */
+  /**
+   * Marks `path` as having its problem already (an unset variable in it): later problems at that path are not
+   * added. The setting stays in place (unlike a schema refusal), so no rule reports it as missing either.
+   */
   refuse(path: string): void {
-    this.refused.add(path);
+    this.unset.add(path);
   }
 
   add(path: string, message: string): void {

@@ -144,6 +144,20 @@ describe("servers.json loading", () => {
     expect(found).toEqual([
       { path: "serverAuth.oauthAs.jwtSecret", message: expect.stringContaining("JWT_SECRET is not set") },
     ]);
+    // Nor is the setting then reported missing (it is written, with a variable).
+    const written = problems({
+      mcpServers: { fs: { command: "${CMD}" }, web: { url: "${URL}" } },
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: "${ISSUER}", trustedSourceCidrs: ["127.0.0.1/32"] },
+      },
+    });
+    expect(written.map((p) => p.path)).toEqual([
+      "mcpServers.fs.command",
+      "mcpServers.web.url",
+      "serverAuth.oauthAs.issuerUrl",
+    ]);
+    expect(written.every((p) => p.message.startsWith("environment variable "))).toBe(true);
   });
 
   test("reports every problem at once, each with its path, what was found and what was expected", () => {
