@@ -72,12 +72,19 @@ async function direct<T>(config: Config, runtime: Runtime, fn: (d: AdminDeps) =>
     );
     // What the command changes is audited as the server would, to audit.path's file (the server's log stream is out
     // of reach: a stopped server's audit output "log" gets nothing).
+    // Only into a file the server has made (one this command created, as root say, the server could not append to);
+    // a record that cannot be written is said, never a reason to fail a change already made.
     const file = config.audit.file;
-    const audit = createAuditor(
-      { ...config.audit, toLog: false },
-      createLogger({ level: "warn" }),
-      file ? (line) => appendFileSync(file, `${line}\n`, { mode: 0o600 }) : undefined,
-    );
+    const appendRecord = (line: string) => {
+      if (!file) return;
+      try {
+        if (!existsSync(file)) throw new Error(`${file} does not exist yet (the server creates it)`);
+        appendFileSync(file, `${line}\n`);
+      } catch (e) {
+        process.stderr.write(`gatehouse: warning: the audit record was not written: ${(e as Error).message}\n`);
+      }
+    };
+    const audit = createAuditor({ ...config.audit, toLog: false }, createLogger({ level: "warn" }), appendRecord);
     keys.onRotated = (kid, reason) => audit.event({ event: "signing_key_rotated", success: true, kid, reason });
     await keys.init(Date.now());
     return await fn({ store, keys, now: () => Date.now(), audit });
@@ -154,7 +161,13 @@ export async function stateCommand(
   }
   if (command === "keys") {
     if (sub !== "rotate") throw new UsageError("usage: gatehouse keys rotate");
-    const r = await run({ method: "POST", path: "/keys/rotate" }, async (d) => ({ kid: await rotateKeys(d) }));
+    const r = await run({ method: "POST", path: "/keys/rotate" }, async (d) => {
+      try {
+        return { kid: await rotateKeys(d) };
+      } catch (e) {
+        throw new CommandError((e as Error).message); // HS256 from jwtSecret: nothing to rotate
+      }
+    });
     if (r.status !== 200) throw new CommandError((r.body as { error?: string }).error ?? "rotation failed");
     out(
       `new signing key ${(r.body as { kid: string }).kid}; the previous one keeps verifying until its tokens expire\n`,

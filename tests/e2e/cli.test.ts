@@ -71,6 +71,39 @@ describe("gatehouse CLI", () => {
     expect(wrong.err).toContain("no state file at /nonexistent/x.json (the path given with --state");
   });
 
+  test("offline admin commands: HS256 has no key to rotate (exit 1, no stack); an audit file not there yet is a warning", () => {
+    const audit = join(tempDir(), "no-such-dir", "audit.jsonl");
+    const config = writeConfig({
+      mcpServers: { s: { command: "x" } },
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: "https://gh.example", trustedSourceCidrs: ["127.0.0.1/32"], jwtSecret: "s".repeat(32) },
+      },
+      audit: { enabled: true, output: "file", path: audit },
+    });
+    const state = join(tempDir(), "auth_server.json");
+    writeFileSync(state, JSON.stringify({ version: 1, clients: {} }));
+    const r = run(["keys", "rotate", "--config", config, "--state", state]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("jwtSecret");
+    expect(r.err).not.toContain("    at ");
+    const s = run(["sessions", "revoke", "subject:nobody", "--config", config, "--state", state]);
+    expect(s.code).toBe(1); // nothing to revoke, nothing audited
+    // A change made while the audit file is not there: done, and said that its record could not be written.
+    const es256 = writeConfig({
+      mcpServers: { s: { command: "x" } },
+      serverAuth: {
+        providers: ["oauth_as"],
+        oauthAs: { issuerUrl: "https://gh.example", trustedSourceCidrs: ["127.0.0.1/32"] },
+      },
+      audit: { enabled: true, output: "file", path: audit },
+    });
+    const rotated = run(["keys", "rotate", "--config", es256, "--state", state]);
+    expect(rotated.code).toBe(0);
+    expect(rotated.err).toContain("warning: the audit record was not written");
+    expect(existsSync(audit)).toBe(false);
+  });
+
   test("reload without a running server says how else to reload, exit 1 (nothing wrong with the command line)", () => {
     const r = run(["reload", "--config", "/nonexistent/servers.json"]);
     expect(r.code).toBe(1);
