@@ -61,7 +61,8 @@ export async function token(as: AuthorizationServer, headers: Headers, form: URL
 /** The client id a request names (Basic credentials or the form), for refusal records; never throws. */
 export function namedClientId(headers: Headers | undefined, form: URLSearchParams | undefined): string | undefined {
   try {
-    if (headers && form) return presentedCredentials(headers, form)?.clientId.slice(0, 200);
+    // Basic credentials name the client even when the body could not be read (a wrong content type).
+    if (headers) return presentedCredentials(headers, form ?? new URLSearchParams())?.clientId.slice(0, 200);
   } catch {
     // malformed Basic credentials: no id to name
   }
