@@ -30,6 +30,7 @@ import { GatehouseMetrics } from "./gatehouse-metrics.ts";
 import { createLogger, isLogLevel, type Logger, type LogLevel } from "./log.ts";
 import { isLoopbackHost } from "./net/cidr.ts";
 import { bufferedAppender } from "./platform/files.ts";
+import { killAllGroups } from "./platform/process-group.ts";
 import { currentRuntime, type HttpServer, type Runtime, systemClock } from "./platform/types.ts";
 import { configWatcher, type ReloadResult, reloader } from "./reload.ts";
 import { stateLocation, stateLocationIn } from "./store/location.ts";
@@ -232,7 +233,15 @@ async function serve(runtime: Runtime, argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second signal while stopping (Ctrl-C twice): no more waiting — the backends' process groups are killed,
+        // so none is left behind (each runs in its own group, out of reach of the terminal's).
+        const killed = killAllGroups();
+        log.warn("second signal: stopping now", { signal, backend_groups_killed: killed });
+        auditFile?.flush();
+        resolve(1);
+        return;
+      }
       stopping = true;
       log.info("shutting down", { signal });
       const grace = config.gateway.shutdownGraceMs;

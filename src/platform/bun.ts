@@ -2,7 +2,7 @@
 // file imports `bun` — and by tests. The rest of the app stays runtime-neutral.
 
 import { RedisClient } from "bun";
-import { groupRunning, signalGroup } from "./process-group.ts";
+import { groupRunning, signalGroup, trackGroup } from "./process-group.ts";
 import type { ChildProcess, FileSystem, PasswordHasher, RedisFactory, Runtime, Spawner } from "./types.ts";
 
 export const bunSpawner: Spawner = {
@@ -16,6 +16,7 @@ export const bunSpawner: Spawner = {
       stdout: "pipe",
       stderr: "pipe",
     });
+    trackGroup(proc.pid, proc.exited);
     return {
       pid: proc.pid,
       stdout: proc.stdout,

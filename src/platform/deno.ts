@@ -4,7 +4,7 @@
 // have is left undefined and refused by the command that needs it, naming it: argon2id (Bun.password) for local
 // accounts and `hash-password`, and a Redis client (Bun's built-in one) for state.redis.
 
-import { groupRunning, signalGroup } from "./process-group.ts";
+import { groupRunning, signalGroup, trackGroup } from "./process-group.ts";
 import type { ChildProcess, FileSystem, HttpServer, Runtime, Spawner } from "./types.ts";
 
 /** The part of Deno's API used here (the project type-checks against bun-types). */
@@ -70,6 +70,7 @@ export const denoSpawner: Spawner = {
       detached: true,
     }).spawn();
     const stdin = child.stdin.getWriter();
+    trackGroup(child.pid, child.status);
     return {
       pid: child.pid,
       stdout: child.stdout,

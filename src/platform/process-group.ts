@@ -38,3 +38,19 @@ export function groupRunning(pgid: number): boolean {
   }
   return false;
 }
+
+/** The groups of children whose leader is still running (a pgid cannot be reused while its leader lives). */
+const leaders = new Set<number>();
+
+/** Remembers a child's group until the child exits, for killAllGroups(). */
+export function trackGroup(pgid: number, exited: Promise<unknown>): void {
+  leaders.add(pgid);
+  void exited.finally(() => leaders.delete(pgid));
+}
+
+/** SIGKILL to every backend group still led by a running child: the way out when a clean stop is not awaited. */
+export function killAllGroups(): number {
+  let n = 0;
+  for (const pgid of leaders) if (signalGroup(pgid, "SIGKILL")) n++;
+  return n;
+}
