@@ -10,7 +10,7 @@ import { HttpTransport } from "../../src/mcp/backends/http-transport.ts";
 import { systemClock } from "../../src/platform/types.ts";
 
 /** A backend whose sessions are numbered; `restart()` forgets them, `down` refuses connections. */
-function scriptedBackend() {
+function scriptedBackend(requestTimeoutMs = 3000) {
   const b = {
     session: 1,
     initializes: 0,
@@ -35,6 +35,15 @@ function scriptedBackend() {
     }
     if (sid !== `S${b.session}`) return new Response("no such session", { status: 404 });
     if (msg.method === "notifications/initialized") return new Response(null, { status: 202 });
+    if (msg.params?.name === "hang") {
+      // Taken, answered as an SSE stream that never sends the answer (until the request is aborted).
+      const body = new ReadableStream({
+        start(c) {
+          init.signal?.addEventListener("abort", () => c.error(new Error("aborted")));
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    }
     const answeredBy = sid;
     await Bun.sleep(b.callMs);
     if (b.down) throw new TypeError("The socket connection was closed unexpectedly");
@@ -52,7 +61,7 @@ function scriptedBackend() {
     clock: systemClock,
     log,
     version: "test",
-    requestTimeoutMs: 3000,
+    requestTimeoutMs,
     startupTimeoutMs: 3000,
     onBroadcast() {},
   });
@@ -85,3 +94,20 @@ test("a backend that cannot be reached is shown as not connected, without failin
   expect(client.connected).toBe(true);
   expect(log.lines.some((l) => l.includes("the backend can be reached again"))).toBe(true);
 });
+
+test("a call the backend had taken when our session was lost fails then, not at its deadline, and is not resent", async () => {
+  // Its deadline is far beyond the test's own timeout: only the lost session can end it in time.
+  const { b, client } = scriptedBackend(600_000);
+  await client.request("tools/call", { name: "first" });
+  const hanging = client.request("tools/call", { name: "hang" });
+  const settled = hanging.then(
+    () => "answered",
+    (e: Error) => e.message,
+  );
+  await Bun.sleep(20); // taken: its stream is open
+  b.restart();
+  expect((await client.request("tools/call", { name: "after" })).session).toBe("S2");
+  const outcome = await settled;
+  expect(outcome).toContain("lost our session");
+  expect(outcome).toContain("tools/call");
+}, 10_000);

@@ -73,6 +73,8 @@ interface Pending {
   /** Aborts what the transport still does for the request (its fetch), when the transport can. */
   abort: AbortController | undefined;
   startedAt: number;
+  /** The backend took the request (the transport's send resolved): its answer is on its way, or lost with the session. */
+  accepted?: boolean;
 }
 
 type State =
@@ -280,7 +282,10 @@ export class BackendClient {
       // an older session (a stale 404, a failure of a connection since replaced) must not tear down a newer one.
       const generation = this.generation;
       this.o.transport.send(message, sendOptions).then(
-        () => this.reachable(generation),
+        () => {
+          p.accepted = true;
+          this.reachable(generation);
+        },
         (e: unknown) => {
           const err = e as TransportError;
           const error = new RpcError(ErrorCode.ConnectionClosed, `backend "${this.name}": ${err.message}`);
@@ -473,6 +478,20 @@ export class BackendClient {
     this.generation++;
     this.state = { kind: "idle" };
     this.info = undefined;
+    // Requests the backend had taken on the lost session will never be answered (closing aborts their streams): they
+    // fail now, not at their deadline — and are not sent again, since the backend may have acted on them. Those it had
+    // not taken yet get their own 404 and are retried.
+    for (const [id, p] of [...this.pending]) {
+      if (!p.accepted) continue;
+      this.settle(
+        id,
+        undefined,
+        new RpcError(
+          ErrorCode.ConnectionClosed,
+          `backend "${this.name}" lost our session (${reason}) while handling ${p.method}`,
+        ),
+      );
+    }
     void this.o.transport.close().catch(() => {});
   }
 
