@@ -8,6 +8,27 @@ import type { StateFiles } from "../platform/types.ts";
 import type { Mutation } from "./memory.ts";
 import { describeFault } from "./outage.ts";
 
+/** Writes all of `bytes` at the descriptor's position: a short write is continued, one that makes no progress is EIO. */
+export function writeFully(files: StateFiles, fd: number, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) {
+    const n = files.write(fd, bytes, written, bytes.length - written);
+    if (n <= 0) throw Object.assign(new Error("a write made no progress"), { code: "EIO" });
+    written += n;
+  }
+}
+
+/** Writes a whole file and fsyncs it before returning (`exclusive`: fails if it exists). */
+export function writeFileDurably(files: StateFiles, path: string, bytes: Uint8Array, exclusive = false): void {
+  const fd = files.openWrite(path, 0o600, exclusive);
+  try {
+    writeFully(files, fd, bytes);
+    files.fsync(fd);
+  } finally {
+    files.close(fd);
+  }
+}
+
 export class JournalError extends Error {
   override name = "JournalError";
 }
@@ -83,13 +104,8 @@ export class Journal {
     if (this.broken !== undefined) this.cutBack();
     if (this.broken !== undefined) throw new JournalError(this.broken);
     const bytes = Buffer.from(line);
-    let written = 0;
     try {
-      while (written < bytes.length) {
-        const n = this.files.write(this.fd, bytes, written, bytes.length - written);
-        if (n <= 0) throw Object.assign(new Error("a write made no progress"), { code: "EIO" });
-        written += n; // a short write: the rest follows
-      }
+      writeFully(this.files, this.fd, bytes);
       this.files.fsync(this.fd);
     } catch (e) {
       // Whatever reached the file (part of the line, or all of it without a durable fsync) is not acknowledged.

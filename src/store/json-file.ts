@@ -12,7 +12,7 @@ import { dirname } from "node:path";
 import { createLogger, type Logger } from "../log.ts";
 import { nodeFiles } from "../platform/files.ts";
 import type { FileIdentity, StateFiles } from "../platform/types.ts";
-import { Journal, JournalError } from "./journal.ts";
+import { Journal, JournalError, writeFileDurably } from "./journal.ts";
 import { describeReport, type McpServeContext, type McpServeReport, parseState } from "./mcp-serve.ts";
 import { MemoryStore, type Mutation } from "./memory.ts";
 import { describeFault, OutageLog } from "./outage.ts";
@@ -203,20 +203,7 @@ export class JsonFileStore extends MemoryStore {
   private keepOriginal(text: string): string {
     const f = this.files;
     const bytes = Buffer.from(text);
-    const write = (path: string) => {
-      const fd = f.openWrite(path, 0o600, true);
-      try {
-        let written = 0;
-        while (written < bytes.length) {
-          const n = f.write(fd, bytes, written, bytes.length - written);
-          if (n <= 0) throw Object.assign(new Error("a write made no progress"), { code: "EIO" });
-          written += n;
-        }
-        f.fsync(fd);
-      } finally {
-        f.close(fd);
-      }
-    };
+    const write = (path: string) => writeFileDurably(f, path, bytes, true);
     let backup = `${this.path}.mcp-serve.bak`;
     try {
       try {
@@ -386,18 +373,7 @@ export class JsonFileStore extends MemoryStore {
     const tmp = `${this.path}.${process.pid}.tmp`;
     const bytes = Buffer.from(JSON.stringify(this.snapshot()));
     try {
-      const fd = f.openWrite(tmp, 0o600);
-      try {
-        let written = 0;
-        while (written < bytes.length) {
-          const n = f.write(fd, bytes, written, bytes.length - written);
-          if (n <= 0) throw Object.assign(new Error("a write made no progress"), { code: "EIO" });
-          written += n;
-        }
-        f.fsync(fd);
-      } finally {
-        f.close(fd);
-      }
+      writeFileDurably(f, tmp, bytes);
       f.rename(tmp, this.path);
     } catch (e) {
       try {
