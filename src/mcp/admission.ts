@@ -111,6 +111,11 @@ export function checkRequiredScopes(caller: Caller, log: Logger): Refused | unde
   return { refusal: { kind: "auth", failure } };
 }
 
+/** 429 with Retry-After, as JSON-RPC: a rate limit refused the request. */
+function rateLimited(message: string, retryAfter: number): Refused {
+  return { refusal: { kind: "rpc", status: 429, code: ErrorCode.InvalidRequest, message, retryAfter } };
+}
+
 /** gateway.rateLimitPerMinute per principal: 429 with Retry-After. */
 export async function checkRateLimit(caller: Caller, deps: AdmissionDeps): Promise<Refused | undefined> {
   const { limiter } = deps;
@@ -120,16 +125,10 @@ export async function checkRateLimit(caller: Caller, deps: AdmissionDeps): Promi
   deps.log.warn("request refused: rate limit", { subject: caller.identity.subject, limit: describeLimit(limiter) });
   deps.onRateLimited?.("mcp");
   const setting = deps.limiterSetting ?? "gateway.rateLimitPerMinute";
-  const message = `rate limit exceeded: ${describeLimit(limiter)} requests (${setting})`;
-  return {
-    refusal: {
-      kind: "rpc",
-      status: 429,
-      code: ErrorCode.InvalidRequest,
-      message,
-      retryAfter: allowance.retryAfterSeconds,
-    },
-  };
+  return rateLimited(
+    `rate limit exceeded: ${describeLimit(limiter)} requests (${setting})`,
+    allowance.retryAfterSeconds,
+  );
 }
 
 /**
@@ -292,15 +291,7 @@ export async function admitRequest(
       const target: Target = { kind: "refused", error: new RpcError(ErrorCode.InvalidRequest, message) };
       if (inBatch) return { target }; // the gateway answers and audits it
       resolver.refused?.(caller.identity, request, target);
-      return {
-        refusal: {
-          kind: "rpc",
-          status: 429,
-          code: ErrorCode.InvalidRequest,
-          message,
-          retryAfter: allowance.retryAfterSeconds,
-        },
-      };
+      return rateLimited(message, allowance.retryAfterSeconds);
     }
   }
   // route.methodScopes: the scopes a method needs on this route (simple-rpc-ai-backend's "mcp:call"). A token
