@@ -222,8 +222,8 @@ async function main() {
   });
 
   // Gatehouse, static bearer token + role ACL + names.
-  const bearer = await gatehouse(
-    "gatehouse bearer",
+  // The same bearer set-up, with metrics on (the default) and off.
+  const bearerConfig = (extra: Record<string, unknown> = {}) =>
     writeConfig({
       mcpServers: { fast: { url: backend.url, idle_timeout: "never" } },
       serverAuth: {
@@ -231,9 +231,9 @@ async function main() {
         bearer: { tokens: { [TOKEN]: { subject: "bench", roles: ["caller"] } } },
         acl: ACL,
       },
-    }),
-    await freePort(),
-  );
+      ...extra,
+    });
+  const bearer = await gatehouse("gatehouse bearer", bearerConfig(), await freePort());
   const gb = `${bearer.base}/mcp`;
   paths.push({
     name: "gatehouse bearer",
@@ -247,15 +247,7 @@ async function main() {
   // The same with metrics off (metrics.enabled: false), to show what counting costs.
   const quiet = await gatehouse(
     "gatehouse no metrics",
-    writeConfig({
-      mcpServers: { fast: { url: backend.url, idle_timeout: "never" } },
-      serverAuth: {
-        providers: ["bearer"],
-        bearer: { tokens: { [TOKEN]: { subject: "bench", roles: ["caller"] } } },
-        acl: ACL,
-      },
-      metrics: { enabled: false },
-    }),
+    bearerConfig({ metrics: { enabled: false } }),
     await freePort(),
   );
   const gq = `${quiet.base}/mcp`;
