@@ -8,17 +8,14 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { onCleanup } from "./cleanup.ts";
+import { installed } from "./installed.ts";
 import { freePort } from "./net.ts";
 import { tempDir } from "./temp.ts";
 
 export const CADDY = process.env.CADDY_PATH ?? "/usr/bin/caddy";
 
 export function caddyAvailable(): boolean {
-  if (existsSync(CADDY)) return true;
-  if (process.env.GATEHOUSE_REQUIRE_ALL)
-    throw new Error(`${CADDY} is missing: .ci/run installs Debian's caddy package`);
-  console.warn(`skipping Caddy tests: ${CADDY} not found (apt-get install caddy)`);
-  return false;
+  return installed(CADDY, "Caddy", "caddy");
 }
 
 export interface Caddy {

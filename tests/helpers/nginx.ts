@@ -7,17 +7,14 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { onCleanup } from "./cleanup.ts";
+import { installed } from "./installed.ts";
 import { freePort } from "./net.ts";
 import { tempDir } from "./temp.ts";
 
 export const NGINX = process.env.NGINX_PATH ?? "/usr/sbin/nginx";
 
 export function nginxAvailable(): boolean {
-  if (existsSync(NGINX)) return true;
-  if (process.env.GATEHOUSE_REQUIRE_ALL)
-    throw new Error(`${NGINX} is missing: .ci/run installs Debian's nginx package`);
-  console.warn(`skipping nginx tests: ${NGINX} not found (apt-get install nginx)`);
-  return false;
+  return installed(NGINX, "nginx", "nginx");
 }
 
 export interface Nginx {

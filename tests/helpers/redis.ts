@@ -3,20 +3,16 @@
 // paused (SIGSTOP: a hung Redis), resumed, and restarted on the same data. When redis-server is missing the tests
 // that need it are skipped — unless GATEHOUSE_REQUIRE_ALL is set (CI, whose .ci/run installs it), then they fail.
 
-import { existsSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { onCleanup } from "./cleanup.ts";
+import { installed } from "./installed.ts";
 import { freePort } from "./net.ts";
 import { tempDir } from "./temp.ts";
 
 export const REDIS_SERVER = process.env.REDIS_SERVER_PATH ?? "/usr/bin/redis-server";
 
 export function redisAvailable(): boolean {
-  if (existsSync(REDIS_SERVER)) return true;
-  if (process.env.GATEHOUSE_REQUIRE_ALL)
-    throw new Error(`${REDIS_SERVER} is missing: .ci/run installs Debian's redis-server package`);
-  console.warn(`skipping Redis tests: ${REDIS_SERVER} not found (apt-get install redis-server)`);
-  return false;
+  return installed(REDIS_SERVER, "Redis", "redis-server");
 }
 
 export interface Redis {
