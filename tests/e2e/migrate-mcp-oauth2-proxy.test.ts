@@ -14,13 +14,14 @@ import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
-import { type HttpBackend, startHttpBackend, TOOLBOX_SCOPES } from "../fixtures/http-backend.ts";
+import { type HttpBackend, startHttpBackend } from "../fixtures/http-backend.ts";
 import {
   type Standin,
   startGoogleStandin,
   startWorkspaceStandin,
   type WorkspaceStandin,
 } from "../fixtures/standins.ts";
+import { TOOLBOX_SCOPES } from "../fixtures/toolbox-scopes.ts";
 import { type Running, startGatehouse } from "../helpers/gatehouse-process.ts";
 import { freePort } from "../helpers/net.ts";
 import { type BrowserOptions, HeadlessOAuthProvider, tokensByBrowser } from "../helpers/oauth-client.ts";

@@ -8,6 +8,7 @@ import { describe, expect, test } from "bun:test";
 import type { Identity } from "../../src/auth/identity.ts";
 import { ConfigError, parseConfig } from "../../src/config/load.ts";
 import { type ScopeNeed, ToolScopes } from "../../src/policy/tool-scopes.ts";
+import { TOOLBOX_SCOPES } from "../fixtures/toolbox-scopes.ts";
 
 const base: Identity = { subject: "alice", roles: [], groups: [], provider: "oauth_as" };
 const holding = (...scopes: string[]): Identity => ({ ...base, scopes: ["mcp", ...scopes] });
@@ -18,24 +19,7 @@ function missing(ts: ToolScopes, who: Identity, need: ScopeNeed): string[] {
   return s.kind === "step-up" ? s.scopes : [`closed:${s.scope}`];
 }
 
-/** The example of mcp-oauth2-proxy's README, as a backend's tools/list result carries it in `_meta.scopes`. */
-const TOOLBOX = [
-  {
-    name: "toolbox:read_only",
-    description: "Allow all read-only toolbox operations.",
-    tools: ["get_resource", "list_resources"],
-  },
-  {
-    name: "toolbox:read_write",
-    description: "Allow all toolbox operations.",
-    tools: ["get_resource", "list_resources", "create_resource", "update_resource", "delete_resource"],
-  },
-  { name: "toolbox:get_resource", description: "Allow getting a resource.", tools: ["get_resource"] },
-  { name: "toolbox:list_resources", description: "Allow listing resources.", tools: ["list_resources"] },
-  { name: "toolbox:create_resource", description: "Allow creating resources.", tools: ["create_resource"] },
-  { name: "toolbox:update_resource", description: "Allow updating resources.", tools: ["update_resource"] },
-  { name: "toolbox:delete_resource", description: "Allow deleting resources.", tools: ["delete_resource"] },
-];
+const TOOLBOX = TOOLBOX_SCOPES;
 
 describe("tool scopes: the matrix and a tool's own _meta.scopes (every scope required)", () => {
   const scopes = new ToolScopes({ "tools:write": ["web__admin_*"], files: ["files__*", "web__upload"] });
