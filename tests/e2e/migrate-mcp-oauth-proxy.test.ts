@@ -30,6 +30,7 @@ import {
   removeCreated,
   requirePodman,
   uniqueName,
+  waitForContainer,
 } from "../helpers/podman.ts";
 
 const HTTP_BACKEND = `${ROOT}/tests/fixtures/http-backend.ts`;
@@ -434,16 +435,7 @@ describe("the container image, run with only mcp-oauth-proxy's variables (the Au
     };
     const env = Object.entries(vars).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
     await podmanOk(["run", "-d", "--name", name, "--network", "host", ...env, image]);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const r = await fetch(`${base}/healthz`).catch(() => undefined);
-      if (r?.status === 200) break;
-      if (Date.now() > deadline) {
-        const logs = await podman(["logs", name]);
-        throw new Error(`the container never answered /healthz:\n${logs.stdout}${logs.stderr}`);
-      }
-      await Bun.sleep(100);
-    }
+    await waitForContainer(name, `${base}/healthz`);
   }, 240_000);
 
   afterAll(async () => {

@@ -27,6 +27,7 @@ import {
   removeCreated,
   requirePodman,
   uniqueName,
+  waitForContainer,
 } from "../helpers/podman.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -587,16 +588,7 @@ describe("Containerfile and examples/compose.yaml", () => {
         "--bind",
         `127.0.0.1:${port}`,
       ]);
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const r = await fetch(`${url}/health`).catch(() => undefined);
-        if (r?.status === 200) break;
-        if (Date.now() > deadline) {
-          const logs = await podman(["logs", name]);
-          throw new Error(`the container never answered /health:\n${logs.stdout}${logs.stderr}`);
-        }
-        await Bun.sleep(100);
-      }
+      await waitForContainer(name, `${url}/health`);
       return name;
     };
 
@@ -652,16 +644,7 @@ describe("Containerfile and examples/compose.yaml", () => {
     const ownVolume = cleanupVolume(uniqueName("gatehouse-state"));
     const args = runArgs.map((a) => (a.startsWith(`${volume}:`) ? a.replace(volume, ownVolume) : a));
     await podmanOk(["run", "-d", "--name", name, "-p", `127.0.0.1:${port}:8080`, ...args, image]);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const r = await fetch(`http://127.0.0.1:${port}/livez`).catch(() => undefined);
-      if (r?.status === 200) break;
-      if (Date.now() > deadline) {
-        const logs = await podman(["logs", name]);
-        throw new Error(`the published port never answered /livez:\n${logs.stdout}${logs.stderr}`);
-      }
-      await Bun.sleep(100);
-    }
+    await waitForContainer(name, `http://127.0.0.1:${port}/livez`);
     expect((await podman(["healthcheck", "run", name])).code).toBe(0);
     const logs = await podman(["logs", name]);
     expect(logs.stdout + logs.stderr).toContain("listening url=http://0.0.0.0:8080/mcp");

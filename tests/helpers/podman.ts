@@ -126,3 +126,17 @@ export async function hostBaseImage(tag: string, executables: string[]): Promise
   await podmanOk(["import", tar, tag]);
   return tag;
 }
+
+/** Waits until `url` answers 200 from the container `name` (30 s); else fails with the container's log. */
+export async function waitForContainer(name: string, url: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await fetch(url).catch(() => undefined);
+    if (r?.status === 200) return;
+    if (Date.now() > deadline) {
+      const logs = await podman(["logs", name]);
+      throw new Error(`container ${name} never answered ${url}:\n${logs.stdout}${logs.stderr}`);
+    }
+    await Bun.sleep(100);
+  }
+}
